@@ -1,0 +1,36 @@
+# segwise: the two commands of the quick start, plus benchmarks.
+#   make demo   creates .venv if needed, installs segwise, runs `segwise demo`
+#   make test   creates .venv if needed, installs segwise[dev], runs the whole test suite
+#   make bench  runs the benchmarks (see bench/README.md); BENCH_SIZE=quick|1m|10m
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BENCH_SIZE ?= quick
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the project definition changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/segwise demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench --size $(BENCH_SIZE)
+
+clean:
+	rm -rf $(VENV) segwise-demo segwise-out .pytest_cache

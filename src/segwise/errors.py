@@ -1,0 +1,36 @@
+"""The exceptions segwise raises.
+
+::
+
+    SegwiseError                 base of everything segwise raises on purpose
+    ├── InputError (ValueError)  bad data, bad options or a bad file: the user can fix it
+    └── ModelError               a model file that cannot be used, or an estimator used
+                                 before it was fitted
+
+`InputError` also subclasses `ValueError`, so ``except ValueError`` keeps working for
+callers that do not know segwise. The CLI prints an `InputError` without a traceback
+and exits with status 2; any other exception is an internal failure (status 1).
+
+`DataWarning` is the category of the warnings segwise emits about data it could still
+use (for example a file decoded as Latin-1).
+"""
+
+from __future__ import annotations
+
+__all__ = ["SegwiseError", "InputError", "ModelError", "DataWarning"]
+
+
+class SegwiseError(Exception):
+    """Base class of every error segwise raises on purpose."""
+
+
+class InputError(SegwiseError, ValueError):
+    """Bad input: the message names the source, the column, a few rows and the fix."""
+
+
+class ModelError(SegwiseError):
+    """A model file that cannot be loaded, or a model that is not fitted."""
+
+
+class DataWarning(UserWarning):
+    """Data that segwise could use, but not as given (the message says what was done)."""

@@ -1,0 +1,50 @@
+"""Customer features, one definition per family, computed point-in-time (as_of).
+
+Families: ``rfm`` (recency, frequency, monetary, tenure), ``affinity`` (category
+breadth/concentration/entropy, discount share), ``engagement`` (channel shares,
+weekend and part-of-day shares), ``journey`` (inter-purchase rhythm, purchase-rate
+change, spend trend) and ``attributes`` (columns of a customer table).
+"""
+
+# Import order is registration order, which is the column order of feature tables.
+from segwise.features import rfm  # noqa: F401,I001  (registers the family)
+from segwise.features import affinity, engagement, journey  # noqa: F401,I001
+from segwise.features.base import FAMILIES, FeatureColumn, FeatureSpec
+from segwise.features.build import FeatureTable, build_features, learn_spec, parse_as_of
+
+__all__ = [
+    "FAMILIES", "FeatureColumn", "FeatureSpec", "FeatureTable", "build_features", "learn_spec", "parse_as_of",
+    "reference_markdown",
+]
+
+
+def reference_markdown() -> str:
+    """The feature reference (docs/features.md), generated from the family definitions."""
+    example = FeatureSpec(
+        families=list(FAMILIES), channel_levels=["web", "app"], has_category=True, has_discount=True,
+        has_time_of_day=True,
+    )
+    lines = [
+        "# Feature reference",
+        "",
+        "Generated from the feature definitions (`segwise.features.reference_markdown()`); a test keeps",
+        "this file equal to it. Every feature is computed point-in-time: only rows dated before `as_of`",
+        "count, and `as_of` (default: the day after the last transaction) is recorded with every result.",
+        "Channel columns are made per channel found in the data (the most frequent 8); `web` and `app`",
+        "below are examples. Part-of-day columns exist only when the timestamps have a time of day.",
+        "",
+    ]
+    for name, family in FAMILIES.items():
+        lines += [f"## `{name}`: {family.description}", "", "| column | unit | meaning |", "|---|---|---|"]
+        for column in family.columns(example):
+            lines.append(f"| `{column.name}` | {column.unit} | {column.description} |")
+        lines.append("")
+    lines += [
+        "## `attributes`: columns of a customer table",
+        "",
+        "Numeric columns are used as they are, text columns as categories (one-hot encoded when they",
+        "define segments), date columns become `days_since_<column>` at `as_of`. Missing values stay",
+        "missing until preparation imputes them (with a `<column>_missing` indicator).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""The feature-family contract and registry.
+
+A feature family is a function of a `FeatureContext` (the cleaned lines and orders
+before ``as_of``, as Ibis tables) returning an Ibis table with one row per customer
+and a ``customer_id`` column. Families are written once with Ibis so the same
+definition compiles for DuckDB and for Spark. Each family documents every column
+it makes: its unit and what it means to a marketer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+import ibis
+
+__all__ = ["FeatureColumn", "FeatureFamily", "FeatureContext", "FeatureSpec", "FAMILIES", "register_family"]
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """Documentation of one feature column.
+
+    ``kind`` is ``"numeric"`` or ``"categorical"``; ``higher_is`` says how a marketer
+    reads a high value (``"better"``, ``"worse"`` or ``"neutral"``), used when
+    ordering and naming segments. ``log_scale`` marks durations, counts and amounts
+    whose differences matter in proportion (7 vs 14 days like 70 vs 140): preparation
+    log-transforms them whatever their measured skewness.
+    """
+
+    name: str
+    family: str
+    unit: str
+    description: str
+    kind: str = "numeric"
+    higher_is: str = "neutral"
+    log_scale: bool = False
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class FeatureSpec:
+    """Everything needed to compute the same features again on new data.
+
+    It is learned from the training data (e.g. which channels exist) and stored in
+    the model file, so assignment computes exactly the columns the model knows.
+    """
+
+    families: list[str]
+    channel_levels: list[str] = field(default_factory=list)
+    has_category: bool = False
+    has_discount: bool = False
+    has_time_of_day: bool = False
+    has_transactions: bool = True
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureSpec":
+        return cls(**data)
+
+
+@dataclass
+class FeatureContext:
+    """What a family computes from.
+
+    Attributes
+    ----------
+    lines : ibis.Table
+        Cleaned lines dated before ``as_of`` (purchases and returns), with an
+        ``order_key`` column (order id, or purchase time without order ids).
+    purchases : ibis.Table
+        The lines that are not returns.
+    orders : ibis.Table
+        One row per customer and order: ``customer_id``, ``order_ts`` (first line
+        time), ``order_value`` (sum of purchase lines), ``discount`` (any line
+        discounted, when known), ``channel`` (when known).
+    as_of : date
+    spec : FeatureSpec
+    """
+
+    lines: ibis.Table
+    purchases: ibis.Table
+    orders: ibis.Table
+    as_of: date
+    spec: FeatureSpec
+
+    @property
+    def as_of_date(self) -> ibis.Expr:
+        return ibis.literal(self.as_of)
+
+    @property
+    def as_of_ts(self) -> ibis.Expr:
+        return ibis.literal(self.as_of).cast("timestamp")
+
+
+@dataclass(frozen=True)
+class FeatureFamily:
+    """A registered family: its name, its compute function and its columns."""
+
+    name: str
+    compute: Callable[[FeatureContext], ibis.Table]
+    columns: Callable[[FeatureSpec], list[FeatureColumn]]
+    applies: Callable[[FeatureSpec], bool]
+    description: str
+
+
+FAMILIES: dict[str, FeatureFamily] = {}
+
+
+def register_family(
+    name: str,
+    *,
+    columns: Callable[[FeatureSpec], list[FeatureColumn]],
+    applies: Callable[[FeatureSpec], bool] = lambda spec: spec.has_transactions,
+    description: str,
+) -> Callable[[Callable[[FeatureContext], ibis.Table]], Callable[[FeatureContext], ibis.Table]]:
+    """Register a feature family (decorator for its compute function)."""
+
+    def decorator(compute):
+        FAMILIES[name] = FeatureFamily(name, compute, columns, applies, description)
+        return compute
+
+    return decorator
+
+
+def level_column_name(prefix: str, level: str) -> str:
+    """A safe column name for one level of a categorical (e.g. a channel)."""
+    slug = re.sub(r"[^0-9a-z]+", "_", level.lower()).strip("_") or "blank"
+    return f"{prefix}_{slug}"

@@ -1,0 +1,138 @@
+"""`SegmentationModel`: a fitted segmentation plus what it needs to assign new customers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segwise import __version__
+from segwise.data import CustomerTable, Transactions
+from segwise.errors import InputError, ModelError
+from segwise.features import FeatureSpec, FeatureTable, build_features
+from segwise.features.base import FeatureColumn
+from segwise.persist import read_model_file, write_model_file
+from segwise.profile import Profiles
+from segwise.segmenter import Segmenter
+
+__all__ = ["SegmentationModel", "load_model", "ASSIGNMENT_COLUMNS"]
+
+#: Columns of every assignment table, in order.
+ASSIGNMENT_COLUMNS = ["customer_id", "segment_id", "segment_name", "confidence"]
+
+
+@dataclass
+class SegmentationModel:
+    """A fitted `Segmenter`, the feature definitions it was trained on, and metadata.
+
+    Attributes
+    ----------
+    segmenter : Segmenter
+    spec : FeatureSpec
+        How to compute the model's features from new data.
+    metadata : dict
+        ``model_id``, ``created_at``, ``segwise_version``, ``as_of``, training
+        ``source``, ``n_customers``, ``method``, ``n_segments``.
+    file_sha256 : str or None
+        SHA-256 of the model file it was loaded from or saved to.
+    """
+
+    segmenter: Segmenter
+    spec: FeatureSpec
+    metadata: dict[str, Any] = field(default_factory=dict)
+    file_sha256: str | None = None
+
+    @classmethod
+    def from_fit(cls, segmenter: Segmenter, spec: FeatureSpec, *, as_of: date | None, source: str,
+                 n_customers: int) -> "SegmentationModel":
+        metadata = {
+            "model_id": uuid.uuid4().hex,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "segwise_version": __version__,
+            "as_of": str(as_of) if as_of else None,
+            "source": source,
+            "n_customers": int(n_customers),
+            "method": segmenter.clusterer_.method_name,
+            "n_segments": int(segmenter.n_segments_),
+        }
+        return cls(segmenter=segmenter, spec=spec, metadata=metadata)
+
+    @property
+    def profiles(self) -> Profiles:
+        return self.segmenter.profiles_
+
+    @property
+    def names(self) -> dict[int, str]:
+        return dict(self.segmenter.segment_names_)
+
+    @property
+    def feature_columns(self) -> dict[str, FeatureColumn]:
+        return {c: FeatureColumn(**d) for c, d in self.segmenter.feature_docs_.items()}
+
+    def assign_features(self, features: FeatureTable | pd.DataFrame) -> pd.DataFrame:
+        """Assign customers given their feature rows (as produced by ``segwise features``)."""
+        frame = features.frame if isinstance(features, FeatureTable) else features
+        if len(frame) == 0:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+                ASSIGNMENT_COLUMNS, ["object", "int64", "object", "float64"])})
+        assigned = self.segmenter.assign(frame)
+        out = assigned.reset_index()
+        out = out.rename(columns={out.columns[0]: "customer_id"})
+        out["customer_id"] = out["customer_id"].astype(str)
+        return out[ASSIGNMENT_COLUMNS]
+
+    def features_for(self, transactions: Transactions | None = None, *, customers: CustomerTable | None = None,
+                     as_of: str | date | None = None) -> FeatureTable:
+        """Compute this model's features on new data."""
+        return build_features(transactions, customers=customers, as_of=as_of, spec=self.spec)
+
+    def assign(self, transactions: Transactions | None = None, *, customers: CustomerTable | None = None,
+               as_of: str | date | None = None) -> pd.DataFrame:
+        """Compute features on new data with the model's definitions and assign every customer."""
+        return self.assign_features(self.features_for(transactions, customers=customers, as_of=as_of))
+
+    # ------------------------------------------------------------------ files
+
+    def to_document(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = self.segmenter.to_state()
+        document = {
+            "kind": "segmentation",
+            "metadata": self.metadata,
+            "feature_spec": self.spec.to_dict(),
+            "segmenter": meta,
+        }
+        return document, arrays
+
+    def save(self, path: str | Path) -> str:
+        """Write the model file atomically; returns its SHA-256."""
+        document, arrays = self.to_document()
+        self.file_sha256 = write_model_file(
+            path, document, arrays, segwise_version=__version__, created_at=self.metadata.get("created_at", ""),
+        )
+        return self.file_sha256
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SegmentationModel":
+        """Load and verify a model file (see `segwise.persist`)."""
+        document, arrays, manifest = read_model_file(path)
+        if document.get("kind") != "segmentation":
+            raise ModelError(f"{path}: not a segmentation model (kind {document.get('kind')!r})")
+        try:
+            segmenter = Segmenter.from_state(document["segmenter"], arrays)
+            spec = FeatureSpec.from_dict(document["feature_spec"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: the model file is incomplete or inconsistent ({exc})") from None
+        except InputError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+        return cls(segmenter=segmenter, spec=spec, metadata=dict(document.get("metadata", {})),
+                   file_sha256=manifest["file_sha256"])
+
+
+def load_model(path: str | Path) -> SegmentationModel:
+    """Load a ``model.segwise`` file."""
+    return SegmentationModel.load(path)

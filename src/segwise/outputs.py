@@ -1,0 +1,126 @@
+"""Writing a set of output files so that a run never leaves a half-written mixture.
+
+Protocol (`commit_outputs`):
+
+1. every file is written into a staging directory ``DIR/.segwise-staging-<id>/``
+   and fsynced;
+2. an optional ``before_commit`` step runs (e.g. the store transaction);
+3. a ``COMMIT`` marker listing the files is written atomically into the staging
+   directory: from here the new outputs are complete;
+4. the files are renamed into ``DIR`` one by one (``run.json`` last), then the
+   staging directory is removed.
+
+`recover` (run before every write and every read of a run directory) finishes step
+4 when a ``COMMIT`` marker exists (roll forward) and deletes staging directories
+without one (roll back). So an interruption at any point leaves either the previous
+outputs intact or, once recovered, the new ones complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from segwise.persist import atomic_write_bytes
+
+__all__ = ["commit_outputs", "recover", "STAGING_PREFIX"]
+
+STAGING_PREFIX = ".segwise-staging-"
+_MARKER = "COMMIT"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _roll_forward(out_dir: Path, staging: Path, files: list[str]) -> None:
+    for name in files:
+        source = staging / name
+        if source.exists():
+            os.replace(source, out_dir / name)
+    _fsync_dir(out_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover(out_dir: str | os.PathLike) -> list[str]:
+    """Finish or undo interrupted writes in ``out_dir``; returns what was done."""
+    out_dir = Path(out_dir)
+    actions = []
+    if not out_dir.is_dir():
+        return actions
+    for staging in sorted(out_dir.glob(STAGING_PREFIX + "*")):
+        marker = staging / _MARKER
+        if marker.exists():
+            try:
+                files = json.loads(marker.read_text())["files"]
+            except (ValueError, KeyError):
+                files = None
+            if files is not None:
+                _roll_forward(out_dir, staging, files)
+                actions.append(f"completed an interrupted write ({staging.name})")
+                continue
+        shutil.rmtree(staging, ignore_errors=True)
+        actions.append(f"removed an incomplete write ({staging.name})")
+    return actions
+
+
+def commit_outputs(
+    out_dir: str | os.PathLike,
+    writers: dict[str, Callable[[Path], None]],
+    *,
+    last: str | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> dict[str, str]:
+    """Write every output with its writer, then move them into ``out_dir`` together.
+
+    Parameters
+    ----------
+    out_dir : path
+    writers : dict
+        File name to a function writing that file at the path it is given.
+    last : str, optional
+        The file renamed last (the run's record, e.g. ``run.json``).
+    before_commit : callable, optional
+        Runs after every file is written and before any is moved into place.
+
+    Returns
+    -------
+    dict
+        File name to final path.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recover(out_dir)
+    staging = out_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        for name, write in writers.items():
+            path = staging / name
+            write(path)
+            _fsync_file(path)
+        if before_commit is not None:
+            before_commit()
+        order = [n for n in writers if n != last] + ([last] if last in writers else [])
+        atomic_write_bytes(staging / _MARKER, json.dumps({"files": order}).encode())
+        _fsync_dir(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _roll_forward(out_dir, staging, order)
+    return {name: str(out_dir / name) for name in order}

@@ -1,0 +1,564 @@
+"""Preparing the feature table for clustering: the `Preprocessor`.
+
+Steps, in order (each decision is recorded in ``report_``):
+
+1. **missing values**: numeric columns get the training median, categorical ones the
+   most frequent level (scikit-learn's `SimpleImputer`); a numeric column with at
+   least ``indicator_min_share`` missing values also gets a ``<column>_missing``
+   0/1 column, because "never bought twice" is information, not noise;
+2. **skew**: a numeric column whose skewness (scipy) exceeds ``skew_threshold``, or
+   that is named in ``log_columns`` (durations, counts, amounts), is
+   log-transformed (``sign(x) * log1p(|x|)``, which is ``log1p`` for the
+   non-negative columns it is meant for) or, with ``skew_transform="quantile"``, mapped
+   to a normal distribution (scikit-learn's `QuantileTransformer`);
+3. **winsorising** at the ``winsorize`` quantiles of the training data;
+4. **scaling** with scikit-learn's `StandardScaler` or `RobustScaler`;
+5. **one-hot** of categorical columns (the ``max_levels - 1`` most frequent levels
+   and ``other``); columns with more levels are capped that way and reported;
+6. **correlation pruning**: of two numeric columns with ``|r| > corr_threshold``
+   the later one is dropped (columns come in family order, so RFM columns win);
+7. **weights**: each column multiplied by its weight (by column or family name),
+   so e.g. ``{"recency_days": 2}`` makes recency count twice in distances;
+8. optional **PCA** (scikit-learn) to ``pca`` components or explained variance.
+
+Fitting uses the scikit-learn transformers named above; their learned parameters are
+kept as plain arrays and `transform` applies them with numpy. That is what the model
+file stores (no pickle), and it makes a reloaded model reproduce exactly.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from segwise.errors import InputError
+
+__all__ = ["Preprocessor", "as_feature_frame"]
+
+_QUANTILE_BOUND = 1e-7
+
+
+def as_feature_frame(X) -> pd.DataFrame:
+    """A DataFrame view of feature input, with scikit-learn's input errors.
+
+    DataFrames pass through (their columns name the features); 2-D arrays get
+    columns ``x0, x1, ...``. Sparse, complex, non-numeric object and non-2-D input
+    are refused with the messages scikit-learn estimators give.
+    """
+    if isinstance(X, pd.DataFrame):
+        if any(pd.api.types.is_complex_dtype(t) for t in X.dtypes):
+            raise ValueError("Complex data not supported")
+        return X
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError("Sparse data was passed, but dense data is required. Use X.toarray() to convert.")
+    array = np.asarray(X)
+    if np.iscomplexobj(array):
+        raise ValueError("Complex data not supported")
+    if array.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {array.ndim}D array instead. Reshape your data either using "
+            "array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) if it "
+            "contains a single sample."
+        )
+    if array.shape[1] == 0:
+        raise ValueError(f"0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError("argument must be a string or a real number: X holds non-numeric values") from None
+    return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+
+
+def _param_error(name: str, owner: str, expected: str, got: Any) -> InputError:
+    return InputError(f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead.")
+
+
+class Preprocessor(TransformerMixin, BaseEstimator):
+    """Impute, de-skew, winsorise, scale, encode, prune and weight customer features.
+
+    Parameters
+    ----------
+    numeric_columns, categorical_columns : list of str, optional
+        Columns to use. By default every numeric column and every text/categorical
+        column of the frame passed to `fit`.
+    impute : {"median", "mean"}
+        Statistic for missing numeric values.
+    indicator_min_share : float
+        Add a ``<column>_missing`` 0/1 column when at least this share of training
+        values is missing (and not all of them). ``None`` disables indicators.
+    skew_threshold : float
+        Columns with skewness above this are transformed.
+    skew_transform : {"log1p", "quantile", "none"}
+        How skewed columns are transformed.
+    log_columns : list of str, optional
+        Columns log-transformed whatever their skewness (when mostly
+        non-negative); `segwise.Segmenter` passes the features documented as
+        log-scale (``recency_days``, ``tenure_days``, ...).
+    winsorize : tuple of two floats or None
+        Lower and upper quantiles at which values are capped.
+    scaler : {"standard", "robust"}
+    max_levels : int
+        Most one-hot columns per categorical feature (the rest become ``other``).
+    corr_threshold : float or None
+        Drop a numeric column correlated above this with an earlier kept one.
+    weights : dict, optional
+        Column or family name to weight (default 1).
+    families : dict, optional
+        Column to family name, so weights can be given per family.
+    pca : int, float or None
+        Number of PCA components, or the share of variance to keep.
+    random_state : int, optional
+        Seed for the quantile transform and PCA subsampling.
+    """
+
+    def __init__(
+        self,
+        *,
+        numeric_columns=None,
+        categorical_columns=None,
+        impute="median",
+        indicator_min_share=0.01,
+        skew_threshold=1.0,
+        skew_transform="log1p",
+        log_columns=None,
+        winsorize=(0.001, 0.999),
+        scaler="standard",
+        max_levels=12,
+        corr_threshold=0.9,
+        weights=None,
+        families=None,
+        pca=None,
+        random_state=None,
+    ):
+        self.numeric_columns = numeric_columns
+        self.categorical_columns = categorical_columns
+        self.impute = impute
+        self.indicator_min_share = indicator_min_share
+        self.skew_threshold = skew_threshold
+        self.skew_transform = skew_transform
+        self.log_columns = log_columns
+        self.winsorize = winsorize
+        self.scaler = scaler
+        self.max_levels = max_levels
+        self.corr_threshold = corr_threshold
+        self.weights = weights
+        self.families = families
+        self.pca = pca
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ helpers
+
+    def _validate_params(self) -> None:
+        owner = type(self).__name__
+        if self.impute not in ("median", "mean"):
+            raise _param_error("impute", owner, "a str among {'median', 'mean'}", self.impute)
+        if self.skew_transform not in ("log1p", "quantile", "none"):
+            raise _param_error("skew_transform", owner, "a str among {'log1p', 'quantile', 'none'}", self.skew_transform)
+        if self.scaler not in ("standard", "robust"):
+            raise _param_error("scaler", owner, "a str among {'standard', 'robust'}", self.scaler)
+        if self.winsorize is not None:
+            lo_hi = tuple(self.winsorize)
+            if len(lo_hi) != 2 or not 0 <= lo_hi[0] < lo_hi[1] <= 1:
+                raise _param_error("winsorize", owner, "None or two quantiles 0 <= low < high <= 1", self.winsorize)
+        if self.corr_threshold is not None and not 0 < self.corr_threshold <= 1:
+            raise _param_error("corr_threshold", owner, "None or a float in the range (0, 1]", self.corr_threshold)
+        if not isinstance(self.max_levels, numbers.Integral) or self.max_levels < 2:
+            raise _param_error("max_levels", owner, "an int in the range [2, inf)", self.max_levels)
+        if self.pca is not None and not (
+            (isinstance(self.pca, numbers.Integral) and self.pca >= 1)
+            or (isinstance(self.pca, float) and 0 < self.pca < 1)
+        ):
+            raise _param_error("pca", owner, "None, an int >= 1 or a float in (0, 1)", self.pca)
+
+    @staticmethod
+    def _as_frame(X) -> pd.DataFrame:
+        return as_feature_frame(X)
+
+    def _numeric_matrix(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        if not columns:
+            return np.empty((len(frame), 0))
+        block = frame[columns]
+        try:
+            values = block.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            bad = [c for c in columns if not pd.api.types.is_numeric_dtype(block[c])]
+            raise InputError(
+                f"feature column(s) {', '.join(map(repr, bad))} are not numeric; declare them "
+                "as categorical or convert them"
+            ) from None
+        return values
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None):
+        """Learn every preparation parameter from the training features."""
+        self._validate_params()
+        frame = self._as_frame(X)
+        if frame.shape[0] < 2:
+            raise ValueError(f"n_samples={frame.shape[0]} should be >= 2: at least 2 customers are needed")
+        if self.numeric_columns is None and self.categorical_columns is None:
+            numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+            categorical = [c for c in frame.columns if c not in numeric]
+        else:
+            numeric = list(self.numeric_columns or [])
+            categorical = list(self.categorical_columns or [])
+        missing = [c for c in numeric + categorical if c not in frame.columns]
+        if missing:
+            raise InputError(f"the features have no column(s) {', '.join(map(repr, missing))}")
+        self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        report: dict[str, Any] = {"dropped": {}, "log": {}, "quantile": [], "indicators": [], "capped_levels": {}}
+        values = self._numeric_matrix(frame, numeric)
+        if values.size and not np.isfinite(values[~np.isnan(values)]).all():
+            raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
+        all_missing = np.isnan(values).all(axis=0) if values.size else np.zeros(0, bool)
+        for c in np.asarray(numeric)[all_missing]:
+            report["dropped"][c] = "no values"
+        keep = ~all_missing
+        numeric = [c for c, k in zip(numeric, keep) if k]
+        values = values[:, keep]
+        missing_share = np.isnan(values).mean(axis=0) if values.size else np.zeros(0)
+        if self.indicator_min_share is not None:
+            indicators = [c for c, s in zip(numeric, missing_share) if s >= self.indicator_min_share and s < 1]
+        else:
+            indicators = []
+        report["indicators"] = [f"{c}_missing" for c in indicators]
+
+        imputer = SimpleImputer(strategy=self.impute)
+        filled = imputer.fit_transform(values) if values.size else values
+        fill_values = imputer.statistics_ if values.size else np.zeros(0)
+
+        skewness = _skewness(filled) if values.size else np.zeros(len(numeric))
+        skewed = np.abs(skewness) > self.skew_threshold
+        log_mask = np.zeros(len(numeric), bool)
+        quantile_mask = np.zeros(len(numeric), bool)
+        declared = np.array([c in set(self.log_columns or ()) for c in numeric], dtype=bool)
+        if self.skew_transform == "log1p":
+            mostly_non_negative = (filled < 0).mean(axis=0) < 0.01 if values.size else np.zeros(0, bool)
+            log_mask = (skewed | declared) & mostly_non_negative
+        elif self.skew_transform == "quantile":
+            quantile_mask = skewed
+        report["skewness"] = {c: round(float(s), 4) for c, s in zip(numeric, skewness)}
+        report["log"] = {
+            c: ("declared log-scale" if d and not sk else f"skewness {s_:.2f} > {self.skew_threshold}")
+            for c, m, d, sk, s_ in zip(numeric, log_mask, declared, skewed, skewness) if m
+        }
+        report["quantile"] = [c for c, m in zip(numeric, quantile_mask) if m]
+
+        transformed = filled.copy()
+        transformed[:, log_mask] = np.sign(transformed[:, log_mask]) * np.log1p(np.abs(transformed[:, log_mask]))
+        quantiles = np.zeros((0, 0))
+        references = np.zeros(0)
+        if quantile_mask.any():
+            qt = QuantileTransformer(
+                n_quantiles=min(1000, len(frame)), output_distribution="normal",
+                subsample=100_000, random_state=self.random_state,
+            )
+            qt.fit(transformed[:, quantile_mask])
+            quantiles, references = qt.quantiles_, qt.references_
+            transformed[:, quantile_mask] = _quantile_apply(transformed[:, quantile_mask], quantiles, references)
+
+        if self.winsorize is not None and values.size:
+            lo_q, hi_q = self.winsorize
+            clip_lo = np.quantile(transformed, lo_q, axis=0)
+            clip_hi = np.quantile(transformed, hi_q, axis=0)
+        else:
+            clip_lo = np.full(len(numeric), -np.inf)
+            clip_hi = np.full(len(numeric), np.inf)
+        transformed = np.clip(transformed, clip_lo, clip_hi)
+
+        scaler = StandardScaler() if self.scaler == "standard" else RobustScaler()
+        if values.size:
+            scaler.fit(transformed)
+            center = scaler.mean_ if self.scaler == "standard" else scaler.center_
+            scale = scaler.scale_.copy()
+        else:
+            center, scale = np.zeros(0), np.ones(0)
+        scale[scale == 0] = 1.0
+        scaled = (transformed - center) / scale
+
+        constant = np.nanstd(scaled, axis=0) == 0 if values.size else np.zeros(0, bool)
+        for c in np.asarray(numeric)[constant]:
+            report["dropped"][c] = "constant"
+        kept = ~constant
+        if self.corr_threshold is not None and kept.sum() > 1:
+            sample = scaled
+            if len(sample) > 100_000:
+                rng = np.random.default_rng(0)
+                sample = sample[rng.choice(len(sample), 100_000, replace=False)]
+            with np.errstate(all="ignore"):
+                corr = np.corrcoef(sample, rowvar=False)
+            corr = np.nan_to_num(corr)
+            for j in range(len(numeric)):
+                if not kept[j]:
+                    continue
+                for i in range(j):
+                    if kept[i] and abs(corr[i, j]) > self.corr_threshold:
+                        kept[j] = False
+                        report["dropped"][numeric[j]] = (
+                            f"correlated with {numeric[i]} (r = {corr[i, j]:.3f})"
+                        )
+                        break
+
+        # categorical levels
+        levels: dict[str, list[str]] = {}
+        modes: dict[str, str] = {}
+        for column in categorical:
+            series = frame[column].astype("object").where(frame[column].notna(), None)
+            counts = series.dropna().astype(str).value_counts()
+            if counts.empty:
+                report["dropped"][column] = "no values"
+                continue
+            modes[column] = str(counts.index[0])
+            ordered = sorted(counts.index, key=lambda lv: (-counts[lv], lv))
+            if len(ordered) > self.max_levels:
+                report["capped_levels"][column] = len(ordered)
+                ordered = ordered[: self.max_levels - 1] + ["other"]
+            if len(ordered) < 2:
+                report["dropped"][column] = "constant"
+                continue
+            levels[column] = ordered
+
+        self.numeric_in_ = numeric
+        self.fill_values_ = np.asarray(fill_values, dtype=np.float64)
+        self.log_mask_ = log_mask
+        self.quantile_mask_ = quantile_mask
+        self.quantiles_ = np.asarray(quantiles, dtype=np.float64)
+        self.references_ = np.asarray(references, dtype=np.float64)
+        self.clip_low_ = np.asarray(clip_lo, dtype=np.float64)
+        self.clip_high_ = np.asarray(clip_hi, dtype=np.float64)
+        self.center_ = np.asarray(center, dtype=np.float64)
+        self.scale_ = np.asarray(scale, dtype=np.float64)
+        self.numeric_kept_ = kept
+        self.indicator_columns_ = indicators
+        self.categorical_levels_ = levels
+        self.categorical_modes_ = modes
+        names = [c for c, k in zip(numeric, kept) if k]
+        names += [f"{c}_missing" for c in indicators]
+        for column, lvls in levels.items():
+            names += [f"{column}={lv}" for lv in lvls]
+        self.weights_ = self._weight_vector(names)
+        self.report_ = report
+        self.pca_components_ = np.zeros((0, 0))
+        self.pca_mean_ = np.zeros(0)
+        self.prepared_names_ = names
+        if not names:
+            raise InputError(
+                "no usable feature columns are left after preparation "
+                f"(dropped: {', '.join(f'{c} ({r})' for c, r in report['dropped'].items()) or 'none'})"
+            )
+        if self.pca is not None:
+            prepared = self._prepare(frame)
+            pca = PCA(n_components=self.pca if isinstance(self.pca, float) else min(self.pca, len(names)),
+                      random_state=self.random_state, svd_solver="full")
+            pca.fit(prepared)
+            self.pca_components_ = pca.components_
+            self.pca_mean_ = pca.mean_
+            report["pca_explained_variance"] = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+        return self
+
+    def _weight_vector(self, names: list[str]) -> np.ndarray:
+        weights = dict(self.weights or {})
+        families = dict(self.families or {})
+        known = set(names) | set(families.values()) | set(self.numeric_in_) | set(self.categorical_levels_)
+        unknown = [k for k in weights if k not in known]
+        if unknown:
+            raise InputError(
+                f"weights name unknown feature(s) or famil(ies) {', '.join(map(repr, unknown))}; "
+                f"features are: {', '.join(names)}"
+            )
+        vector = np.ones(len(names))
+        for i, name in enumerate(names):
+            base = name.split("=")[0]
+            if base.endswith("_missing") and base not in weights:
+                base = base[: -len("_missing")]
+            family = families.get(base)
+            if base in weights:
+                vector[i] = float(weights[base])
+            elif family in weights:
+                vector[i] = float(weights[family])
+        if (vector < 0).any():
+            raise InputError("feature weights must be zero or positive")
+        return vector
+
+    # ------------------------------------------------------------------ transform
+
+    def _prepare(self, frame: pd.DataFrame) -> np.ndarray:
+        needed = list(self.numeric_in_) + list(self.categorical_levels_)
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(
+                f"the features lack column(s) the model needs: {', '.join(map(repr, missing))}"
+            )
+        values = self._numeric_matrix(frame, self.numeric_in_)
+        nan_mask = np.isnan(values)
+        if values.size and np.isinf(values).any():
+            values = np.where(np.isinf(values), np.nan, values)
+            nan_mask = np.isnan(values)
+        x = np.where(nan_mask, self.fill_values_, values)
+        if self.log_mask_.any():
+            x[:, self.log_mask_] = np.sign(x[:, self.log_mask_]) * np.log1p(np.abs(x[:, self.log_mask_]))
+        if self.quantile_mask_.any():
+            x[:, self.quantile_mask_] = _quantile_apply(x[:, self.quantile_mask_], self.quantiles_, self.references_)
+        x = np.clip(x, self.clip_low_, self.clip_high_)
+        x = (x - self.center_) / self.scale_
+        blocks = [x[:, self.numeric_kept_]]
+        if self.indicator_columns_:
+            index = [self.numeric_in_.index(c) for c in self.indicator_columns_]
+            blocks.append(nan_mask[:, index].astype(np.float64))
+        for column, lvls in self.categorical_levels_.items():
+            series = frame[column].astype("object")
+            text = series.where(series.notna(), self.categorical_modes_[column]).astype(str).to_numpy()
+            if lvls[-1] == "other":
+                known = np.isin(text, lvls[:-1])
+                text = np.where(known, text, "other")
+            blocks.append((text[:, None] == np.asarray(lvls, dtype=object)[None, :]).astype(np.float64))
+        prepared = np.hstack(blocks) if blocks else np.empty((len(frame), 0))
+        return prepared * self.weights_
+
+    def transform(self, X):
+        """Apply the learned preparation; returns a float64 array."""
+        check_is_fitted(self, "fill_values_")
+        frame = self._as_frame(X)
+        if not isinstance(X, pd.DataFrame) and frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        prepared = self._prepare(frame)
+        if self.pca_components_.size:
+            prepared = (prepared - self.pca_mean_) @ self.pca_components_.T
+        return prepared
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the prepared columns (``pc1..`` after PCA)."""
+        check_is_fitted(self, "fill_values_")
+        if self.pca_components_.size:
+            return np.asarray([f"pc{i + 1}" for i in range(self.pca_components_.shape[0])], dtype=object)
+        return np.asarray(self.prepared_names_, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted parameters as JSON-able data and numpy arrays (no pickle)."""
+        check_is_fitted(self, "fill_values_")
+        meta = {
+            "params": _jsonable_params(self.get_params()),
+            "feature_names_in": [str(c) for c in self.feature_names_in_],
+            "numeric_in": list(self.numeric_in_),
+            "indicator_columns": list(self.indicator_columns_),
+            "categorical_levels": {k: list(v) for k, v in self.categorical_levels_.items()},
+            "categorical_modes": dict(self.categorical_modes_),
+            "prepared_names": list(self.prepared_names_),
+            "report": self.report_,
+        }
+        arrays = {
+            "fill_values": self.fill_values_,
+            "log_mask": self.log_mask_.astype(np.bool_),
+            "quantile_mask": self.quantile_mask_.astype(np.bool_),
+            "quantiles": self.quantiles_,
+            "references": self.references_,
+            "clip_low": self.clip_low_,
+            "clip_high": self.clip_high_,
+            "center": self.center_,
+            "scale": self.scale_,
+            "numeric_kept": self.numeric_kept_.astype(np.bool_),
+            "weights": self.weights_,
+            "pca_components": self.pca_components_,
+            "pca_mean": self.pca_mean_,
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Preprocessor":
+        """Rebuild a fitted Preprocessor from `to_state` output."""
+        params = dict(meta["params"])
+        if params.get("winsorize") is not None:
+            params["winsorize"] = tuple(params["winsorize"])
+        self = cls(**params)
+        self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.numeric_in_ = list(meta["numeric_in"])
+        self.indicator_columns_ = list(meta["indicator_columns"])
+        self.categorical_levels_ = {k: list(v) for k, v in meta["categorical_levels"].items()}
+        self.categorical_modes_ = dict(meta["categorical_modes"])
+        self.prepared_names_ = list(meta["prepared_names"])
+        self.report_ = meta["report"]
+        self.fill_values_ = arrays["fill_values"]
+        self.log_mask_ = arrays["log_mask"].astype(bool)
+        self.quantile_mask_ = arrays["quantile_mask"].astype(bool)
+        self.quantiles_ = arrays["quantiles"]
+        self.references_ = arrays["references"]
+        self.clip_low_ = arrays["clip_low"]
+        self.clip_high_ = arrays["clip_high"]
+        self.center_ = arrays["center"]
+        self.scale_ = arrays["scale"]
+        self.numeric_kept_ = arrays["numeric_kept"].astype(bool)
+        self.weights_ = arrays["weights"]
+        self.pca_components_ = arrays["pca_components"]
+        self.pca_mean_ = arrays["pca_mean"]
+        return self
+
+
+def _skewness(values: np.ndarray) -> np.ndarray:
+    """Sample skewness of each column (scipy's biased estimator); 0 for constant columns.
+
+    Computed directly because scipy warns on constant columns, which preparation
+    meets routinely (they are dropped right after).
+    """
+    centred = values - values.mean(axis=0)
+    m2 = (centred**2).mean(axis=0)
+    m3 = (centred**3).mean(axis=0)
+    scale = np.sqrt(m2) ** 3
+    tiny = m2 <= (np.finfo(np.float64).eps * np.maximum(np.abs(values).max(axis=0), 1.0)) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skew = np.where(tiny, 0.0, m3 / np.where(tiny, 1.0, scale))
+    return np.nan_to_num(skew)
+
+
+def _quantile_apply(x: np.ndarray, quantiles: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """scikit-learn's QuantileTransformer (normal output) forward map, vectorised by column.
+
+    Interpolating forwards and backwards and averaging handles repeated quantiles
+    the way scikit-learn does.
+    """
+    out = np.empty_like(x)
+    for j in range(x.shape[1]):
+        q = quantiles[:, j]
+        col = x[:, j]
+        lower, upper = q[0], q[-1]
+        ranks = 0.5 * (np.interp(col, q, references) - np.interp(-col, -q[::-1], -references[::-1]))
+        ranks = np.where(col - _QUANTILE_BOUND < lower, 0.0, ranks)
+        ranks = np.where(col + _QUANTILE_BOUND > upper, 1.0, ranks)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normal = stats.norm.ppf(ranks)
+        clip_min = stats.norm.ppf(_QUANTILE_BOUND - np.spacing(1))
+        clip_max = stats.norm.ppf(1 - (_QUANTILE_BOUND - np.spacing(1)))
+        out[:, j] = np.clip(normal, clip_min, clip_max)
+    return out
+
+
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out

@@ -1,0 +1,447 @@
+"""`Segmenter`: the scikit-learn estimator from a customer feature table to named segments.
+
+``Segmenter().fit(features)`` chooses the columns to cluster on, prepares them
+(`segwise.prepare.Preprocessor`), clusters them with a registered method
+(`segwise.cluster`), orders the segments by value (segment 0 has the highest mean
+``monetary_total``, or of ``value_col``), profiles every segment on every feature
+and names it (`segwise.profile`).
+
+Which columns define the segments
+---------------------------------
+By default segments are defined by the ``rfm`` and ``affinity`` families (value,
+frequency, lifecycle, and what and how customers buy); every other column
+(engagement, journey, customer attributes) describes the segments in the profiles
+and joins the definition only when named in ``features``. The reason is measured:
+share and trend features of customers with one or two orders are mostly sampling
+noise (one order makes a weekend share exactly 0 or 1), and clustering on them
+splits the largest segments along that noise. On the default synthetic population
+the planted types are recovered with ARI 0.93 from rfm + affinity, against 0.68
+from all families. Without RFM columns (a customer attribute table) every column
+is used. Constant and identifier-like columns are always left out, with a note.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from segwise.cluster import get_method
+from segwise.errors import InputError
+from segwise.features.base import FeatureColumn
+from segwise.prepare import Preprocessor, as_feature_frame
+from segwise.profile import Profiles, compute_profiles, name_segments
+from segwise.validate import internal_metrics
+
+__all__ = ["Segmenter", "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS"]
+
+#: Families that define segments by default (see the module docstring).
+DEFAULT_FAMILIES = ("rfm", "affinity")
+
+#: Column names (normalised) that measure customer value, in order of preference,
+#: for ordering segments when there is no ``monetary_total``.
+VALUE_COLUMN_HINTS = (
+    "monetarytotal", "totalspend", "spend", "spending", "revenue", "clv", "ltv", "value",
+    "monetary", "annualincome", "income", "spendingscore", "mntwines",
+)
+
+
+def _normalise(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+class Segmenter(ClusterMixin, BaseEstimator):
+    """Segment customers from their features: prepare, cluster, order, profile, name.
+
+    Parameters
+    ----------
+    method : str
+        A registered segmentation method (``"kmeans"``; see `segwise.cluster.METHODS`).
+    n_segments : int or "auto"
+        Number of segments, or ``"auto"`` to choose it over ``k_range``.
+    k_range : tuple of two ints
+        Range searched by ``"auto"`` (default 2..12).
+    features : list of str, optional
+        Columns or family names that define the segments (default: see the
+        module docstring).
+    exclude : list of str, optional
+        Columns or families to leave out of the definition.
+    weights : dict, optional
+        Column or family name to weight, e.g. ``{"recency_days": 2}``.
+    preprocessing : dict, optional
+        Extra `Preprocessor` parameters (``scaler``, ``winsorize``, ``pca`` ...).
+    method_params : dict, optional
+        Extra parameters of the method's estimator.
+    value_col : str, optional
+        Column that orders segments by value (default ``monetary_total``, else a
+        column named like spend/revenue/income, else segment size).
+    names : dict, optional
+        Segment id or generated name to the name to use instead.
+    random_state : int or None
+        Seed; the same seed gives the same segments.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int
+        Segment id of each training customer (0 = most valuable).
+    n_segments_ : int
+    profiles_ : Profiles
+        Profiles, names and descriptions of the segments.
+    segment_names_ : dict of int to str
+    feature_columns_ : list of str
+        Columns the segments were defined on.
+    profile_columns_ : list of str
+        Columns that describe the segments.
+    preprocessor_ : Preprocessor
+    clusterer_ : the fitted method estimator
+    label_map_ : ndarray
+        ``label_map_[cluster] = segment id``.
+    metrics_ : dict
+        Silhouette (sampled), Calinski-Harabasz and Davies-Bouldin of the result.
+    notes_ : list of str
+        Columns left out and why.
+    """
+
+    def __init__(
+        self,
+        method="kmeans",
+        n_segments="auto",
+        *,
+        k_range=(2, 12),
+        features=None,
+        exclude=None,
+        weights=None,
+        preprocessing=None,
+        method_params=None,
+        value_col=None,
+        names=None,
+        random_state=None,
+    ):
+        self.method = method
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.features = features
+        self.exclude = exclude
+        self.weights = weights
+        self.preprocessing = preprocessing
+        self.method_params = method_params
+        self.value_col = value_col
+        self.names = names
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ input
+
+    @staticmethod
+    def _frame(X) -> tuple[pd.DataFrame, dict[str, FeatureColumn]]:
+        from segwise.features.build import FeatureTable
+
+        if isinstance(X, FeatureTable):
+            return X.frame, dict(X.columns)
+        return as_feature_frame(X), {}
+
+    def _select_columns(self, frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> tuple[list[str], list[str]]:
+        families: dict[str, list[str]] = {}
+        for name, col in docs.items():
+            if name in frame.columns:
+                families.setdefault(col.family, []).append(name)
+        columns = list(frame.columns)
+
+        def expand(items: Sequence[str], what: str) -> list[str]:
+            out: list[str] = []
+            for item in items:
+                if item in families:
+                    out += families[item]
+                elif item in columns:
+                    out.append(item)
+                else:
+                    known = ", ".join(list(families) + columns)
+                    raise InputError(f"{what}: {item!r} is neither a feature column nor a family; known: {known}")
+            return list(dict.fromkeys(out))
+
+        notes = []
+        if self.features is not None:
+            chosen = expand(_as_list(self.features), "features")
+        elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
+            chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])]
+            described = [c for c in columns if c not in chosen]
+            if described:
+                notes.append(
+                    "segments are defined by the rfm and affinity families; "
+                    f"{len(described)} other columns describe them (add them with --features)"
+                )
+        else:
+            chosen = columns
+        if self.exclude is not None:
+            dropped = set(expand(_as_list(self.exclude), "exclude"))
+            chosen = [c for c in chosen if c not in dropped]
+        usable = []
+        n = len(frame)
+        for column in chosen:
+            series = frame[column]
+            n_unique = series.nunique(dropna=True)
+            if n_unique <= 1:
+                notes.append(f"column {column!r} left out: constant")
+                continue
+            is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+            if not is_numeric and n >= 20 and n_unique >= 0.9 * series.notna().sum():
+                notes.append(f"column {column!r} left out: looks like an identifier (one value per customer)")
+                continue
+            if is_numeric and n >= 20 and _normalise(column).endswith("id") and n_unique == series.notna().sum():
+                notes.append(f"column {column!r} left out: looks like an identifier")
+                continue
+            usable.append(column)
+        if not usable:
+            raise InputError(
+                "no columns are left to segment on"
+                + (f" ({'; '.join(notes)})" if notes else "")
+                + ": check --features / --exclude"
+            )
+        return usable, notes
+
+    def _value_column(self, frame: pd.DataFrame) -> str | None:
+        if self.value_col is not None:
+            if self.value_col not in frame.columns:
+                raise InputError(f"value_col {self.value_col!r} is not a feature column")
+            return self.value_col
+        numeric = {_normalise(c): c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+        for hint in VALUE_COLUMN_HINTS:
+            if hint in numeric:
+                return numeric[hint]
+        return None
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None):
+        """Fit on a feature table (FeatureTable, DataFrame or array)."""
+        frame, docs = self._frame(X)
+        if frame.shape[0] < 2:
+            raise ValueError(f"n_samples={frame.shape[0]} should be >= 2: at least 2 customers are needed")
+        if frame.shape[1] == 0:
+            raise ValueError("0 feature(s) (shape=(%d, 0)) while a minimum of 1 is required." % frame.shape[0])
+        if isinstance(self.n_segments, numbers.Integral) and not isinstance(self.n_segments, bool):
+            if self.n_segments > frame.shape[0]:
+                raise InputError(
+                    f"{self.n_segments} segments were asked for but there are only {frame.shape[0]} "
+                    "customers; ask for fewer segments (or --segments auto)"
+                )
+        columns, notes = self._select_columns(frame, docs)
+        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+        categorical = [c for c in columns if c not in numeric]
+        families = {name: col.family for name, col in docs.items()}
+        log_columns = [c for c in numeric if c in docs and docs[c].log_scale]
+        params = dict(self.preprocessing or {})
+        self.preprocessor_ = Preprocessor(
+            numeric_columns=numeric, categorical_columns=categorical, weights=self.weights,
+            families=families, log_columns=log_columns, random_state=self.random_state, **params,
+        ).fit(frame)
+        prepared = self.preprocessor_.transform(frame)
+        if not np.isfinite(prepared).all():
+            raise InputError("preparation produced non-finite values; check the features for extreme numbers")
+        distinct_rows = len(np.unique(np.round(prepared, 12), axis=0)) if len(prepared) <= 200_000 else len(prepared)
+        method_cls = get_method(self.method)
+        method_params = dict(self.method_params or {})
+        n_segments = self.n_segments
+        k_range = tuple(self.k_range)
+        if n_segments == "auto" and distinct_rows < 3:
+            raise InputError(
+                f"the customers have only {distinct_rows} distinct feature profile(s): there is nothing "
+                "to segment; give more varied data or a fixed --segments"
+            )
+        if n_segments == "auto":
+            k_range = (k_range[0], min(k_range[1], distinct_rows - 1))
+        elif isinstance(n_segments, numbers.Integral) and n_segments > distinct_rows:
+            raise InputError(
+                f"{n_segments} segments were asked for but the customers have only {distinct_rows} "
+                "distinct feature profiles; ask for fewer segments"
+            )
+        estimator_params = method_cls().get_params()
+        kwargs: dict[str, Any] = {"random_state": self.random_state, **method_params}
+        if "n_segments" in estimator_params:
+            kwargs["n_segments"] = n_segments
+        if "k_range" in estimator_params:
+            kwargs["k_range"] = k_range
+        self.clusterer_ = method_cls(**kwargs).fit(prepared)
+        raw_labels = np.asarray(self.clusterer_.labels_)
+        value_col = self._value_column(frame)
+        self.label_map_ = self._order_by_value(frame, raw_labels, value_col)
+        self.labels_ = self.label_map_[raw_labels]
+        self.n_segments_ = int(self.clusterer_.n_segments_)
+        self.feature_columns_ = columns
+        self.profile_columns_ = list(frame.columns)
+        self.value_col_ = value_col
+        self.log_columns_ = sorted(c for c, d in docs.items() if d.log_scale)
+        self.units_ = {c: d.unit for c, d in docs.items()}
+        self.feature_docs_ = {c: d.to_dict() for c, d in docs.items()}
+        self.notes_ = notes
+        self.n_features_in_ = frame.shape[1]
+        if not isinstance(X, np.ndarray):
+            self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
+        self.profiles_ = self._profile(frame, self.labels_)
+        self.segment_names_ = self.profiles_.names
+        self.metrics_ = internal_metrics(prepared, self.labels_, random_state=0)
+        self.selection_ = getattr(self.clusterer_, "selection_", None)
+        return self
+
+    @staticmethod
+    def _order_by_value(frame: pd.DataFrame, raw_labels: np.ndarray, value_col: str | None) -> np.ndarray:
+        n_clusters = int(raw_labels.max()) + 1
+        sizes = np.bincount(raw_labels, minlength=n_clusters).astype(float)
+        if value_col is not None:
+            values = frame[value_col].to_numpy(dtype=np.float64, na_value=np.nan)
+            sums = np.bincount(raw_labels, weights=np.nan_to_num(values), minlength=n_clusters)
+            counts = np.bincount(raw_labels, weights=~np.isnan(values), minlength=n_clusters)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+        else:
+            means = np.zeros(n_clusters)
+        # Descending value, then descending size, then cluster number: deterministic.
+        order = np.lexsort((np.arange(n_clusters), -sizes, -means))
+        label_map = np.empty(n_clusters, dtype=np.int64)
+        label_map[order] = np.arange(n_clusters)
+        return label_map
+
+    def _profile(self, frame: pd.DataFrame, labels: np.ndarray) -> Profiles:
+        profiles = compute_profiles(frame, labels, units=self.units_, value_column=self.value_col_,
+                                    log_columns=set(self.log_columns_))
+        return name_segments(profiles, frame, labels, log_columns=set(self.log_columns_), overrides=self.names)
+
+    # ------------------------------------------------------------------ predict
+
+    def _prepared(self, X) -> np.ndarray:
+        check_is_fitted(self, "label_map_")
+        frame, _ = self._frame(X)
+        if isinstance(X, np.ndarray) and frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return self.preprocessor_.transform(frame)
+
+    def predict(self, X):
+        """Segment id of each customer in ``X`` (same columns as in `fit`)."""
+        prepared = self._prepared(X)
+        return self.label_map_[self.clusterer_.predict(prepared)]
+
+    def predict_confidence(self, X):
+        """How sure each assignment is, in [0, 1] (method-specific; documented there)."""
+        return self.clusterer_.confidence(self._prepared(X))
+
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit and return the training segment ids (equal to ``fit(X).predict(X)``)."""
+        return self.fit(X).labels_
+
+    def assign(self, X) -> pd.DataFrame:
+        """Segment id, name and confidence of each customer, indexed like ``X``."""
+        frame, _ = self._frame(X)
+        prepared = self._prepared(frame)
+        segment = self.label_map_[self.clusterer_.predict(prepared)]
+        confidence = self.clusterer_.confidence(prepared)
+        names = np.asarray([self.segment_names_[int(i)] for i in range(self.n_segments_)], dtype=object)
+        return pd.DataFrame(
+            {"segment_id": segment.astype(np.int64), "segment_name": names[segment], "confidence": confidence},
+            index=frame.index,
+        )
+
+    def rename(self, names: Mapping[Any, str]) -> "Segmenter":
+        """Rename segments after fitting (by id or current name); names stay unique."""
+        check_is_fitted(self, "label_map_")
+        current = {s.segment_id: s.name for s in self.profiles_}
+        by_name = {v: k for k, v in current.items()}
+        for key, new in names.items():
+            seg_id = by_name.get(key, key)
+            try:
+                seg_id = int(seg_id)
+            except (TypeError, ValueError):
+                raise InputError(f"no segment named {key!r}; segments are: {', '.join(current.values())}") from None
+            if seg_id not in current:
+                raise InputError(f"no segment {key!r}; segment ids are 0..{self.n_segments_ - 1}")
+            current[seg_id] = str(new)
+        values = list(current.values())
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise InputError(f"segment names must be unique within a model; repeated: {', '.join(repeated)}")
+        for profile in self.profiles_:
+            if profile.name != current[profile.segment_id]:
+                profile.name = current[profile.segment_id]
+                profile.name_overridden = True
+        self.segment_names_ = self.profiles_.names
+        return self
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Fitted state as JSON-able data and arrays (what the model file stores)."""
+        check_is_fitted(self, "label_map_")
+        pre_meta, pre_arrays = self.preprocessor_.to_state()
+        clu_meta, clu_arrays = self.clusterer_.to_state()
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        if params.get("names"):
+            params["names"] = {str(k): v for k, v in params["names"].items()}
+        meta = {
+            "params": params,
+            "method": self.clusterer_.method_name,
+            "n_segments": self.n_segments_,
+            "feature_columns": self.feature_columns_,
+            "profile_columns": self.profile_columns_,
+            "value_col": self.value_col_,
+            "log_columns": self.log_columns_,
+            "units": self.units_,
+            "feature_docs": self.feature_docs_,
+            "notes": self.notes_,
+            "metrics": self.metrics_,
+            "n_features_in": self.n_features_in_,
+            "feature_names_in": [str(c) for c in getattr(self, "feature_names_in_", [])],
+            "profiles": self.profiles_.to_dict(),
+            "preprocessor": pre_meta,
+            "clusterer": clu_meta,
+        }
+        arrays = {"segmenter/label_map": self.label_map_}
+        arrays.update({f"preprocessor/{k}": v for k, v in pre_arrays.items()})
+        arrays.update({f"clusterer/{k}": v for k, v in clu_arrays.items()})
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Segmenter":
+        """Rebuild a fitted Segmenter from `to_state` output (no code is executed)."""
+        params = dict(meta["params"])
+        if params.get("k_range") is not None:
+            params["k_range"] = tuple(params["k_range"])
+        self = cls(**params)
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+        self.preprocessor_ = Preprocessor.from_state(meta["preprocessor"], part("preprocessor"))
+        self.clusterer_ = get_method(meta["method"]).from_state(meta["clusterer"], part("clusterer"))
+        self.label_map_ = arrays["segmenter/label_map"].astype(np.int64)
+        self.n_segments_ = int(meta["n_segments"])
+        self.feature_columns_ = list(meta["feature_columns"])
+        self.profile_columns_ = list(meta["profile_columns"])
+        self.value_col_ = meta["value_col"]
+        self.log_columns_ = list(meta["log_columns"])
+        self.units_ = dict(meta["units"])
+        self.feature_docs_ = dict(meta["feature_docs"])
+        self.notes_ = list(meta["notes"])
+        self.metrics_ = dict(meta["metrics"])
+        self.n_features_in_ = int(meta["n_features_in"])
+        if meta.get("feature_names_in"):
+            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        self.profiles_ = Profiles.from_dict(meta["profiles"])
+        self.segment_names_ = self.profiles_.names
+        self.selection_ = getattr(self.clusterer_, "selection_", None)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)

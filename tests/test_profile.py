@@ -1,0 +1,67 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from segwise.errors import InputError
+from segwise.profile import ARCHETYPES, Profiles, compute_profiles, name_segments
+
+
+@pytest.fixture
+def table():
+    # Two segments, hand-checkable: segment 0 buys often and spends a lot.
+    frame = pd.DataFrame({
+        "n_orders": [10.0, 12.0, 1.0, 1.0, 2.0, 1.0],
+        "monetary_total": [500.0, 700.0, 20.0, 30.0, 40.0, 10.0],
+        "discount_share": [0.0, 0.1, 1.0, 1.0, 0.5, 1.0],
+        "region": ["N", "N", "S", "S", "N", "S"],
+    }, index=[f"c{i}" for i in range(6)])
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    units = {"n_orders": "orders", "monetary_total": "currency", "discount_share": "share 0-1"}
+    return frame, labels, units
+
+
+def test_profile_numbers(table):
+    frame, labels, units = table
+    profiles = compute_profiles(frame, labels, units=units)
+    seg0, seg1 = profiles[0], profiles[1]
+    assert (seg0.n_customers, seg0.share_customers) == (2, pytest.approx(1 / 3))
+    assert seg0.share_revenue == pytest.approx(1200 / 1300)
+    assert seg0.means["n_orders"] == 11.0 and seg0.medians["monetary_total"] == 600.0
+    mean, std = frame["n_orders"].mean(), frame["n_orders"].std(ddof=0)
+    assert seg0.zscores["n_orders"] == pytest.approx((11 - mean) / std)
+    assert seg1.categories["region"] == {"S": 0.75, "N": 0.25}
+    texts = [t["text"] for t in seg0.traits]
+    assert f"buys {11 / mean:.1f}x more often than average" in texts
+    assert "share of discounted orders: 5% vs 60% overall" in texts
+
+
+def test_profiles_round_trip_through_json(table):
+    frame, labels, units = table
+    profiles = name_segments(compute_profiles(frame, labels, units=units), frame, labels)
+    again = Profiles.from_dict(profiles.to_dict())
+    assert again.names == profiles.names
+    assert again.table().equals(profiles.table())
+
+
+def test_archetype_scores_name_segments_that_fit_them():
+    z_champion = {"recency_days": -1.8, "n_orders": 2.5, "monetary_total": 2.8, "monetary_avg": 0.8}
+    z_lost = {"recency_days": 1.5, "n_orders": -1.0, "monetary_total": -0.4}
+    score = {name: fn for name, (_, fn) in ARCHETYPES.items()}
+    assert max(score, key=lambda n: score[n](z_champion)) == "Champions"
+    assert max(score, key=lambda n: score[n](z_lost)) == "Lost"
+
+
+def test_descriptions_are_plain_language(table):
+    frame, labels, units = table
+    profiles = name_segments(compute_profiles(frame, labels, units=units), frame, labels)
+    text = profiles[0].description
+    assert text.startswith("2 customers (33.3% of all) bringing 92.3% of revenue.")
+    assert "The typical customer here has placed 11 orders, spent 600 in total." in text
+
+
+def test_overrides_and_uniqueness(table):
+    frame, labels, units = table
+    profiles = name_segments(compute_profiles(frame, labels, units=units), frame, labels, overrides={1: "Bargain crowd"})
+    assert profiles[1].name == "Bargain crowd" and profiles[1].name_overridden
+    with pytest.raises(InputError, match="segment names must be unique within a model; repeated: Same"):
+        name_segments(compute_profiles(frame, labels, units=units), frame, labels, overrides={0: "Same", 1: "Same"})
