@@ -136,3 +136,15 @@ def test_assign_features_of_a_subset(saved):
     model = segwise.load_model(path)
     frame = result.features.frame.iloc[:50]
     assert model.assign_features(pd.DataFrame(frame))["segment_id"].tolist() == result.assignments["segment_id"][:50].tolist()
+
+
+def test_attributes_that_only_describe_segments_are_not_needed_to_assign(small_population):
+    result = segwise.segment(small_population.orders, customers=small_population.customers, random_state=2)
+    assert "age" in result.features.frame and "age" not in result.segmenter.feature_columns_
+    tx = segwise.load_transactions(small_population.orders)
+    assigned = result.model.assign(tx)
+    assert assigned["segment_id"].tolist() == result.assignments["segment_id"].tolist()
+    with_attributes = segwise.segment(small_population.orders, customers=small_population.customers,
+                                      features=["rfm", "age"], n_segments=3, random_state=2)
+    with pytest.raises(segwise.InputError, match=r"the model uses customer attributes \(age\)"):
+        with_attributes.model.assign(tx)

@@ -86,10 +86,28 @@ class SegmentationModel:
         out["customer_id"] = out["customer_id"].astype(str)
         return out[ASSIGNMENT_COLUMNS]
 
+    @property
+    def required_spec(self) -> FeatureSpec:
+        """The part of the feature spec that assignment needs.
+
+        Only the columns that define the segments are needed: a model whose profiles
+        describe customer attributes, but whose segments are defined by transaction
+        features, assigns from a transaction log alone.
+        """
+        needed = set(self.segmenter.feature_columns_)
+        docs = self.segmenter.feature_docs_
+        families = [f for f in self.spec.families if f == "rfm" or any(
+            docs.get(c, {}).get("family") == f for c in needed)]
+        attributes = {
+            name: kind for name, kind in self.spec.attributes.items()
+            if name in needed or f"days_since_{name}" in needed
+        }
+        return FeatureSpec(**{**self.spec.to_dict(), "families": families, "attributes": attributes})
+
     def features_for(self, transactions: Transactions | None = None, *, customers: CustomerTable | None = None,
                      as_of: str | date | None = None) -> FeatureTable:
-        """Compute this model's features on new data."""
-        return build_features(transactions, customers=customers, as_of=as_of, spec=self.spec)
+        """Compute the features this model needs on new data."""
+        return build_features(transactions, customers=customers, as_of=as_of, spec=self.required_spec)
 
     def assign(self, transactions: Transactions | None = None, *, customers: CustomerTable | None = None,
                as_of: str | date | None = None) -> pd.DataFrame:
