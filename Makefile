@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/segwise demo
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench --size $(BENCH_SIZE)

@@ -1,7 +1,6 @@
 """The whole flow: recovery of planted types, determinism, outputs, store, atomic writes."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

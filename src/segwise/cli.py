@@ -264,7 +264,8 @@ def run(
     ] = None,
     exclude: Annotated[Optional[str], typer.Option("--exclude", help="Columns or families to leave out.")] = None,
     weight: Annotated[
-        Optional[list[str]], typer.Option("--weight", help="NAME=NUMBER feature or family weight (repeatable).")
+        Optional[list[str]],
+        typer.Option("--weight", metavar="NAME=NUMBER", help="NAME=NUMBER feature or family weight (repeatable)."),
     ] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest number of segments tried by auto.")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest number of segments tried by auto.")] = 12,
@@ -292,8 +293,11 @@ def run(
     Writes assignments.parquet/.csv, features.parquet, profiles.json, run.json and
     model.segwise into --out, and appends the run to --out/segwise.duckdb.
     """
+    from segwise.outputs import check_output_dir
+
     if data is None and customers is None:
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")
+    check_output_dir(out_dir)
     load = _load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)

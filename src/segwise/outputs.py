@@ -25,9 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from segwise.errors import InputError
 from segwise.persist import atomic_write_bytes
 
-__all__ = ["commit_outputs", "recover", "STAGING_PREFIX"]
+__all__ = ["commit_outputs", "recover", "check_output_dir", "STAGING_PREFIX"]
 
 STAGING_PREFIX = ".segwise-staging-"
 _MARKER = "COMMIT"
@@ -56,6 +57,20 @@ def _roll_forward(out_dir: Path, staging: Path, files: list[str]) -> None:
             os.replace(source, out_dir / name)
     _fsync_dir(out_dir)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_output_dir(out_dir: str | os.PathLike) -> Path:
+    """The output directory as a Path; an InputError when it cannot be one."""
+    out_dir = Path(out_dir)
+    for parent in [out_dir, *out_dir.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(
+                f"{out_dir}: cannot write outputs there because {parent} is a file, not a directory; "
+                "choose another --out directory"
+            )
+        if parent.exists():
+            break
+    return out_dir
 
 
 def recover(out_dir: str | os.PathLike) -> list[str]:
@@ -104,7 +119,7 @@ def commit_outputs(
     dict
         File name to final path.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recover(out_dir)
     staging = out_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"

@@ -414,9 +414,10 @@ def _read_whitespace(engine, path: Path, label, header, column_names, encoding, 
     width = max(len(tokens) for tokens in sample)
     if header is None:
         first, rest = sample[0], sample[1:6]
-        header = bool(rest) and not any(_is_number(t) for t in first) and any(
-            _is_number(t) for tokens in rest for t in tokens
-        )
+        looks_like_names = not any(_is_number(t) for t in first)
+        # A single line of names is a header with no data (reported below); with more
+        # lines, the first is a header when it has no numbers and the others do.
+        header = looks_like_names and (not rest or any(_is_number(t) for tokens in rest for t in tokens))
     names = list(column_names) if column_names else (sample[0] if header else [f"column{i}" for i in range(width)])
     names = [n.replace("\ufeff", "") for n in names]
     if len(names) != width:
@@ -446,7 +447,7 @@ def _read_whitespace(engine, path: Path, label, header, column_names, encoding, 
     )
     n_rows = engine.execute(f"SELECT count(*) FROM {q(view)}")[0][0]
     if n_rows == 0:
-        raise InputError(f"{label}: the file has no data rows")
+        raise InputError(f"{label}: the file has a header line but no data rows")
     return RawInput(view, label, engine.columns(view), "line", [], enc, "whitespace")
 
 
@@ -549,7 +550,7 @@ def timestamp_sql(engine: DuckDBEngine, raw: RawInput, column: str, date_format:
     )
     candidates = [_ISO] + _DATE_FORMATS
     counts = engine.execute(
-        f"SELECT count(*), " + ", ".join(f"count({_strptime_sql('v', f)})" for f in candidates)
+        "SELECT count(*), " + ", ".join(f"count({_strptime_sql('v', f)})" for f in candidates)
         + f" FROM ({sample_sql})"
     )[0]
     sample_n, hits = counts[0], counts[1:]

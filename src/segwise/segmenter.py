@@ -42,8 +42,9 @@ __all__ = ["Segmenter", "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS"]
 #: Families that define segments by default (see the module docstring).
 DEFAULT_FAMILIES = ("rfm", "affinity")
 
-#: Column names (normalised) that measure customer value, in order of preference,
-#: for ordering segments when there is no ``monetary_total``.
+#: Starts of column names (normalised: lower case, letters and digits only) that
+#: measure customer value, in order of preference, for ordering segments when there
+#: is no ``monetary_total``.
 VALUE_COLUMN_HINTS = (
     "monetarytotal", "totalspend", "spend", "spending", "revenue", "clv", "ltv", "value",
     "monetary", "annualincome", "income", "spendingscore", "mntwines",
@@ -209,8 +210,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return self.value_col
         numeric = {_normalise(c): c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
         for hint in VALUE_COLUMN_HINTS:
-            if hint in numeric:
-                return numeric[hint]
+            # A hint matches the start of a name: "Annual Income (k$)" is annualincomek.
+            for name, column in numeric.items():
+                if name.startswith(hint):
+                    return column
         return None
 
     # ------------------------------------------------------------------ fit

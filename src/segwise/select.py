@@ -100,7 +100,10 @@ def select_n_segments(
     """
     lo, hi = int(k_range[0]), int(k_range[1])
     if lo < 2 or hi < lo:
-        raise InputError(f"k_range must be two ints 2 <= low <= high, got {k_range!r}")
+        raise InputError(
+            f"the range of numbers of segments must satisfy 2 <= low <= high (--k-min/--k-max, "
+            f"Python: k_range); got {lo}..{hi}"
+        )
     n = X.shape[0]
     hi = min(hi, n - 1)
     if hi < lo:
