@@ -23,6 +23,33 @@ def small_population():
 
 
 @pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a real PostgreSQL server started for this session (see tests/postgres.py).
+
+    Skips only when no server binaries are installed, and never in CI (CI=true):
+    there a missing server is a failure.
+    """
+    import os
+
+    from .postgres import PostgresServer, server_binaries
+
+    binaries = server_binaries()
+    if binaries is None:
+        reason = "PostgreSQL server binaries (initdb, pg_ctl) are not installed; apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(*binaries)
+    try:
+        url = server.start()
+    except BaseException:
+        server.stop()
+        raise
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def small_run(small_population, tmp_path_factory):
     """`segwise.segment` of the small population with 5 segments, saved to a run directory.
 
