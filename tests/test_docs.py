@@ -29,8 +29,10 @@ def test_cli_reference_is_generated_from_the_commands():
 def test_every_command_appears_in_the_readme():
     import typer.main
 
-    for name in typer.main.get_command(app).commands:
+    for name, command in typer.main.get_command(app).commands.items():
         assert f"segwise {name}" in README, name
+        for sub in getattr(command, "commands", {}):
+            assert f"segwise {name} {sub}" in README, f"{name} {sub}"
 
 
 def test_every_cleaning_rule_is_in_the_readme():

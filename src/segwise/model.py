@@ -17,6 +17,7 @@ from segwise.errors import InputError, ModelError
 from segwise.features import FeatureSpec, FeatureTable, build_features
 from segwise.features.base import FeatureColumn
 from segwise.persist import read_model_file, write_model_file
+from segwise.playbook import Playbook
 from segwise.profile import Profiles
 from segwise.segmenter import Segmenter
 
@@ -40,12 +41,16 @@ class SegmentationModel:
         ``source``, ``n_customers``, ``method``, ``n_segments``.
     file_sha256 : str or None
         SHA-256 of the model file it was loaded from or saved to.
+    playbook : Playbook or None
+        What to do with each segment (`segwise.playbook`), bound to this model;
+        stored in the model document under ``"playbook"``.
     """
 
     segmenter: Segmenter
     spec: FeatureSpec
     metadata: dict[str, Any] = field(default_factory=dict)
     file_sha256: str | None = None
+    playbook: Playbook | None = None
 
     @classmethod
     def from_fit(cls, segmenter: Segmenter, spec: FeatureSpec, *, as_of: date | None, source: str,
@@ -124,6 +129,8 @@ class SegmentationModel:
             "feature_spec": self.spec.to_dict(),
             "segmenter": meta,
         }
+        if self.playbook is not None:
+            document["playbook"] = self.playbook.to_dict()
         return document, arrays
 
     def save(self, path: str | Path) -> str:
@@ -143,12 +150,13 @@ class SegmentationModel:
         try:
             segmenter = Segmenter.from_state(document["segmenter"], arrays)
             spec = FeatureSpec.from_dict(document["feature_spec"])
+            playbook = Playbook.from_dict(document["playbook"]) if document.get("playbook") else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: the model file is incomplete or inconsistent ({exc})") from None
         except InputError as exc:
             raise ModelError(f"{path}: {exc}") from None
         return cls(segmenter=segmenter, spec=spec, metadata=dict(document.get("metadata", {})),
-                   file_sha256=manifest["file_sha256"])
+                   file_sha256=manifest["file_sha256"], playbook=playbook)
 
 
 def load_model(path: str | Path) -> SegmentationModel:

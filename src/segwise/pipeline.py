@@ -29,6 +29,7 @@ from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
 from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel
 from segwise.outputs import commit_outputs, recover
+from segwise.playbook import Playbook, load_playbook
 from segwise.profile import Profiles
 from segwise.segmenter import Segmenter
 from segwise.store import STORE_FILENAME, RunStore
@@ -188,6 +189,7 @@ def segment(
     customer_options: Mapping[str, Any] | None = None,
     engine: DuckDBEngine | str | None = None,
     progress: ProgressCallback | None = None,
+    playbook: str | Path | Playbook | None = None,
 ) -> SegmentationResult:
     """Segment customers end to end, as ``segwise run`` does.
 
@@ -223,6 +225,9 @@ def segment(
     progress : callable, optional
         Called as ``progress(stage, label)`` when a stage starts and
         ``progress(stage, "done")`` when it ends.
+    playbook : path or Playbook, optional
+        A playbook (`segwise.playbook`), checked against the fitted segments and
+        stored in the model.
 
     Returns
     -------
@@ -230,6 +235,8 @@ def segment(
     """
     if data is None and customers is None:
         raise InputError("nothing to segment: give a transaction log, a customer table (--customers), or both")
+    if playbook is not None and not isinstance(playbook, Playbook):
+        playbook = load_playbook(playbook)
     timer = _Timer(progress)
     engine = get_engine(engine)
     transactions: Transactions | None = None
@@ -270,10 +277,15 @@ def segment(
     source = transactions.source if transactions is not None else customer_table.source
     model = SegmentationModel.from_fit(segmenter, feature_table.spec, as_of=feature_table.as_of, source=source,
                                        n_customers=len(feature_table.frame))
+    if playbook is not None:
+        model.playbook = playbook.bind_model(model)
     run = _run_record(
         model, transactions, customer_table, feature_table, segmenter, timer.timings,
         n_segments=n_segments, k_range=k_range, random_state=random_state,
     )
+    if model.playbook is not None:
+        run["playbook"] = {"source": model.playbook.source,
+                           "segments": [p.segment_id for p in model.playbook.segments]}
     return SegmentationResult(
         assignments=assignments, profiles=segmenter.profiles_, features=feature_table, model=model, run=run,
     )

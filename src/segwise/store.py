@@ -5,7 +5,10 @@ Tables:
 - ``runs``: one row per run (``run_id``, ``created_at``, ``source``, ``as_of``,
   ``method``, ``n_segments``, ``n_customers``, ``model_sha256``, ``run_json``);
 - ``assignments``: ``run_id``, ``customer_id``, ``segment_id``, ``segment_name``,
-  ``confidence``.
+  ``confidence``;
+- ``experiments``: one row per A/B split (``name``, ``created_at``, ``run_id``,
+  ``segments``, ``treatment_share``, ``seed``, ``n_customers``, ``n_treatment``);
+- ``experiment_assignments``: ``experiment``, ``customer_id``, ``segment_id``, ``arm``.
 
 A run is appended in one transaction: either all of it is there or none. DuckDB lets
 one process write a file at a time; a second writer gets a clear "store is locked"
@@ -15,8 +18,9 @@ error instead of waiting or corrupting it.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import pandas as pd
@@ -46,6 +50,22 @@ _SCHEMA = [
         segment_id INTEGER NOT NULL,
         segment_name VARCHAR NOT NULL,
         confidence DOUBLE NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS experiments (
+        name VARCHAR PRIMARY KEY,
+        created_at TIMESTAMP NOT NULL,
+        run_id VARCHAR,
+        segments VARCHAR NOT NULL,
+        treatment_share DOUBLE NOT NULL,
+        seed BIGINT NOT NULL,
+        n_customers BIGINT NOT NULL,
+        n_treatment BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS experiment_assignments (
+        experiment VARCHAR NOT NULL,
+        customer_id VARCHAR NOT NULL,
+        segment_id INTEGER NOT NULL,
+        arm VARCHAR NOT NULL
     )""",
 ]
 
@@ -77,14 +97,24 @@ class RunStore:
     def close(self) -> None:
         self.con.close()
 
-    def append_run(self, run: dict[str, Any], assignments: pd.DataFrame, model_sha256: str | None) -> None:
-        """Insert one run and its assignments in a single transaction."""
-        arrow = pa.Table.from_pandas(
-            assignments[["customer_id", "segment_id", "segment_name", "confidence"]], preserve_index=False
-        )
-        self.con.register("segwise_new_assignments", arrow)
+    @contextmanager
+    def _transaction(self, view: str, rows: pd.DataFrame) -> Iterator[None]:
+        """One transaction with ``rows`` visible as ``view``: committed whole or rolled back."""
+        self.con.register(view, pa.Table.from_pandas(rows, preserve_index=False))
         try:
             self.con.execute("BEGIN TRANSACTION").fetchall()
+            yield
+            self.con.execute("COMMIT").fetchall()
+        except BaseException:
+            self.con.execute("ROLLBACK").fetchall()
+            raise
+        finally:
+            self.con.unregister(view)
+
+    def append_run(self, run: dict[str, Any], assignments: pd.DataFrame, model_sha256: str | None) -> None:
+        """Insert one run and its assignments in a single transaction."""
+        rows = assignments[["customer_id", "segment_id", "segment_name", "confidence"]]
+        with self._transaction("segwise_new_assignments", rows):
             self.con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -98,12 +128,61 @@ class RunStore:
                 "FROM segwise_new_assignments",
                 [run["run_id"]],
             ).fetchall()
-            self.con.execute("COMMIT").fetchall()
-        except BaseException:
-            self.con.execute("ROLLBACK").fetchall()
-            raise
-        finally:
-            self.con.unregister("segwise_new_assignments")
+
+    def append_experiment(self, experiment: dict[str, Any], split: pd.DataFrame) -> None:
+        """Insert one experiment and its arm assignments in a single transaction.
+
+        ``experiment`` has ``name``, ``created_at`` (ISO text), ``run_id``,
+        ``segments`` (list of ids), ``treatment_share`` and ``seed``.
+        """
+        with self._transaction("segwise_new_split", split[["customer_id", "segment_id", "arm"]]):
+            self.con.execute(
+                "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    experiment["name"], experiment["created_at"].replace("Z", "").split("+")[0],
+                    experiment.get("run_id"), json.dumps(list(experiment["segments"])),
+                    float(experiment["treatment_share"]), int(experiment["seed"]), int(len(split)),
+                    int((split["arm"] == "treatment").sum()),
+                ],
+            ).fetchall()
+            self.con.execute(
+                "INSERT INTO experiment_assignments SELECT ?, customer_id, segment_id, arm FROM segwise_new_split",
+                [experiment["name"]],
+            ).fetchall()
+
+    def experiment(self, name: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        """An experiment's settings and its arm assignments, or None when there is none of that name."""
+        rows = self.con.execute(
+            "SELECT name, created_at, run_id, segments, treatment_share, seed, n_customers, n_treatment "
+            "FROM experiments WHERE name = ?",
+            [name],
+        ).fetchall()
+        if not rows:
+            return None
+        keys = ("name", "created_at", "run_id", "segments", "treatment_share", "seed", "n_customers", "n_treatment")
+        meta = dict(zip(keys, rows[0]))
+        meta["segments"] = json.loads(meta["segments"])
+        split = self.con.sql(
+            "SELECT customer_id, segment_id, arm FROM experiment_assignments WHERE experiment = ? "
+            "ORDER BY segment_id, customer_id",
+            params=[name],
+        ).df()
+        return meta, split
+
+    def experiments(self) -> pd.DataFrame:
+        """Every experiment, oldest first."""
+        return self.con.sql(
+            "SELECT name, created_at, run_id, segments, treatment_share, seed, n_customers, n_treatment "
+            "FROM experiments ORDER BY created_at, name"
+        ).df()
+
+    def previous_run(self, run_id: str) -> str | None:
+        """The run appended just before ``run_id`` (None for the first; the latest when ``run_id`` is not stored)."""
+        order = [r[0] for r in self.con.execute("SELECT run_id FROM runs ORDER BY rowid").fetchall()]
+        if run_id in order:
+            position = order.index(run_id)
+            return order[position - 1] if position > 0 else None
+        return order[-1] if order else None
 
     def runs(self) -> pd.DataFrame:
         """Every run, oldest first (without the run JSON)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from segwise.cli import core  # noqa: F401  (registers the commands)
+# Importing a module registers its commands; `segwise --help` lists them in this order.
+from segwise.cli import core  # noqa: F401  (run, features, assign, synth, demo)
+from segwise.cli import action, ab  # noqa: F401,E402  (playbook, cards, export; ab)
 from segwise.cli.common import app
 
 __all__ = ["app", "main", "cli_reference_markdown"]
@@ -30,7 +32,7 @@ def cli_reference_markdown() -> str:
         "1 for an internal error (`--debug` shows the traceback).",
         "",
     ]
-    for name, command in root.commands.items():
+    for name, command in _commands(root):
         lines += [f"## `segwise {name}`", ""]
         lines += [line.strip() for line in (command.help or "").strip().splitlines()] + [""]
         arguments = [p for p in command.params if p.param_type_name == "argument"]
@@ -47,6 +49,15 @@ def cli_reference_markdown() -> str:
             lines.append(f"| {flags} | {shown} | {(param.help or '').replace('|', chr(92) + '|')} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _commands(group, prefix: str = ""):
+    """(full name, command) of every command, groups expanded (``ab split``, ``ab analyze``...)."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from segwise import __version__
@@ -57,7 +58,9 @@ def handle_errors(command: Callable) -> Callable:
             except (InputError, ModelError) as exc:
                 if debug:
                     traceback.print_exc()
-                err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+                # Escaped: messages quote user text such as "[segments.x]" that is not markup.
+                err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, markup=True,
+                          soft_wrap=True)
                 raise typer.Exit(2) from None
             except typer.Exit:
                 raise
@@ -69,7 +72,7 @@ def handle_errors(command: Callable) -> Callable:
                     traceback.print_exc()
                 else:
                     err.print(
-                        f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+                        f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))}\n"
                         "This is a bug in segwise; run again with --debug for the traceback and report it.",
                         highlight=False, soft_wrap=True,
                     )
@@ -77,7 +80,8 @@ def handle_errors(command: Callable) -> Callable:
             finally:
                 for warning in caught:
                     if issubclass(warning.category, DataWarning):
-                        err.print(f"[yellow]warning:[/yellow] {warning.message}", highlight=False, soft_wrap=True)
+                        err.print(f"[yellow]warning:[/yellow] {escape(str(warning.message))}", highlight=False,
+                                  soft_wrap=True)
 
     return wrapper
 

@@ -37,7 +37,7 @@ def _segments_table(result) -> Table:
 
 
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
-                  seed, show_progress: bool):
+                  seed, show_progress: bool, playbook: Optional[Path] = None):
     from segwise.pipeline import segment
 
     with StageProgress(show_progress) as progress:
@@ -48,7 +48,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             features=split_list(features), exclude=split_list(exclude), weights=parse_weights(weights),
             k_range=(k_min, k_max), random_state=seed,
             load_options=load, customer_options=customer_options(load, primary=data is None),
-            progress=progress,
+            progress=progress, playbook=playbook,
         )
 
 
@@ -99,6 +99,9 @@ def run(
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not append the run to DIR/segwise.duckdb.")] = False,
+    playbook: Annotated[
+        Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: load, clean, build features, choose segments, profile, name, save.
@@ -116,7 +119,7 @@ def run(
                          encoding, table)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
-                           show_progress=err.is_terminal)
+                           show_progress=err.is_terminal, playbook=playbook)
     paths = result.save(out_dir, store=not no_store)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
