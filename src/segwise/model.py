@@ -40,12 +40,16 @@ class SegmentationModel:
         ``source``, ``n_customers``, ``method``, ``n_segments``.
     file_sha256 : str or None
         SHA-256 of the model file it was loaded from or saved to.
+    training_snapshot : dict or None
+        Distributions of the defining features and segment shares at training,
+        the reference of drift (see `segwise.drift.training_snapshot`).
     """
 
     segmenter: Segmenter
     spec: FeatureSpec
     metadata: dict[str, Any] = field(default_factory=dict)
     file_sha256: str | None = None
+    training_snapshot: dict[str, Any] | None = None
 
     @classmethod
     def from_fit(cls, segmenter: Segmenter, spec: FeatureSpec, *, as_of: date | None, source: str,
@@ -124,6 +128,8 @@ class SegmentationModel:
             "feature_spec": self.spec.to_dict(),
             "segmenter": meta,
         }
+        if self.training_snapshot is not None:
+            document["training_snapshot"] = self.training_snapshot
         return document, arrays
 
     def save(self, path: str | Path) -> str:
@@ -148,7 +154,7 @@ class SegmentationModel:
         except InputError as exc:
             raise ModelError(f"{path}: {exc}") from None
         return cls(segmenter=segmenter, spec=spec, metadata=dict(document.get("metadata", {})),
-                   file_sha256=manifest["file_sha256"])
+                   file_sha256=manifest["file_sha256"], training_snapshot=document.get("training_snapshot"))
 
 
 def load_model(path: str | Path) -> SegmentationModel:
