@@ -4,7 +4,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
-from segwise.validate import internal_metrics, sample_indices, silhouette_many
+from segwise.validate import (
+    calinski_harabasz, cluster_scatter, davies_bouldin, internal_metrics, sample_indices, silhouette_many,
+    silhouette_values, validation_report,
+)
 
 
 def test_silhouette_many_equals_scikit_learn():
@@ -66,3 +69,106 @@ def test_selection_fits_on_a_sample_above_the_limit():
     selection = select_n_segments(X, fit, k_range=(2, 4), fit_sample_size=1000, sample_size=500)
     assert set(sizes) == {1000}
     assert selection.candidates[0]["fit_sample_size"] == 1000 and selection.candidates[0]["silhouette_sample_size"] == 500
+
+
+# --------------------------------------------------------------------------- validation report
+
+
+def test_validation_report_matches_scikit_learn_on_every_measure():
+    from sklearn.metrics import silhouette_samples
+
+    X, y = make_blobs(1200, centers=3, random_state=4)
+    report = validation_report(X, y, sample_size=5_000)
+    assert report["n_customers"] == 1200 and report["n_segments"] == 3
+    assert report["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, y), rel=1e-10)
+    assert report["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, y), rel=1e-10)
+    assert report["silhouette"] == pytest.approx(silhouette_score(X, y), abs=1e-12)
+    assert report["silhouette_sample_size"] == 1200
+    per_row = silhouette_samples(X, y)
+    for seg in range(3):
+        assert report["per_segment_silhouette"][str(seg)] == pytest.approx(per_row[y == seg].mean(), abs=1e-12)
+        assert report["per_segment_sampled"][str(seg)] == int((y == seg).sum())
+    low, high = report["silhouette_ci"]
+    assert low < report["silhouette"] < high and high - low < 0.05
+    assert report["bic"] is None and report["log_likelihood"] is None
+
+
+def test_silhouette_values_equal_scikit_learn_per_row():
+    from sklearn.metrics import silhouette_samples
+
+    X, y = make_blobs(700, centers=4, random_state=2)
+    assert silhouette_values(X, y) == pytest.approx(silhouette_samples(X, y), abs=1e-12)
+    with pytest.raises(ValueError, match="at least two segments"):
+        silhouette_values(X, np.zeros(len(X), int))
+
+
+def test_silhouette_is_sampled_above_the_sample_size_and_the_interval_covers_the_full_value():
+    X, y = make_blobs(6_000, centers=4, cluster_std=2.5, random_state=5)
+    report = validation_report(X, y, sample_size=1_500, random_state=3)
+    assert report["silhouette_sample_size"] == 1_500
+    assert sum(report["per_segment_sampled"].values()) == 1_500
+    low, high = report["silhouette_ci"]
+    assert low <= silhouette_score(X, y) <= high
+    again = validation_report(X, y, sample_size=1_500, random_state=3)
+    assert again == report
+
+
+def test_bic_and_log_likelihood_come_from_a_method_that_has_them():
+    from sklearn.mixture import GaussianMixture
+
+    X, _ = make_blobs(800, centers=3, random_state=0)
+    gmm = GaussianMixture(3, random_state=0).fit(X)
+    report = validation_report(X, gmm.predict(X), clusterer=gmm)
+    assert report["bic"] == pytest.approx(gmm.bic(X))
+    assert report["log_likelihood"] == pytest.approx(gmm.score(X) * len(X))
+
+
+def test_undefined_scores_are_none_with_one_segment():
+    X, _ = make_blobs(100, centers=2, random_state=0)
+    report = validation_report(X, np.zeros(100, int))
+    assert report["silhouette"] is None and report["davies_bouldin"] is None and report["calinski_harabasz"] is None
+    with pytest.raises(ValueError, match="'confidence' parameter of validation_report must be in"):
+        validation_report(X, np.zeros(100, int), confidence=1.5)
+
+
+def test_scores_on_all_customers_never_copy_the_matrix(monkeypatch):
+    """Calinski-Harabasz and Davies-Bouldin work in blocks: at 10 million customers a copy is gigabytes."""
+    import tracemalloc
+
+    from segwise import validate
+
+    monkeypatch.setattr(validate, "BLOCK_BYTES", 2**20)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 12))
+    labels = rng.integers(0, 6, len(X))
+    tracemalloc.start()
+    try:
+        scatter = cluster_scatter(X, labels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # One label-sized integer array (3 MB) and 1 MB blocks; X itself is 38 MB.
+    assert peak < X.nbytes / 4
+    sub = slice(0, 20_000)
+    small = cluster_scatter(X[sub], labels[sub])
+    assert calinski_harabasz(small) == pytest.approx(calinski_harabasz_score(X[sub], labels[sub]), rel=1e-9)
+    assert davies_bouldin(small) == pytest.approx(davies_bouldin_score(X[sub], labels[sub]), rel=1e-9)
+    assert scatter.sizes.sum() == len(X)
+
+
+def test_silhouette_memory_is_bounded_by_the_block_not_the_sample():
+    import tracemalloc
+
+    from segwise.validate import BLOCK_BYTES
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(8_000, 5))
+    labels = rng.integers(0, 3, len(X))
+    tracemalloc.start()
+    try:
+        silhouette_values(X, labels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    full_matrix = 8 * len(X) ** 2
+    assert peak < 3 * BLOCK_BYTES < full_matrix

@@ -44,6 +44,9 @@ class SegmentationModel:
     playbook : Playbook or None
         What to do with each segment (`segwise.playbook`), bound to this model;
         stored in the model document under ``"playbook"``.
+    training_snapshot : dict or None
+        Distributions of the defining features and segment shares at training,
+        the reference of drift (see `segwise.drift.training_snapshot`).
     """
 
     segmenter: Segmenter
@@ -51,6 +54,7 @@ class SegmentationModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     file_sha256: str | None = None
     playbook: Playbook | None = None
+    training_snapshot: dict[str, Any] | None = None
 
     @classmethod
     def from_fit(cls, segmenter: Segmenter, spec: FeatureSpec, *, as_of: date | None, source: str,
@@ -131,6 +135,8 @@ class SegmentationModel:
         }
         if self.playbook is not None:
             document["playbook"] = self.playbook.to_dict()
+        if self.training_snapshot is not None:
+            document["training_snapshot"] = self.training_snapshot
         return document, arrays
 
     def save(self, path: str | Path) -> str:
@@ -156,7 +162,8 @@ class SegmentationModel:
         except InputError as exc:
             raise ModelError(f"{path}: {exc}") from None
         return cls(segmenter=segmenter, spec=spec, metadata=dict(document.get("metadata", {})),
-                   file_sha256=manifest["file_sha256"], playbook=playbook)
+                   file_sha256=manifest["file_sha256"], playbook=playbook,
+                   training_snapshot=document.get("training_snapshot"))
 
 
 def load_model(path: str | Path) -> SegmentationModel:

@@ -23,7 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segwise import __version__
+from segwise.align import align_model
 from segwise.data import CustomerTable, Transactions, load_customers, load_transactions
+from segwise.drift import training_snapshot
+from segwise.economics import actionability, segment_economics
 from segwise.engine import DuckDBEngine, get_engine
 from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
@@ -32,7 +35,9 @@ from segwise.outputs import commit_outputs, recover
 from segwise.playbook import Playbook, load_playbook
 from segwise.profile import Profiles
 from segwise.segmenter import Segmenter
+from segwise.stability import bootstrap_stability
 from segwise.store import STORE_FILENAME, RunStore
+from segwise.validate import validation_report
 
 __all__ = ["segment", "SegmentationResult", "load_run", "OUTPUT_FILES", "write_table"]
 
@@ -70,6 +75,13 @@ class SegmentationResult:
     model : SegmentationModel
     run : dict
         The run record written to ``run.json``.
+    validation, economics, actionability : dict
+        Quality of the segments (`segwise.validate.validation_report`), their
+        economics and actionability (`segwise.economics`); also in ``run``.
+    stability : dict or None
+        Bootstrap stability (`segwise.stability`), when asked for.
+    alignment : dict or None
+        How the segments were matched to a previous model (`segwise.align`).
     """
 
     assignments: pd.DataFrame
@@ -78,6 +90,11 @@ class SegmentationResult:
     model: SegmentationModel
     run: dict[str, Any]
     paths: dict[str, str] = field(default_factory=dict)
+    validation: dict[str, Any] | None = None
+    stability: dict[str, Any] | None = None
+    economics: dict[str, Any] | None = None
+    actionability: dict[str, Any] | None = None
+    alignment: dict[str, Any] | None = None
 
     @property
     def segmenter(self) -> Segmenter:
@@ -190,6 +207,9 @@ def segment(
     engine: DuckDBEngine | str | None = None,
     progress: ProgressCallback | None = None,
     playbook: str | Path | Playbook | None = None,
+    stability: int | None = None,
+    align_to: str | Path | SegmentationModel | None = None,
+    n_jobs: int | None = None,
 ) -> SegmentationResult:
     """Segment customers end to end, as ``segwise run`` does.
 
@@ -228,6 +248,14 @@ def segment(
     playbook : path or Playbook, optional
         A playbook (`segwise.playbook`), checked against the fitted segments and
         stored in the model.
+    stability : int, optional
+        Number of bootstrap refits ``B`` for the stability of the segments
+        (`segwise.stability.bootstrap_stability`); not measured when None.
+    align_to : path or SegmentationModel, optional
+        A previous model: matching segments keep its ids and names
+        (`segwise.align`).
+    n_jobs : int, optional
+        Worker processes for the bootstrap refits (-1: one per core).
 
     Returns
     -------
@@ -264,31 +292,64 @@ def segment(
             method_params=dict(method_params) if method_params else None, names=dict(names) if names else None,
             random_state=random_state,
         ).fit(feature_table)
-    with timer.stage("assign", "Assigning and profiling customers"):
-        confidence = segmenter.predict_confidence(feature_table.frame)
-        ids = segmenter.labels_
-        names_array = np.asarray([segmenter.segment_names_[i] for i in range(segmenter.n_segments_)], dtype=object)
-        assignments = pd.DataFrame({
-            "customer_id": feature_table.frame.index.astype(str),
-            "segment_id": ids.astype(np.int64),
-            "segment_name": names_array[ids],
-            "confidence": confidence,
-        })[ASSIGNMENT_COLUMNS]
     source = transactions.source if transactions is not None else customer_table.source
     model = SegmentationModel.from_fit(segmenter, feature_table.spec, as_of=feature_table.as_of, source=source,
                                        n_customers=len(feature_table.frame))
+    alignment = None
+    if align_to is not None:
+        with timer.stage("align", "Matching segments to the previous model"):
+            previous = align_to if isinstance(align_to, SegmentationModel) else SegmentationModel.load(align_to)
+            alignment = align_model(model, previous, feature_table).to_dict()
+    with timer.stage("assign", "Assigning and profiling customers"):
+        confidence = segmenter.predict_confidence(feature_table.frame)
+        ids = segmenter.labels_
+        assignments = pd.DataFrame({
+            "customer_id": feature_table.frame.index.astype(str),
+            "segment_id": ids.astype(np.int64),
+            "segment_name": pd.Series(segmenter.segment_names_, dtype=object).reindex(ids).to_numpy(),
+            "confidence": confidence,
+        })[ASSIGNMENT_COLUMNS]
+    checks = _business_checks(segmenter, feature_table, transactions, timer, random_state)
+    model.training_snapshot = training_snapshot(
+        feature_table.frame, segmenter.feature_columns_,
+        {p.segment_id: p.share_customers for p in segmenter.profiles_},
+        as_of=str(feature_table.as_of) if feature_table.as_of else None,
+    )
+    stability_record = None
+    if stability is not None:
+        with timer.stage("stability", f"Bootstrap stability ({stability} refits)"):
+            stability_record = bootstrap_stability(
+                segmenter, feature_table, n_bootstrap=stability, random_state=random_state, n_jobs=n_jobs,
+            ).to_dict()
     if playbook is not None:
+        # bound after alignment, which may renumber and rename the segments
         model.playbook = playbook.bind_model(model)
     run = _run_record(
         model, transactions, customer_table, feature_table, segmenter, timer.timings,
         n_segments=n_segments, k_range=k_range, random_state=random_state,
     )
+    run.update(checks, stability=stability_record, alignment=alignment)
     if model.playbook is not None:
         run["playbook"] = {"source": model.playbook.source,
                            "segments": [p.segment_id for p in model.playbook.segments]}
     return SegmentationResult(
         assignments=assignments, profiles=segmenter.profiles_, features=feature_table, model=model, run=run,
+        stability=stability_record, alignment=alignment, **checks,
     )
+
+
+def _business_checks(segmenter, feature_table, transactions, timer, random_state) -> dict[str, Any]:
+    """Validation, economics and actionability of a fitted segmentation."""
+    with timer.stage("validate", "Validating segments"):
+        prepared = segmenter.preprocessor_.transform(feature_table.frame)
+        validation = validation_report(prepared, segmenter.labels_, clusterer=segmenter.clusterer_,
+                                       random_state=random_state)
+        economics = segment_economics(
+            feature_table.frame, segmenter.labels_, segmenter.segment_names_, transactions=transactions,
+            as_of=feature_table.as_of,
+        )
+        checks = actionability(segmenter.profiles_, segmenter.feature_columns_)
+    return {"validation": validation, "economics": economics, "actionability": checks}
 
 
 def _run_record(model, transactions, customer_table, feature_table, segmenter, timings, *, n_segments, k_range,

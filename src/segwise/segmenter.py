@@ -343,9 +343,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         prepared = self._prepared(frame)
         segment = self.label_map_[self.clusterer_.predict(prepared)]
         confidence = self.clusterer_.confidence(prepared)
-        names = np.asarray([self.segment_names_[int(i)] for i in range(self.n_segments_)], dtype=object)
+        # Ids may have gaps after alignment to a previous model (see segwise.align).
+        names = pd.Series(self.segment_names_, dtype=object).reindex(segment).to_numpy()
         return pd.DataFrame(
-            {"segment_id": segment.astype(np.int64), "segment_name": names[segment], "confidence": confidence},
+            {"segment_id": segment.astype(np.int64), "segment_name": names, "confidence": confidence},
             index=frame.index,
         )
 

@@ -1,26 +1,58 @@
 """Internal validity of a segmentation, memory-safe at any size.
 
 Silhouette needs pairwise distances, so above ``sample_size`` customers it is
-computed on a fixed, seeded random sample, and even then in row chunks: memory is
-``chunk x sample``, never ``n x n``. `silhouette_many` scores several labelings of
-the same sample in one pass over the distances (how every candidate number of
-segments is scored at once). Calinski-Harabasz and Davies-Bouldin are linear in n
-and use every customer.
+computed on a fixed, seeded random sample, and even then in row blocks: memory is
+``block x sample`` (about `BLOCK_BYTES`), never ``n x n``. `silhouette_many` scores
+several labelings of the same sample in one pass over the distances (how every
+candidate number of segments is scored at once).
+
+Calinski-Harabasz and Davies-Bouldin use every customer. scikit-learn's versions
+copy the whole matrix (centred data, per-segment subsets), which at 10 million
+customers is gigabytes; `cluster_scatter` computes the same sums in blocks of rows,
+so they need only a few per-segment vectors beyond ``X`` itself.
+
+`validation_report` is what a run records under ``"validation"`` in run.json:
+
+``n_customers``, ``n_segments``
+    sizes of what was scored;
+``silhouette``, ``silhouette_ci`` ([low, high]), ``silhouette_sample_size``, ``silhouette_bootstrap``
+    mean silhouette on a seeded sample of at most 20,000 customers, and the
+    percentile interval (``confidence``, default 95%) of that mean over
+    ``silhouette_bootstrap`` resamples of the sampled customers' silhouette values:
+    the uncertainty that comes from scoring a sample, or a population that is itself
+    a sample of customers;
+``per_segment_silhouette``
+    segment id (text) to the mean silhouette of its sampled customers (None when
+    the sample holds none of them), with ``per_segment_sampled`` the counts;
+``davies_bouldin`` (lower is better), ``calinski_harabasz`` (higher is better)
+    on all customers;
+``bic``, ``log_likelihood``
+    for methods that have a likelihood (a method exposing ``bic(X)`` and
+    ``score(X)``, the mean log-likelihood per customer, as scikit-learn's
+    `GaussianMixture` does); None otherwise;
+``space``
+    what the distances are measured in (the prepared matrix).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-__all__ = ["internal_metrics", "sample_indices", "silhouette_many", "SILHOUETTE_SAMPLE"]
+__all__ = [
+    "internal_metrics", "sample_indices", "silhouette_many", "silhouette_values", "cluster_scatter",
+    "calinski_harabasz", "davies_bouldin", "validation_report", "ClusterScatter",
+    "SILHOUETTE_SAMPLE", "VALIDATION_SAMPLE", "BLOCK_BYTES",
+]
 
-#: Customers used for the silhouette when there are more.
+#: Customers used for the silhouette of candidate numbers of segments.
 SILHOUETTE_SAMPLE = 10_000
-#: Rows of the distance matrix held in memory at once.
-_CHUNK = 1024
+#: Customers used for the silhouette of the validation report.
+VALIDATION_SAMPLE = 20_000
+#: Bytes of one block of distances (or of rows) held in memory at once.
+BLOCK_BYTES = 32 * 2**20
 
 
 def sample_indices(n: int, sample_size: int, random_state: int | None = 0) -> np.ndarray:
@@ -31,13 +63,12 @@ def sample_indices(n: int, sample_size: int, random_state: int | None = 0) -> np
     return np.sort(rng.choice(n, sample_size, replace=False))
 
 
-def silhouette_many(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[float]:
-    """Mean silhouette (Euclidean) of each labeling of the rows of ``X``.
+def _block_rows(row_bytes: int) -> int:
+    return max(1, BLOCK_BYTES // max(row_bytes, 1))
 
-    Equal to `sklearn.metrics.silhouette_score` for each labeling (singleton
-    clusters score 0, as there), computed with the distance matrix built once, in
-    chunks of rows.
-    """
+
+def _silhouette_rows(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    """Silhouette of every row for each labeling (None for fewer than two clusters)."""
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     encoded = []
@@ -46,18 +77,19 @@ def silhouette_many(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[floa
         onehot = np.zeros((n, len(codes)))
         onehot[np.arange(n), labels_idx] = 1.0
         encoded.append((labels_idx, onehot, onehot.sum(axis=0)))
-    totals = [0.0] * len(encoded)
+    values = [np.zeros(n) if len(enc[2]) >= 2 else None for enc in encoded]
     sq = np.einsum("ij,ij->i", X, X)
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        block = X[start:stop]
-        d2 = sq[start:stop, None] - 2.0 * block @ X.T + sq[None, :]
+    # Two n-wide float arrays per row of a block (squared and plain distances).
+    block = _block_rows(16 * n)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        d2 = sq[start:stop, None] - 2.0 * X[start:stop] @ X.T + sq[None, :]
         np.maximum(d2, 0.0, out=d2)
-        d = np.sqrt(d2)
-        d[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        d = np.sqrt(d2, out=d2)
         rows = np.arange(stop - start)
+        d[rows, np.arange(start, stop)] = 0.0
         for i, (labels_idx, onehot, sizes) in enumerate(encoded):
-            if len(sizes) < 2:
+            if values[i] is None:
                 continue
             sums = d @ onehot
             own = labels_idx[start:stop]
@@ -69,9 +101,127 @@ def silhouette_many(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[floa
             b = means.min(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 s = (b - a) / np.maximum(a, b)
-            s = np.where(own_size > 1, np.nan_to_num(s), 0.0)
-            totals[i] += float(s.sum())
-    return [t / n if len(enc[2]) >= 2 else float("nan") for t, enc in zip(totals, encoded)]
+            # A singleton's silhouette is 0, as in scikit-learn.
+            values[i][start:stop] = np.where(own_size > 1, np.nan_to_num(s), 0.0)
+    return values
+
+
+def silhouette_values(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Silhouette of every row of ``X`` (as `sklearn.metrics.silhouette_samples`), in blocks.
+
+    Needs at least two distinct labels. Memory is about `BLOCK_BYTES` beyond the
+    inputs, whatever the number of rows; time is quadratic, so pass a sample.
+    """
+    values = _silhouette_rows(X, [labels])[0]
+    if values is None:
+        raise ValueError("the silhouette needs at least two segments")
+    return values
+
+
+def silhouette_many(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[float]:
+    """Mean silhouette (Euclidean) of each labeling of the rows of ``X``.
+
+    Equal to `sklearn.metrics.silhouette_score` for each labeling (singleton
+    clusters score 0, as there; NaN for fewer than two clusters), computed with the
+    distance matrix built once, in blocks of rows.
+    """
+    return [float(v.mean()) if v is not None else float("nan") for v in _silhouette_rows(X, labelings)]
+
+
+@dataclass
+class ClusterScatter:
+    """Per-segment sums of one labeling, computed in blocks of rows.
+
+    Attributes
+    ----------
+    codes : ndarray
+        The distinct labels, sorted; the arrays below follow this order.
+    sizes : ndarray of int
+    centroids : ndarray of shape (n_segments, n_features)
+    within_sq : ndarray
+        Sum of squared distances of each segment's rows to its centroid.
+    within_mean_dist : ndarray
+        Mean Euclidean distance of each segment's rows to its centroid.
+    overall_mean : ndarray
+    """
+
+    codes: np.ndarray
+    sizes: np.ndarray
+    centroids: np.ndarray
+    within_sq: np.ndarray
+    within_mean_dist: np.ndarray
+    overall_mean: np.ndarray
+
+
+def _encode(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct labels and each row's position among them (as `np.unique`).
+
+    Segment ids are small non-negative integers: a lookup table then needs one
+    n-sized array instead of the several of a sort.
+    """
+    if labels.dtype.kind in "iu" and len(labels) and labels.min() >= 0 and labels.max() < 2**20:
+        codes = np.flatnonzero(np.bincount(labels))
+        lookup = np.zeros(int(labels.max()) + 1, dtype=np.int64)
+        lookup[codes] = np.arange(len(codes))
+        return codes.astype(labels.dtype), lookup[labels]
+    return np.unique(labels, return_inverse=True)
+
+
+def cluster_scatter(X: np.ndarray, labels: np.ndarray) -> ClusterScatter:
+    """Centroids and within-segment scatter of ``labels`` on ``X``, without copying ``X``."""
+    X = np.asarray(X)
+    labels = np.asarray(labels)
+    n, p = X.shape
+    codes, inverse = _encode(labels)
+    k = len(codes)
+    block = _block_rows(8 * max(p, k))
+    sums = np.zeros((k, p))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        idx = inverse[start:stop]
+        rows = X[start:stop].astype(np.float64, copy=False)
+        for j in range(p):
+            sums[:, j] += np.bincount(idx, weights=rows[:, j], minlength=k)
+    sizes = np.bincount(inverse, minlength=k)
+    centroids = sums / np.maximum(sizes, 1)[:, None]
+    within_sq = np.zeros(k)
+    within_dist = np.zeros(k)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        idx = inverse[start:stop]
+        diff = centroids[idx]
+        np.subtract(X[start:stop], diff, out=diff)
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        within_sq += np.bincount(idx, weights=d2, minlength=k)
+        within_dist += np.bincount(idx, weights=np.sqrt(d2), minlength=k)
+    return ClusterScatter(
+        codes=codes, sizes=sizes, centroids=centroids, within_sq=within_sq,
+        within_mean_dist=within_dist / np.maximum(sizes, 1), overall_mean=sums.sum(axis=0) / max(n, 1),
+    )
+
+
+def calinski_harabasz(scatter: ClusterScatter) -> float:
+    """Calinski-Harabasz index from `cluster_scatter` (equal to scikit-learn's)."""
+    n, k = int(scatter.sizes.sum()), len(scatter.codes)
+    diff = scatter.centroids - scatter.overall_mean
+    between = float(np.sum(scatter.sizes * np.einsum("ij,ij->i", diff, diff)))
+    within = float(scatter.within_sq.sum())
+    return 1.0 if within == 0.0 else between * (n - k) / (within * (k - 1.0))
+
+
+def davies_bouldin(scatter: ClusterScatter) -> float:
+    """Davies-Bouldin index from `cluster_scatter` (equal to scikit-learn's)."""
+    c = scatter.centroids
+    sq = np.einsum("ij,ij->i", c, c)
+    centre_dist = np.sqrt(np.maximum(sq[:, None] - 2.0 * c @ c.T + sq[None, :], 0.0))
+    np.fill_diagonal(centre_dist, 0.0)
+    intra = scatter.within_mean_dist
+    if np.allclose(intra, 0) or np.allclose(centre_dist, 0):
+        return 0.0
+    centre_dist[centre_dist == 0] = np.inf
+    ratios = (intra[:, None] + intra[None, :]) / centre_dist
+    np.fill_diagonal(ratios, -np.inf)
+    return float(np.mean(ratios.max(axis=1)))
 
 
 def internal_metrics(
@@ -93,10 +243,92 @@ def internal_metrics(
         sample = sample_indices(len(labels), sample_size, random_state)
     sampled_labels = labels[sample]
     silhouette = silhouette_many(X[sample], [sampled_labels])[0] if len(np.unique(sampled_labels)) >= 2 else float("nan")
+    scatter = cluster_scatter(X, labels)
     out.update(
         silhouette=float(silhouette),
         silhouette_sample_size=int(len(sample)),
-        calinski_harabasz=float(calinski_harabasz_score(X, labels)),
-        davies_bouldin=float(davies_bouldin_score(X, labels)),
+        calinski_harabasz=calinski_harabasz(scatter),
+        davies_bouldin=davies_bouldin(scatter),
     )
     return out
+
+
+def _likelihood(clusterer: Any, X: np.ndarray) -> tuple[float | None, float | None]:
+    """BIC and total log-likelihood of a method that has them (see the module docstring)."""
+    bic = getattr(clusterer, "bic", None)
+    score = getattr(clusterer, "score", None)
+    if not callable(bic) or not callable(score):
+        return None, None
+    return float(bic(X)), float(score(X)) * X.shape[0]
+
+
+def validation_report(
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    clusterer: Any = None,
+    sample_size: int = VALIDATION_SAMPLE,
+    n_bootstrap: int = 200,
+    confidence: float = 0.95,
+    random_state: int | None = 0,
+) -> dict[str, Any]:
+    """Quality of a segmentation of the prepared matrix ``X`` (shape in the module docstring).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_customers, n_features)
+        The prepared matrix the segments were found in.
+    labels : array of int
+        Segment id of each row.
+    clusterer : fitted method, optional
+        Its ``bic(X)`` and ``score(X)`` are reported when it has them.
+    sample_size : int
+        Customers used for the silhouette (all of them when there are fewer).
+    n_bootstrap : int
+        Resamples of the sampled silhouette values for its confidence interval.
+    confidence : float
+        Coverage of the interval.
+    random_state : int or None
+        Seed of the sample and of the resamples.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"The 'confidence' parameter of validation_report must be in (0, 1). Got {confidence!r} instead.")
+    X = np.asarray(X)
+    labels = np.asarray(labels)
+    n = len(labels)
+    ids = np.unique(labels)
+    report: dict[str, Any] = {
+        "n_customers": int(n), "n_segments": int(len(ids)), "space": "prepared features",
+        "silhouette": None, "silhouette_ci": None, "silhouette_sample_size": 0,
+        "silhouette_bootstrap": int(n_bootstrap), "confidence": float(confidence),
+        "per_segment_silhouette": {str(int(s)): None for s in ids},
+        "per_segment_sampled": {str(int(s)): 0 for s in ids},
+        "davies_bouldin": None, "calinski_harabasz": None, "bic": None, "log_likelihood": None,
+    }
+    if clusterer is not None:
+        report["bic"], report["log_likelihood"] = _likelihood(clusterer, X)
+    if len(ids) < 2 or len(ids) >= n:
+        return report
+    scatter = cluster_scatter(X, labels)
+    report["calinski_harabasz"] = calinski_harabasz(scatter)
+    report["davies_bouldin"] = davies_bouldin(scatter)
+    sample = sample_indices(n, sample_size, random_state)
+    sampled = labels[sample]
+    if len(np.unique(sampled)) < 2:
+        return report
+    values = silhouette_values(X[sample], sampled)
+    rng = np.random.default_rng(None if random_state is None else random_state + 1)
+    means = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        means[b] = values[rng.integers(0, len(values), len(values))].mean()
+    tail = (1.0 - confidence) / 2.0
+    report["silhouette"] = float(values.mean())
+    report["silhouette_sample_size"] = int(len(sample))
+    if n_bootstrap > 0:
+        report["silhouette_ci"] = [float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))]
+    for seg in ids:
+        mask = sampled == seg
+        report["per_segment_sampled"][str(int(seg))] = int(mask.sum())
+        if mask.any():
+            report["per_segment_silhouette"][str(int(seg))] = float(values[mask].mean())
+    return report

@@ -37,7 +37,7 @@ def _segments_table(result) -> Table:
 
 
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
-                  seed, show_progress: bool, playbook: Optional[Path] = None):
+                  seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None):
     from segwise.pipeline import segment
 
     with StageProgress(show_progress) as progress:
@@ -49,7 +49,34 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             k_range=(k_min, k_max), random_state=seed,
             load_options=load, customer_options=customer_options(load, primary=data is None),
             progress=progress, playbook=playbook,
+            stability=stability, align_to=str(align_to) if align_to is not None else None,
+            n_jobs=-1 if stability else None,
         )
+
+
+def _print_checks(run: dict[str, Any]) -> None:
+    """Stability, alignment and actionability lines under the segment table."""
+    stability = run.get("stability")
+    if stability:
+        low, high = stability["ari_ci"]
+        line = (f"stability over {stability['B']} bootstrap refits: ARI {stability['ari_mean']:.3f} "
+                f"({low:.3f}-{high:.3f})")
+        unstable = stability["unstable"]
+        line += f"; unstable segments (Jaccard < {stability['threshold']}): {', '.join(map(str, unstable))}" if unstable \
+            else "; every segment stable"
+        out.print(line, highlight=False, soft_wrap=True)
+    alignment = run.get("alignment")
+    if alignment:
+        kept = sum(m["status"] == "kept" for m in alignment["matches"])
+        line = f"aligned to the previous model: {kept} segments kept their ids"
+        if alignment["new_segments"]:
+            line += "; new: " + ", ".join(f"{s['segment_id']} {s['segment_name']}" for s in alignment["new_segments"])
+        if alignment["vanished_segments"]:
+            line += "; vanished: " + ", ".join(
+                f"{s['segment_id']} {s['segment_name']}" for s in alignment["vanished_segments"])
+        out.print(line, highlight=False, soft_wrap=True)
+    for flag in (run.get("actionability") or {}).get("flags", []):
+        out.print(f"check: {flag['detail']}: {flag['suggestion']}", highlight=False, soft_wrap=True)
 
 
 def _print_cleaning(run: dict[str, Any]) -> None:
@@ -83,6 +110,14 @@ def run(
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest number of segments tried by auto.")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest number of segments tried by auto.")] = 12,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    stability: Annotated[
+        Optional[int],
+        typer.Option("--stability", metavar="B", help="Measure stability with B bootstrap refits (e.g. 20)."),
+    ] = None,
+    align_to: Annotated[
+        Optional[Path],
+        typer.Option("--align-to", metavar="OLD_MODEL", help="Keep the ids and names of this previous model's segments."),
+    ] = None,
     customer_id_col: CustomerIdOpt = None,
     timestamp_col: TimestampOpt = None,
     amount_col: AmountOpt = None,
@@ -114,18 +149,24 @@ def run(
     if data is None and customers is None:
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")
     check_output_dir(out_dir)
+    if stability is not None and stability < 2:
+        raise InputError(f"--stability takes the number of bootstrap refits, at least 2 (e.g. 20); got {stability}")
+    if align_to is not None and not align_to.is_file():
+        raise InputError(f"--align-to {align_to}: no such model file; give the model.segwise of the previous run")
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
-                           show_progress=err.is_terminal, playbook=playbook)
+                           show_progress=err.is_terminal, playbook=playbook, stability=stability,
+                           align_to=align_to)
     paths = result.save(out_dir, store=not no_store)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
     selection = result.run.get("selection")
     if selection:
         out.print(f"number of segments: {selection['reason']}", highlight=False, soft_wrap=True)
+    _print_checks(result.run)
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
 
 
