@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from segwise.cli import core  # noqa: F401  (registers the commands)
+from segwise.cli import serve  # noqa: F401,I001  (registers `segwise serve`)
 from segwise.cli.common import app
 
 __all__ = ["app", "main", "cli_reference_markdown"]
