@@ -135,3 +135,14 @@ def test_skewness_is_measured_with_scipy(frame):
 @parametrize_with_checks([Preprocessor(corr_threshold=None)])
 def test_scikit_learn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("options", [{}, {"skew_transform": "quantile", "pca": 3}])
+def test_transform_arrays_equals_transform_without_pandas(frame, options):
+    frame = frame.assign(region=frame["region"].where(np.arange(len(frame)) % 7 != 0, None))
+    pre = Preprocessor(random_state=0, **options).fit(frame)
+    values = frame[pre.numeric_in_].to_numpy(dtype=np.float64)
+    categories = {c: frame[c].to_numpy(dtype=object) for c in pre.categorical_levels_}
+    assert pre.transform_arrays(values, categories) == pytest.approx(pre.transform(frame))
+    with pytest.raises(ValueError, match="transform_arrays needs a"):
+        pre.transform_arrays(values[:, :2], categories)

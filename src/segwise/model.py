@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import operator
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from segwise import __version__
 from segwise.data import CustomerTable, Transactions
+from segwise.cluster.kmeans import KMeansSegmenter, centroid_confidence, squared_distances
 from segwise.errors import InputError, ModelError
 from segwise.features import FeatureSpec, FeatureTable, build_features
 from segwise.features.base import FeatureColumn
@@ -21,10 +23,29 @@ from segwise.playbook import Playbook
 from segwise.profile import Profiles
 from segwise.segmenter import Segmenter
 
-__all__ = ["SegmentationModel", "load_model", "ASSIGNMENT_COLUMNS"]
+__all__ = ["SegmentationModel", "RowAssignments", "load_model", "ASSIGNMENT_COLUMNS"]
 
 #: Columns of every assignment table, in order.
 ASSIGNMENT_COLUMNS = ["customer_id", "segment_id", "segment_name", "confidence"]
+
+
+@dataclass(frozen=True)
+class RowAssignments:
+    """What `SegmentationModel.assign_rows` returns: arrays in the order of the rows.
+
+    Attributes
+    ----------
+    segment_id : ndarray of int64
+    confidence : ndarray of float64
+        In [0, 1], as defined by the method.
+    probabilities : ndarray of shape (n_rows, n_segments) or None
+        Membership probability of every segment (column i is segment id i) when the
+        method has them (``predict_proba``), else None.
+    """
+
+    segment_id: np.ndarray
+    confidence: np.ndarray
+    probabilities: np.ndarray | None
 
 
 @dataclass
@@ -96,6 +117,62 @@ class SegmentationModel:
         return out[ASSIGNMENT_COLUMNS]
 
     @property
+    def input_columns(self) -> dict[str, str]:
+        """The raw feature columns assignment reads: name to ``"numeric"`` or ``"categorical"``."""
+        pre = self.segmenter.preprocessor_
+        columns = {c: "numeric" for c in pre.numeric_in_}
+        columns.update({c: "categorical" for c in pre.categorical_levels_})
+        return columns
+
+    def assign_rows(self, rows: Sequence[Mapping[str, Any]]) -> RowAssignments:
+        """Assign customers given as mappings of raw feature values, without pandas.
+
+        The fast path for a few customers at a time (the API serves single customers
+        with it): the same segments and confidences as `assign_features`, computed with
+        numpy on the model's learned arrays. Each row needs every column of
+        `input_columns` (other keys are ignored); None or NaN is a missing value,
+        imputed as in training.
+        """
+        segmenter = self.segmenter
+        pre = segmenter.preprocessor_
+        numeric = pre.numeric_in_
+        n_segments = int(segmenter.n_segments_)
+        if len(rows) == 0:
+            return RowAssignments(np.zeros(0, np.int64), np.zeros(0), None)
+        try:
+            if len(numeric) > 1:
+                values = np.array(list(map(operator.itemgetter(*numeric), rows)), dtype=np.float64)
+            else:
+                values = np.array([[row[c] for c in numeric] for row in rows], dtype=np.float64)
+            categories = {c: np.array([row[c] for row in rows], dtype=object) for c in pre.categorical_levels_}
+        except KeyError as exc:
+            raise InputError(f"the features lack the column {exc.args[0]!r}, which the model needs") from None
+        except (TypeError, ValueError):
+            bad = sorted({c for row in rows for c in numeric if not _is_number_or_missing(row[c])})
+            raise InputError(
+                f"feature column(s) {', '.join(map(repr, bad))} must hold numbers (or null when missing)"
+            ) from None
+        prepared = pre.transform_arrays(values.reshape(len(rows), len(numeric)), categories)
+        clusterer = segmenter.clusterer_
+        label_map = segmenter.label_map_
+        if type(clusterer) is KMeansSegmenter:
+            # scikit-learn's input validation in predict() and confidence() costs more
+            # than the arithmetic for one customer: compute the distances once, directly.
+            squared = squared_distances(prepared, clusterer.cluster_centers_)
+            cluster = np.argmin(squared, axis=1)
+            confidence = centroid_confidence(np.sqrt(squared))
+        else:
+            cluster = clusterer.predict(prepared)
+            confidence = np.asarray(clusterer.confidence(prepared), dtype=np.float64)
+        segment = label_map[cluster].astype(np.int64)
+        probabilities = None
+        if hasattr(clusterer, "predict_proba"):
+            by_cluster = np.asarray(clusterer.predict_proba(prepared), dtype=np.float64)
+            probabilities = np.zeros((len(rows), n_segments))
+            probabilities[:, label_map] = by_cluster
+        return RowAssignments(segment, confidence, probabilities)
+
+    @property
     def required_spec(self) -> FeatureSpec:
         """The part of the feature spec that assignment needs.
 
@@ -111,7 +188,14 @@ class SegmentationModel:
             name: kind for name, kind in self.spec.attributes.items()
             if name in needed or f"days_since_{name}" in needed
         }
-        return FeatureSpec(**{**self.spec.to_dict(), "families": families, "attributes": attributes})
+        spec = {**self.spec.to_dict(), "families": families, "attributes": attributes}
+        # Channels feed only engagement, categories and discounts only affinity: a log
+        # without those columns can be assigned when the segments do not use them.
+        if "engagement" not in families:
+            spec["channel_levels"] = []
+        if "affinity" not in families:
+            spec["has_category"] = spec["has_discount"] = False
+        return FeatureSpec(**spec)
 
     def features_for(self, transactions: Transactions | None = None, *, customers: CustomerTable | None = None,
                      as_of: str | date | None = None) -> FeatureTable:
@@ -164,6 +248,16 @@ class SegmentationModel:
         return cls(segmenter=segmenter, spec=spec, metadata=dict(document.get("metadata", {})),
                    file_sha256=manifest["file_sha256"], playbook=playbook,
                    training_snapshot=document.get("training_snapshot"))
+
+
+def _is_number_or_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, (str, bytes))
 
 
 def load_model(path: str | Path) -> SegmentationModel:

@@ -359,6 +359,32 @@ class Playbook:
             "rule": pd.Series(rule_number, dtype="Int64").mask(rule_number == 0).to_numpy(),
         })
 
+    def actions_for(self, segment_id: int, features: Mapping[str, Any]) -> list[str]:
+        """The actions for one customer of ``segment_id``: every rule of its segment that holds.
+
+        The same rules as `next_best_actions`, for one customer at a time (the
+        assignment service): the first action returned is that customer's next-best
+        action. A feature the rules read but ``features`` lacks counts as missing, so
+        the conditions on it do not hold.
+
+        Parameters
+        ----------
+        segment_id : int
+            The customer's segment.
+        features : mapping
+            The customer's feature values by column name.
+
+        Returns
+        -------
+        list of str
+            In rule order; empty when the segment has no play or no rule holds.
+        """
+        play = self.for_segment(segment_id)
+        if play is None:
+            return []
+        row = pd.DataFrame({name: [features.get(name)] for name in self.rule_features})
+        return [rule.action for rule in play.actions if all(bool(c.holds(row)[0]) for c in rule.when)]
+
     # ------------------------------------------------------------------ (de)serialisation
 
     def to_dict(self) -> dict[str, Any]:

@@ -401,6 +401,16 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 f"the features lack column(s) the model needs: {', '.join(map(repr, missing))}"
             )
         values = self._numeric_matrix(frame, self.numeric_in_)
+        categories = {}
+        for column in self.categorical_levels_:
+            series = frame[column].astype("object")
+            categories[column] = np.where(series.isna().to_numpy(), None, series.to_numpy())
+        return self._prepare_arrays(values, categories)
+
+    def _prepare_arrays(self, values: np.ndarray, categories: dict[str, np.ndarray]) -> np.ndarray:
+        """The preparation on plain arrays: ``values`` holds the ``numeric_in_`` columns
+        (NaN for missing), ``categories`` one object array per categorical column (None
+        or NaN for missing)."""
         nan_mask = np.isnan(values)
         if values.size and np.isinf(values).any():
             values = np.where(np.isinf(values), np.nan, values)
@@ -417,14 +427,40 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             index = [self.numeric_in_.index(c) for c in self.indicator_columns_]
             blocks.append(nan_mask[:, index].astype(np.float64))
         for column, lvls in self.categorical_levels_.items():
-            series = frame[column].astype("object")
-            text = series.where(series.notna(), self.categorical_modes_[column]).astype(str).to_numpy()
+            raw = categories[column]
+            mode = self.categorical_modes_[column]
+            text = np.asarray([mode if _is_missing(v) else str(v) for v in raw], dtype=object)
             if lvls[-1] == "other":
                 known = np.isin(text, lvls[:-1])
                 text = np.where(known, text, "other")
             blocks.append((text[:, None] == np.asarray(lvls, dtype=object)[None, :]).astype(np.float64))
-        prepared = np.hstack(blocks) if blocks else np.empty((len(frame), 0))
+        prepared = np.hstack(blocks) if blocks else np.empty((len(values), 0))
         return prepared * self.weights_
+
+    def transform_arrays(self, values: np.ndarray, categories: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """`transform` without pandas, for a few rows at a time (the serving fast path).
+
+        Parameters
+        ----------
+        values : ndarray of shape (n_rows, len(numeric_in_))
+            The numeric columns in ``numeric_in_`` order; NaN where missing.
+        categories : dict of str to ndarray, optional
+            One object array of length n_rows per column of ``categorical_levels_``
+            (None or NaN where missing).
+        """
+        check_is_fitted(self, "fill_values_")
+        values = np.asarray(values, dtype=np.float64)
+        categories = dict(categories or {})
+        missing = [c for c in self.categorical_levels_ if c not in categories]
+        if values.ndim != 2 or values.shape[1] != len(self.numeric_in_) or missing:
+            raise ValueError(
+                f"transform_arrays needs a (n, {len(self.numeric_in_)}) array of the columns "
+                f"{list(self.numeric_in_)} and the categorical columns {list(self.categorical_levels_)}"
+            )
+        prepared = self._prepare_arrays(values, categories)
+        if self.pca_components_.size:
+            prepared = (prepared - self.pca_mean_) @ self.pca_components_.T
+        return prepared
 
     def transform(self, X):
         """Apply the learned preparation; returns a float64 array."""
@@ -513,6 +549,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.pca_components_ = arrays["pca_components"]
         self.pca_mean_ = arrays["pca_mean"]
         return self
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _skewness(values: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import sys
 from segwise.cli import core  # noqa: F401  (run, features, assign, synth, demo)
 from segwise.cli import track  # noqa: F401  (track, compare, update)
 from segwise.cli import action, ab  # noqa: F401,E402  (playbook, cards, export; ab)
+from segwise.cli import serve  # noqa: F401,E402  (serve)
 from segwise.cli.common import app
 
 __all__ = ["app", "main", "cli_reference_markdown"]
