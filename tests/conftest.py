@@ -20,3 +20,8 @@ def tiny_log(rows: list[tuple], columns=("order_id", "customer_id", "ordered_at"
 def small_population():
     """2,000 synthetic customers (fast, deterministic)."""
     return segwise.generate_population(2_000, seed=7)
+
+
+# One headless Chromium per test session, shared by the report tests (tests/report,
+# tests/e2e/test_report.py).
+from .report.browser import chromium  # noqa: E402, F401
