@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from segwise.cli import core  # noqa: F401  (registers the commands)
+from segwise.cli import core, report  # noqa: F401  (registers the commands)
 from segwise.cli.common import app
 
 __all__ = ["app", "main", "cli_reference_markdown"]
