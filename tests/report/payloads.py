@@ -7,10 +7,13 @@ method records it; the other payloads use the run's real segment ids and sizes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage
+
+from segwise.report.rundir import read_run_dir
 
 PLAYBOOK_KEY_SEGMENT = 1
 
@@ -105,6 +108,45 @@ def multiview_details() -> dict[str, Any]:
         {"view_segments": [1, 2], "customers": 450, "share": 0.3, "kept": True, "segment_id": 3},
     ]
     return {"views": views, "crosstab": crosstab}
+
+
+def validation_payload(run_dir: Path) -> dict[str, Any]:
+    """The run's real quality measures (scikit-learn on its prepared features), in the shape of issue 4."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_samples
+
+    files = read_run_dir(run_dir)
+    prepared = files.model.segmenter.preprocessor_.transform(files.features)
+    labels = files.assignments["segment_id"].to_numpy()
+    values = silhouette_samples(prepared, labels)
+    ids = [int(s) for s in np.unique(labels)]
+    return {
+        "n_customers": len(labels), "n_segments": len(ids), "space": "prepared features",
+        "silhouette": float(values.mean()), "silhouette_ci": [float(values.mean()) - 0.01, float(values.mean()) + 0.01],
+        "silhouette_sample_size": len(labels), "silhouette_bootstrap": 200, "confidence": 0.95,
+        "per_segment_silhouette": {str(s): float(values[labels == s].mean()) for s in ids},
+        "per_segment_sampled": {str(s): int((labels == s).sum()) for s in ids},
+        "davies_bouldin": float(davies_bouldin_score(prepared, labels)),
+        "calinski_harabasz": float(calinski_harabasz_score(prepared, labels)), "bic": None, "log_likelihood": None,
+    }
+
+
+def alignment_payload(run: dict[str, Any]) -> dict[str, Any]:
+    """The last segment is new (its nearest previous one too far); previous segment 9 vanished."""
+    segments = run["segments"]
+    matches = []
+    for i, s in enumerate(segments):
+        kept = i < len(segments) - 1
+        match = {"segment_id": s["segment_id"], "segment_name": s["segment_name"], "new_model_segment_id": i,
+                 "previous_segment_id": s["segment_id"] if kept else None,
+                 "previous_name": s["segment_name"] if kept else None,
+                 "distance": 0.1 * (i + 1), "limit": 1.5, "status": "kept" if kept else "new"}
+        if not kept:
+            match.update(distance=2.25, nearest_previous_segment_id=9, nearest_previous_name="Lapsed bargain hunters")
+        matches.append(match)
+    return {"previous_model_id": "model-2024-q2", "method": "centroid", "match_ratio": 0.5, "matches": matches,
+            "new_segments": [{"segment_id": segments[-1]["segment_id"], "segment_name": segments[-1]["segment_name"]}],
+            "vanished_segments": [{"segment_id": 9, "segment_name": "Lapsed bargain hunters"}],
+            "segment_id_high_water": 9, "rule": "segments matched one-to-one on centroid distance"}
 
 
 def stability_payload(run: dict[str, Any]) -> dict[str, Any]:
@@ -203,9 +245,9 @@ def playbook_payload(run: dict[str, Any]) -> dict[str, Any]:
     ]}
 
 
-def everything_run(run: dict[str, Any]) -> dict[str, Any]:
+def everything_run(run: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Every optional section at once (SOM, multi-view and autoencoder details together)."""
     details = {**som_details(run), **multiview_details(), "loss_curve": [1.2, 0.8, 0.55, 0.41, 0.36, 0.35]}
-    return {"method_details": details, "stability": stability_payload(run), "drift": drift_payload(run),
-            "tracking": tracking_payload(run), "economics": economics_payload(run),
-            "actionability": actionability_payload(run)}
+    return {"method_details": details, "validation": validation_payload(run_dir), "stability": stability_payload(run),
+            "drift": drift_payload(run), "alignment": alignment_payload(run), "tracking": tracking_payload(run),
+            "economics": economics_payload(run), "actionability": actionability_payload(run)}

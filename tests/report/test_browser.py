@@ -2,9 +2,10 @@
 
 One report per kind of run: a real k-means run, and variants carrying the
 method_details of hierarchical, DBSCAN and Gaussian-mixture runs, and one with
-every other optional section (SOM, multi-view, autoencoder, stability, drift,
-tracking, economics, actionability, playbook), in the shapes documented in
-`segwise.report.method_data`.
+every other optional section (SOM, multi-view, autoencoder, validation,
+stability, drift, alignment, tracking, economics, actionability, playbook), in the
+shapes documented in `segwise.report.method_data` and
+`segwise.report.validation_data`.
 """
 
 from __future__ import annotations
@@ -110,17 +111,19 @@ def test_gmm_report(kmeans_run, run, chromium, tmp_path):
 
 
 def test_every_optional_section(kmeans_run, run, chromium, tmp_path):
-    path = variant(kmeans_run.path, tmp_path / "run", run=payloads.everything_run(run),
+    path = variant(kmeans_run.path, tmp_path / "run", run=payloads.everything_run(run, kmeans_run.path),
                    playbook=payloads.playbook_payload(run))
     _, rendered, html = _build(path, tmp_path, chromium)
     sections = [
         "section-header", "section-segments", "section-actionability", "section-economics", "section-profile",
         "section-map", "section-distributions", "section-som", "section-multiview", "section-autoencoder",
-        "section-stability", "section-drift", "section-tracking", "section-selection",
+        "section-validation", "section-stability", "section-drift", "section-alignment", "section-tracking",
+        "section-selection",
     ]
     figures = CORE_FIGURES + SELECTION + [
         "fig-selection-stability", "fig-som-umatrix", "fig-som-nodes", "fig-som-planes", "fig-multiview",
-        "fig-autoencoder", "fig-stability", "fig-drift-features", "fig-drift-shares", "fig-transitions", "fig-shares",
+        "fig-autoencoder", "fig-validation-silhouette", "fig-stability", "fig-drift-features", "fig-drift-shares",
+        "fig-transitions", "fig-shares",
     ]
     assert_drawn(rendered, sections=sections, figures=figures)
     text = rendered.text
@@ -130,3 +133,6 @@ def test_every_optional_section(kmeans_run, run, chromium, tmp_path):
     assert "Win-back voucher <10%>" in text and "Win-back voucher &lt;10%&gt;" in html
     assert rendered.figures["fig-som-planes"]["heatmap_images"] == min(12, len(run["prepared_columns"]))
     assert rendered.figures["fig-shares"]["lines"] == 2
+    assert rendered.figures["fig-validation-silhouette"]["bars"] == len(run["segments"])
+    assert "Silhouette" in text and "Davies-Bouldin index" in text
+    assert "vanished: Lapsed bargain hunters (9)" in text and "none (nearest: Lapsed bargain hunters, too far)" in text

@@ -30,7 +30,8 @@ def files(kmeans_run):
 def test_a_kmeans_run_has_no_optional_section(files):
     data = collect_report_data(files)
     assert data.methods == {}
-    assert (data.stability, data.drift, data.tracking, data.economics, data.actionability) == (None,) * 5
+    assert (data.validation, data.stability, data.drift, data.alignment, data.tracking, data.economics,
+            data.actionability) == (None,) * 7
 
 
 # --------------------------------------------------------------------------- hierarchical

@@ -99,3 +99,51 @@ def _no_files():
         shares = None
 
     return NoFiles()
+
+
+def test_validation_measures_and_silhouette_per_segment(kmeans_run, run):
+    payload = payloads.validation_payload(kmeans_run.path)
+    names = {s["segment_id"]: s["segment_name"] for s in run["segments"]}
+    colours = {s: f"#00000{s}" for s in names}
+    section = validation_data.validation_section(payload, names, colours)
+    silhouette, davies_bouldin, calinski_harabasz = section["measures"]
+    low, high = payload["silhouette_ci"]
+    assert silhouette["value"] == f"{payload['silhouette']:.2f}"
+    assert silhouette["detail"] == f"95% interval {low:.2f} to {high:.2f}; {run['n_customers']:,} customers sampled"
+    assert davies_bouldin["name"] == "Davies-Bouldin index" and davies_bouldin["better"] == "lower is better"
+    assert calinski_harabasz["value"] == f"{payload['calinski_harabasz']:,.0f}"
+    assert [(b["name"], b["colour"]) for b in section["bars"]] == [(names[s], colours[s]) for s in sorted(names)]
+    assert [b["silhouette"] for b in section["bars"]] == [payload["per_segment_silhouette"][str(s)]
+                                                          for s in sorted(names)]
+    assert [b["sampled"] for b in section["bars"]] == [s["customers"] for s in sorted(run["segments"],
+                                                                                   key=lambda s: s["segment_id"])]
+    assert section["overall"] == payload["silhouette"]
+
+
+def test_validation_with_likelihood_and_overlapping_segments():
+    payload = {"silhouette": 0.12, "silhouette_ci": None, "silhouette_sample_size": 20_000,
+               "per_segment_silhouette": {"0": 0.4, "1": -0.05, "2": None}, "per_segment_sampled": {"0": 9, "1": 7},
+               "davies_bouldin": None, "calinski_harabasz": None, "bic": 12_345.678, "log_likelihood": -3.21}
+    section = validation_data.validation_section(payload, {0: "A", 1: "B", 2: "C"}, {})
+    assert [(m["name"], m["value"], m["detail"]) for m in section["measures"]] == [
+        ("Silhouette", "0.12", "20,000 customers sampled"), ("BIC", "12,346", ""),
+        ("Log-likelihood per customer", "-3.21", ""),
+    ]
+    assert [b["name"] for b in section["bars"]] == ["A", "B"]  # C had no sampled customer
+    assert section["overlapping"] == ["B"]
+    assert validation_data.validation_section(None, {}, {}) is None
+    assert validation_data.validation_section({"silhouette": None, "per_segment_silhouette": {"0": None}}, {}, {}) is None
+
+
+def test_alignment_kept_new_and_vanished(run):
+    payload = payloads.alignment_payload(run)
+    names = {s["segment_id"]: s["segment_name"] for s in run["segments"]}
+    section = validation_data.alignment_section(payload, names, {})
+    first, last = section["rows"][0], section["rows"][-1]
+    assert (first["status"], first["previous"]) == ("kept", f"{names[first['segment_id']]} ({first['segment_id']})")
+    assert (first["distance"], first["limit"]) == ("0.100", "1.50")
+    assert (last["status"], last["previous"]) == ("new", "none (nearest: Lapsed bargain hunters, too far)")
+    assert (section["n_kept"], section["n_new"]) == (len(names) - 1, 1)
+    assert section["vanished"] == ["Lapsed bargain hunters (9)"]
+    assert section["previous_model_id"] == "model-2024-q2"
+    assert validation_data.alignment_section(None, names, {}) is None

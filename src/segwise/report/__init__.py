@@ -15,8 +15,8 @@ The package is split along what each part does:
   sampling, percentiles, formatted numbers) and the run.json shapes of the core
   sections;
 - `segwise.report.method_data`, `segwise.report.validation_data`: the sections
-  that appear when their data exists (method details; stability, drift,
-  tracking, economics, actionability), with the run.json shapes each expects;
+  that appear when their data exists (method details; validation, stability,
+  drift, alignment, tracking, economics, actionability), with the run.json shapes each expects;
 - `segwise.report.figures`: the plotly figures (plotly imported lazily);
 - `segwise.report.render`: the Jinja template (package data), inline styles and
   plotly.js embedded once;

@@ -99,8 +99,10 @@ def section_ids(data: ReportData) -> list[str]:
         ("section-som", "som" in data.methods),
         ("section-multiview", "multiview" in data.methods),
         ("section-autoencoder", "autoencoder" in data.methods),
+        ("section-validation", data.validation is not None),
         ("section-stability", data.stability is not None),
         ("section-drift", data.drift is not None),
+        ("section-alignment", data.alignment is not None),
         ("section-tracking", data.tracking is not None),
         ("section-selection", data.selection is not None),
     ]

@@ -137,8 +137,10 @@ class ReportData:
     distributions: list[dict[str, Any]] = field(default_factory=list)
     economics: dict[str, Any] | None = None
     actionability: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
     stability: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
+    alignment: dict[str, Any] | None = None
     tracking: dict[str, Any] | None = None
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -188,8 +190,10 @@ def collect_report_data(
         map=map_section(files, colours, max_points=max_points, random_state=random_state),
         distributions=distribution_section(files, colours),
         methods=method_sections(files, colours),
+        validation=validation.validation_section(run.get("validation"), names, colours),
         stability=validation.stability_section(run.get("stability"), names, colours),
         drift=validation.drift_section(run.get("drift"), names, colours),
+        alignment=validation.alignment_section(run.get("alignment"), names, colours),
         tracking=validation.tracking_section(run.get("tracking"), files, colours),
         economics=validation.economics_section(run.get("economics"), names, colours, currency),
         actionability=validation.actionability_section(run.get("actionability"), names, colours),

@@ -90,6 +90,8 @@ def build_figures(data: "ReportData") -> dict[str, "go.Figure"]:
         figures["fig-multiview"] = multiview_figure(methods["multiview"]["matrix"])
     if "autoencoder" in methods:
         figures["fig-autoencoder"] = loss_figure(methods["autoencoder"])
+    if data.validation and data.validation["bars"]:
+        figures["fig-validation-silhouette"] = silhouette_figure(data.validation)
     if data.stability:
         figures["fig-stability"] = stability_figure(data.stability)
     if data.drift:
@@ -389,6 +391,28 @@ def loss_figure(section: dict[str, Any]) -> "go.Figure":
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def silhouette_figure(section: dict[str, Any]) -> "go.Figure":
+    """Mean silhouette of each segment's sampled customers, the overall mean marked."""
+    go = _go()
+    bars = section["bars"]
+    figure = go.Figure(go.Bar(
+        y=[b["name"] for b in bars], x=[b["silhouette"] for b in bars], orientation="h",
+        customdata=[b["sampled"] for b in bars], marker={"color": [b["colour"] for b in bars]},
+        hovertemplate="%{y}<br>mean silhouette %{x:.2f}<br>%{customdata:,} customers sampled<extra></extra>",
+        showlegend=False,
+    ))
+    if section["overall"] is not None:
+        figure.add_vline(x=section["overall"], line={"color": _ACCENT, "dash": "dash"},
+                         annotation_text=f"all customers {section['overall']:.2f}", annotation_position="top")
+    low = min(0.0, *(b["silhouette"] for b in bars))
+    figure.update_layout(**_layout(
+        height=max(240, 36 * len(bars) + 100),
+        xaxis=_axis("mean silhouette (-1 to 1; higher: better separated)", range=[low - 0.05, 1.0]),
+        yaxis=_axis(autorange="reversed"),
+    ))
+    return figure
 
 
 def stability_figure(section: dict[str, Any]) -> "go.Figure":

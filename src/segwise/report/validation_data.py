@@ -1,9 +1,17 @@
-"""Report sections from validation and tracking: stability, drift, segments over time, economics.
+"""Report sections from validation and tracking: quality, stability, drift, alignment, segments over time, economics.
 
 Each function reads one part of ``run.json`` in the shape written below, and returns
 the section's data (numbers formatted for people) or None when the part is absent.
 Segment references follow `segwise.report.method_data`: a ``segment_name`` may come
 with a ``segment_id``; without it the name comes from ``profiles.json``.
+
+**"validation"** (quality of the segments in the prepared features)::
+
+    {"silhouette": float | null, "silhouette_ci": [lo, hi] | null, "silhouette_sample_size": int,
+     "confidence": float, "per_segment_silhouette": {"<id>": float | null},
+     "per_segment_sampled": {"<id>": int}, "davies_bouldin": float | null,
+     "calinski_harabasz": float | null, "bic": float | null, "log_likelihood": float | null,
+     "n_customers": int, "space": str}
 
 **"stability"** (bootstrap)::
 
@@ -37,6 +45,15 @@ run directory, with the same columns)::
 Measures may be null (the data cannot give them); other numeric measures are
 shown as plain numbers.
 
+**"alignment"** (ids matched to a previous model on retraining)::
+
+    {"previous_model_id": str, "method": "centroid" | "profile", "rule": str,
+     "matches": [{"segment_id": int, "segment_name": str, "previous_segment_id": int | null,
+                  "previous_name": str | null, "distance": float | null, "limit": float | null,
+                  "status": "kept" | "new", "nearest_previous_name": str (optional, a rejected pair)}],
+     "new_segments": [{"segment_id": int, "segment_name": str}],
+     "vanished_segments": [{"segment_id": int, "segment_name": str}]}
+
 **"actionability"**::
 
     {"actionable": bool, "rule": str,
@@ -57,7 +74,10 @@ from segwise.report.method_data import segment_name
 from segwise.report.palette import OUTLIER_COLOUR
 from segwise.report.rundir import RunFiles
 
-__all__ = ["stability_section", "drift_section", "tracking_section", "economics_section", "actionability_section"]
+__all__ = [
+    "validation_section", "stability_section", "drift_section", "alignment_section", "tracking_section",
+    "economics_section", "actionability_section",
+]
 
 #: Columns of the economics table: key, heading, formatter.
 ECONOMICS_COLUMNS = (
@@ -71,7 +91,55 @@ ECONOMICS_COLUMNS = (
     ("retention_proxy", "Retained (both periods)", "pct"),
 )
 FLAG_TITLES = {"too_small": "Too small to act on", "too_similar": "Too similar to tell apart"}
+#: Overall quality measures: key, name, which way is better, what it measures.
+QUALITY_MEASURES = (
+    ("davies_bouldin", "Davies-Bouldin index", "lower is better",
+     "average similarity of each segment to its closest other segment"),
+    ("calinski_harabasz", "Calinski-Harabasz index", "higher is better",
+     "spread between segments relative to the spread within them"),
+    ("bic", "BIC", "lower is better", "fit of the mixture model, penalised for its number of parameters"),
+    ("log_likelihood", "Log-likelihood per customer", "higher is better", "how well the mixture model fits"),
+)
 
+
+def validation_section(validation: Mapping[str, Any] | None, names: Mapping[int, str],
+                       colours: Mapping[int, str]) -> dict[str, Any] | None:
+    """Quality of the segments: silhouette overall (with its interval) and per segment, and the other indices."""
+    if not validation:
+        return None
+    measures = []
+    silhouette = validation.get("silhouette")
+    if not is_missing(silhouette):
+        ci = list(validation.get("silhouette_ci") or [])[:2]
+        interval = (f"{fmt_pct(validation.get('confidence', 0.95), 0)} interval {fmt_number(ci[0], 2)} to "
+                    f"{fmt_number(ci[1], 2)}; " if len(ci) == 2 and not any(map(is_missing, ci)) else "")
+        measures.append({
+            "name": "Silhouette", "value": fmt_number(silhouette, 2), "better": "higher is better (-1 to 1)",
+            "meaning": "how much closer customers are to their own segment than to the next one",
+            "detail": f"{interval}{fmt_int(validation.get('silhouette_sample_size'))} customers sampled",
+        })
+    for key, name, better, meaning in QUALITY_MEASURES:
+        if not is_missing(validation.get(key)):
+            measures.append({"name": name, "value": fmt_number(validation[key]), "better": better,
+                             "meaning": meaning, "detail": ""})
+    sampled = {int(k): v for k, v in (validation.get("per_segment_sampled") or {}).items()}
+    bars = [
+        {"segment_id": segment_id, "name": names.get(segment_id, f"segment {segment_id}"),
+         "colour": colours.get(segment_id, OUTLIER_COLOUR), "silhouette": float(value),
+         "sampled": int(sampled.get(segment_id) or 0)}
+        for segment_id, value in sorted((int(k), v) for k, v in (validation.get("per_segment_silhouette") or {}).items())
+        if not is_missing(value)
+    ]
+    if not measures and not bars:
+        return None
+    return {
+        "measures": measures,
+        "bars": bars,
+        "overall": None if is_missing(silhouette) else float(silhouette),
+        # A negative mean: the segment's customers are, on average, closer to another segment.
+        "overlapping": [b["name"] for b in bars if b["silhouette"] < 0],
+        "space": validation.get("space") or "prepared features",
+    }
 
 
 def stability_section(stability: Mapping[str, Any] | None, names: Mapping[int, str],
@@ -134,6 +202,41 @@ def drift_section(drift: Mapping[str, Any] | None, names: Mapping[int, str],
         "reasons": list(drift.get("reasons") or []),
         "training_as_of": drift.get("training_as_of"),
         "as_of": drift.get("as_of"),
+    }
+
+
+def alignment_section(alignment: Mapping[str, Any] | None, names: Mapping[int, str],
+                      colours: Mapping[int, str]) -> dict[str, Any] | None:
+    """Which segments kept the id (and name) of the previous model's, which are new, which vanished."""
+    if not alignment or not alignment.get("matches"):
+        return None
+    rows = []
+    for match in sorted(alignment["matches"], key=lambda m: int(m["segment_id"])):
+        segment_id = int(match["segment_id"])
+        kept = match.get("status") == "kept"
+        previous_id = match.get("previous_segment_id")
+        if kept and previous_id is not None:
+            previous = f"{match.get('previous_name') or 'segment'} ({previous_id})"
+        elif match.get("nearest_previous_name"):
+            previous = f"none (nearest: {match['nearest_previous_name']}, too far)"
+        else:
+            previous = "none"
+        rows.append({
+            "segment_id": segment_id, "name": segment_name(match, names),
+            "colour": colours.get(segment_id, OUTLIER_COLOUR), "status": "kept" if kept else "new",
+            "previous": previous, "distance": fmt_number(match.get("distance")),
+            "limit": fmt_number(match.get("limit")),
+        })
+    vanished = [f"{item.get('segment_name') or 'segment'} ({item.get('segment_id')})"
+                for item in alignment.get("vanished_segments") or []]
+    return {
+        "previous_model_id": str(alignment.get("previous_model_id") or ""),
+        "method": str(alignment.get("method") or ""),
+        "rule": str(alignment.get("rule") or ""),
+        "rows": rows,
+        "n_kept": sum(r["status"] == "kept" for r in rows),
+        "n_new": sum(r["status"] == "new" for r in rows),
+        "vanished": vanished,
     }
 
 
