@@ -35,7 +35,7 @@ def test_run_writes_a_report_that_draws(trained, chromium, tmp_path):
     run = json.loads((trained.out / "run.json").read_text())
     assert "report.html" in run["outputs"]
     rendered = open_report(chromium, trained.out / "report.html", tmp_path / "report.png")
-    assert_drawn(rendered, sections=SECTIONS, figures=FIGURES)
+    assert_drawn(rendered, sections=SECTIONS, figures=FIGURES, run=run)
     for segment in run["segments"]:
         assert segment["segment_name"] in rendered.text
 
@@ -51,7 +51,7 @@ def test_no_report_then_segwise_report(jobs, chromium, tmp_path):
                                   cwd=result.cwd))
     assert "report written to elsewhere/shop.html" in other.out
     rendered = open_report(chromium, result.cwd / "elsewhere" / "shop.html", tmp_path / "shop.png")
-    assert_drawn(rendered, sections=SECTIONS, figures=FIGURES)
+    assert_drawn(rendered, sections=SECTIONS, figures=FIGURES, run=json.loads((plain / "run.json").read_text()))
     assert "EUR " in rendered.text
     # Rebuilding reads the outputs only: they are unchanged.
     assert json.loads((plain / "run.json").read_text())["outputs"][-1] == "segwise.duckdb"

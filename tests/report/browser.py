@@ -123,8 +123,40 @@ def open_report(browser, path: Path, screenshot: Path, *, viewport: dict | None 
     )
 
 
-def assert_drawn(rendered: RenderedReport, *, sections: list[str], figures: list[str]) -> None:
-    """No console errors, no network, exactly these sections and figures, every figure drawn as SVG."""
+#: Every section a report can have, in page order.
+PAGE_ORDER = [
+    "section-header", "section-segments", "section-actionability", "section-economics", "section-profile",
+    "section-map", "section-distributions", "section-hierarchical", "section-density", "section-mixture",
+    "section-som", "section-multiview", "section-autoencoder", "section-validation", "section-stability",
+    "section-drift", "section-alignment", "section-tracking", "section-selection",
+]
+#: Sections that a run.json key of validation adds when it holds data (issue 4 writes them for every run).
+SECTION_OF_KEY = {"actionability": "section-actionability", "economics": "section-economics",
+                  "validation": "section-validation", "stability": "section-stability", "drift": "section-drift",
+                  "alignment": "section-alignment"}
+
+
+def expected_with_run(run: dict, sections: list[str], figures: list[str]) -> tuple[list[str], list[str]]:
+    """``sections`` and ``figures`` plus those the run's validation keys add, sections in page order."""
+    wanted = set(sections) | {section for key, section in SECTION_OF_KEY.items() if run.get(key)}
+    figures = set(figures)
+    validation = run.get("validation") or {}
+    if any(v is not None for v in (validation.get("per_segment_silhouette") or {}).values()):
+        figures.add("fig-validation-silhouette")
+    if (run.get("stability") or {}).get("per_segment"):
+        figures.add("fig-stability")
+    return [s for s in PAGE_ORDER if s in wanted], sorted(figures)
+
+
+def assert_drawn(rendered: RenderedReport, *, sections: list[str], figures: list[str],
+                 run: dict | None = None) -> None:
+    """No console errors, no network, exactly these sections and figures, every figure drawn as SVG.
+
+    With ``run`` (its run.json), the sections and figures its validation keys add
+    are expected too.
+    """
+    if run is not None:
+        sections, figures = expected_with_run(run, sections, figures)
     assert rendered.console_errors == []
     assert rendered.network_requests == []
     assert rendered.sections == sections

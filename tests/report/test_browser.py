@@ -19,7 +19,7 @@ from segwise.report import MAX_REPORT_BYTES, build_report
 from segwise.report.palette import OUTLIER_COLOUR
 
 from . import payloads
-from .browser import assert_drawn, open_report
+from .browser import assert_drawn, expected_with_run, open_report
 from .conftest import variant
 
 CORE_SECTIONS = ["section-header", "section-segments", "section-profile", "section-map", "section-distributions"]
@@ -43,7 +43,8 @@ def _build(path, tmp_path, chromium, hover=None, **kwargs):
 def test_kmeans_report(kmeans_run, run, chromium, tmp_path):
     path = variant(kmeans_run.path, tmp_path / "run")
     report, rendered, html = _build(path, tmp_path, chromium, currency="€", hover={"fig-map": (0, 0)})
-    assert_drawn(rendered, sections=CORE_SECTIONS + ["section-selection"], figures=CORE_FIGURES + SELECTION)
+    assert_drawn(rendered, sections=CORE_SECTIONS + ["section-selection"], figures=CORE_FIGURES + SELECTION,
+                 run=run)
     assert report.sections == rendered.sections
     assert report.size_bytes < MAX_REPORT_BYTES
     # Every customer of this small run is on the map, one SVG point each, one trace (and colour) per segment.
@@ -84,7 +85,7 @@ def test_hierarchical_report(kmeans_run, run, chromium, tmp_path):
     path = variant(kmeans_run.path, tmp_path / "run", run=payloads.hierarchical_run(run))
     _, rendered, _ = _build(path, tmp_path, chromium)
     assert_drawn(rendered, sections=CORE_SECTIONS + ["section-hierarchical", "section-selection"],
-                 figures=CORE_FIGURES + SELECTION + ["fig-dendrogram"])
+                 figures=CORE_FIGURES + SELECTION + ["fig-dendrogram"], run=run)
     assert rendered.figures["fig-dendrogram"]["lines"] == 12  # one U per merge shown
     assert rendered.figures["fig-dendrogram"]["shapes"] == 2  # cuts at 3 and at the run's k
     assert f"{run['n_segments']} segments" in rendered.text and "hierarchical clustering" in rendered.text
@@ -94,7 +95,8 @@ def test_dbscan_report(kmeans_run, run, chromium, tmp_path):
     updates, names = payloads.density_run(run)
     path = variant(kmeans_run.path, tmp_path / "run", run=updates, names=names)
     _, rendered, _ = _build(path, tmp_path, chromium)
-    assert_drawn(rendered, sections=CORE_SECTIONS + ["section-density"], figures=CORE_FIGURES + ["fig-density"])
+    assert_drawn(rendered, sections=CORE_SECTIONS + ["section-density"], figures=CORE_FIGURES + ["fig-density"],
+                 run=run)
     outliers = next(t for t in rendered.traces["fig-map"] if t["name"] == "Outliers")
     assert outliers["color"] == OUTLIER_COLOUR
     assert rendered.figures["fig-density"]["bars"] == 4  # 2 groups x (customers, revenue)
@@ -106,13 +108,13 @@ def test_gmm_report(kmeans_run, run, chromium, tmp_path):
     _, rendered, _ = _build(path, tmp_path, chromium)
     assert_drawn(rendered, sections=CORE_SECTIONS + ["section-mixture", "section-selection"],
                  figures=CORE_FIGURES + ["fig-mixture-overlap", "fig-mixture-confidence", "fig-selection-silhouette",
-                                         "fig-selection-bic"])
+                                         "fig-selection-bic"], run=run)
     assert "57 customers (" in rendered.text and "Gaussian mixture" in rendered.text
 
 
 def test_every_optional_section(kmeans_run, run, chromium, tmp_path):
-    path = variant(kmeans_run.path, tmp_path / "run", run=payloads.everything_run(run, kmeans_run.path),
-                   playbook=payloads.playbook_payload(run))
+    updates = payloads.everything_run(run, kmeans_run.path)
+    path = variant(kmeans_run.path, tmp_path / "run", run=updates, playbook=payloads.playbook_payload(run))
     _, rendered, html = _build(path, tmp_path, chromium)
     sections = [
         "section-header", "section-segments", "section-actionability", "section-economics", "section-profile",
@@ -126,6 +128,11 @@ def test_every_optional_section(kmeans_run, run, chromium, tmp_path):
         "fig-transitions", "fig-shares",
     ]
     assert_drawn(rendered, sections=sections, figures=figures)
+    # What the tests of plain runs expect from run.json's validation keys is what the report shows for them.
+    implied_sections, implied_figures = expected_with_run({**run, **updates}, [], [])
+    assert implied_sections == ["section-actionability", "section-economics", "section-validation",
+                                "section-stability", "section-drift", "section-alignment"]
+    assert set(implied_figures) == {"fig-validation-silhouette", "fig-stability"} <= set(rendered.figures)
     text = rendered.text
     assert "Retraining is recommended" in text and "Too small to act on" in text
     assert "playbook: vip club" in text.lower() and "Personal call" in text
