@@ -60,3 +60,8 @@ def small_run(small_population, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("small_run") / "run"
     result.save(run_dir)
     return result, run_dir
+
+
+# One headless Chromium per test session, shared by the report tests (tests/report,
+# tests/e2e/test_report.py).
+from .report.browser import chromium  # noqa: E402, F401

@@ -42,7 +42,7 @@ def test_same_seed_same_segments(small_population):
 def test_saved_outputs_run_record_and_store(small_population, tmp_path):
     result = segwise.segment(small_population.orders, customers=small_population.customers, random_state=1)
     paths = result.save(tmp_path)
-    assert set(OUTPUT_FILES) | {"segwise.duckdb"} == {Path(p).name for p in paths.values()}
+    assert set(OUTPUT_FILES) | {"report.html", "segwise.duckdb"} == {Path(p).name for p in paths.values()}
     assert not list(tmp_path.glob(STAGING_PREFIX + "*"))
     csv = pd.read_csv(tmp_path / "assignments.csv", dtype={"customer_id": str})
     assert list(csv.columns) == ["customer_id", "segment_id", "segment_name", "confidence"]

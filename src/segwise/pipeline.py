@@ -34,6 +34,7 @@ from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel
 from segwise.outputs import commit_outputs, recover
 from segwise.playbook import Playbook, load_playbook
 from segwise.profile import Profiles
+from segwise.report import REPORT_FILENAME, render_report
 from segwise.segmenter import Segmenter
 from segwise.stability import bootstrap_stability
 from segwise.store import STORE_FILENAME, RunStore
@@ -108,16 +109,19 @@ class SegmentationResult:
         """Segments with name, size, share, revenue share and key traits."""
         return self.profiles.table()
 
-    def save(self, out_dir: str | Path, *, store: bool = True) -> dict[str, str]:
+    def save(self, out_dir: str | Path, *, store: bool = True, report: bool = True) -> dict[str, str]:
         """Write every output into ``out_dir`` and append the run to its store.
 
         Files are staged and moved into place together (see `segwise.outputs`); an
-        interrupted save leaves the previous outputs intact.
+        interrupted save leaves the previous outputs intact. With ``report`` the
+        HTML report (`segwise.report`) is built from the staged outputs and
+        committed with them as ``report.html``.
         """
         out_dir = Path(out_dir)
         started = time.perf_counter()
         run = dict(self.run)
-        run["outputs"] = list(OUTPUT_FILES) + ([STORE_FILENAME] if store else [])
+        run["outputs"] = (list(OUTPUT_FILES) + ([REPORT_FILENAME] if report else [])
+                          + ([STORE_FILENAME] if store else []))
         model_hash: dict[str, str] = {}
 
         def write_model(path: Path) -> None:
@@ -128,6 +132,9 @@ class SegmentationResult:
             run["timings"]["outputs"] = round(time.perf_counter() - started, 3)
             path.write_text(json.dumps(_json_safe(run), indent=2, allow_nan=False))
 
+        def write_report(path: Path) -> None:
+            path.write_text(render_report(path.parent), encoding="utf-8")
+
         writers = {
             "assignments.parquet": lambda p: write_table(self.assignments, p),
             "assignments.csv": lambda p: write_table(self.assignments, p),
@@ -136,6 +143,9 @@ class SegmentationResult:
             "model.segwise": write_model,
             "run.json": write_run,
         }
+        if report:
+            # Written after run.json: the report is built from the staged outputs alone.
+            writers[REPORT_FILENAME] = write_report
 
         def append_to_store() -> None:
             if store:

@@ -15,12 +15,12 @@ from .conftest import Jobs, assert_ok, run_segwise
 
 #: Every command, and every option of `segwise run`: what the README must document.
 COMMANDS = ["run", "features", "assign", "synth", "demo", "track", "compare", "update", "cards", "export",
-            "playbook", "ab", "serve"]
+            "playbook", "ab", "serve", "report"]
 RUN_OPTIONS = [
     "--customers", "--out", "--as-of", "--segments", "--method", "--features", "--exclude", "--weight",
     "--k-min", "--k-max", "--seed", "--customer-id-col", "--timestamp-col", "--amount-col", "--order-id-col",
     "--quantity-col", "--price-col", "--category-col", "--channel-col", "--discount-col", "--date-format",
-    "--delimiter", "--header", "--no-header", "--column-names", "--encoding", "--table", "--no-store",
+    "--delimiter", "--header", "--no-header", "--column-names", "--encoding", "--table", "--no-store", "--no-report",
     "--playbook", "--debug", "--stability", "--align-to",
 ]
 

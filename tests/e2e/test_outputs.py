@@ -23,7 +23,7 @@ ASSIGNMENT_COLUMNS = ["customer_id", "segment_id", "segment_name", "confidence"]
 RFM_COLUMNS = ["recency_days", "n_orders", "monetary_total", "monetary_avg", "tenure_days"]
 OUTPUT_FILES = {
     "assignments.parquet", "assignments.csv", "features.parquet", "profiles.json", "run.json", "model.segwise",
-    "segwise.duckdb",
+    "report.html", "segwise.duckdb",
 }
 
 

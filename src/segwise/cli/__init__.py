@@ -13,6 +13,7 @@ import sys
 
 # Importing a module registers its commands; `segwise --help` lists them in this order.
 from segwise.cli import core  # noqa: F401  (run, features, assign, synth, demo)
+from segwise.cli import report  # noqa: F401  (report)
 from segwise.cli import track  # noqa: F401  (track, compare, update)
 from segwise.cli import action, ab  # noqa: F401,E402  (playbook, cards, export; ab)
 from segwise.cli import serve  # noqa: F401,E402  (serve)

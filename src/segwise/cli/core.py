@@ -87,6 +87,15 @@ def _print_cleaning(run: dict[str, Any]) -> None:
         err.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
+def _print_report(paths: dict[str, str]) -> None:
+    from segwise.cli.report import report_summary
+    from segwise.report import REPORT_FILENAME
+
+    if REPORT_FILENAME in paths:
+        path = Path(paths[REPORT_FILENAME])
+        out.print(report_summary(path, path.stat().st_size), highlight=False, soft_wrap=True)
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -137,12 +146,14 @@ def run(
     playbook: Annotated[
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
     ] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report (report.html).")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: load, clean, build features, choose segments, profile, name, save.
 
-    Writes assignments.parquet/.csv, features.parquet, profiles.json, run.json and
-    model.segwise into --out, and appends the run to --out/segwise.duckdb.
+    Writes assignments.parquet/.csv, features.parquet, profiles.json, run.json,
+    model.segwise and the HTML report report.html into --out, and appends the run
+    to --out/segwise.duckdb.
     """
     from segwise.outputs import check_output_dir
 
@@ -160,7 +171,7 @@ def run(
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
                            align_to=align_to)
-    paths = result.save(out_dir, store=not no_store)
+    paths = result.save(out_dir, store=not no_store, report=not no_report)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
     selection = result.run.get("selection")
@@ -168,6 +179,7 @@ def run(
         out.print(f"number of segments: {selection['reason']}", highlight=False, soft_wrap=True)
     _print_checks(result.run)
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
+    _print_report(paths)
 
 
 @app.command("features")
@@ -296,7 +308,7 @@ def demo(
     result = _run_pipeline(Path(paths["orders"]), Path(paths["customers"]), load_options(*([None] * 13), "auto", None),
                            as_of=None, segments="auto", method="kmeans", features=None, exclude=None, weights=None,
                            k_min=2, k_max=12, seed=seed, show_progress=err.is_terminal)
-    result.save(out_dir)
+    paths = result.save(out_dir)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
     truth = population.truth.set_index("customer_id")["behaviour_type"].reindex(result.assignments["customer_id"])
@@ -306,6 +318,7 @@ def demo(
     out.print(f"agreement with the planted behaviour types: adjusted Rand index {ari:.3f}", highlight=False)
     out.print(f"outputs written to {out_dir}/ (assignments, profiles.json, run.json, model.segwise)", highlight=False,
               soft_wrap=True)
+    _print_report(paths)
     out.print(f"try: segwise assign {out_dir}/model.segwise {data_dir}/orders.parquet --out {out_dir}/new.csv",
               highlight=False, soft_wrap=True)
 
