@@ -10,6 +10,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from segwise import __version__
@@ -57,7 +58,9 @@ def handle_errors(command: Callable) -> Callable:
             except (InputError, ModelError) as exc:
                 if debug:
                     traceback.print_exc()
-                err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+                # escape: a message may hold brackets ("pip install 'segwise[deep]'") that are not markup.
+                err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, markup=True,
+                          soft_wrap=True)
                 raise typer.Exit(2) from None
             except typer.Exit:
                 raise
