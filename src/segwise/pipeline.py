@@ -336,7 +336,7 @@ def segment(
         model.playbook = playbook.bind_model(model)
     run = _run_record(
         model, transactions, customer_table, feature_table, segmenter, timer.timings,
-        n_segments=n_segments, k_range=k_range, random_state=random_state,
+        n_segments=n_segments, k_range=k_range, random_state=random_state, method_params=method_params,
     )
     run.update(checks, stability=stability_record, alignment=alignment)
     if model.playbook is not None:
@@ -363,7 +363,7 @@ def _business_checks(segmenter, feature_table, transactions, timer, random_state
 
 
 def _run_record(model, transactions, customer_table, feature_table, segmenter, timings, *, n_segments, k_range,
-                random_state) -> dict[str, Any]:
+                random_state, method_params=None) -> dict[str, Any]:
     cleaning = dict(transactions.cleaning.rules) if transactions is not None else {}
     cleaning.update(feature_table.excluded)
     described = [c for c in segmenter.profile_columns_ if c not in segmenter.feature_columns_]
@@ -398,9 +398,11 @@ def _run_record(model, transactions, customer_table, feature_table, segmenter, t
         "preparation": segmenter.preprocessor_.report_,
         "prepared_columns": [str(c) for c in segmenter.preprocessor_.get_feature_names_out()],
         "method": segmenter.clusterer_.method_name,
-        "parameters": {"n_segments": n_segments, "k_range": list(k_range), "random_state": random_state},
+        "parameters": {"n_segments": n_segments, "k_range": list(k_range), "random_state": random_state,
+                       "method_params": dict(method_params or {})},
         "n_segments": int(segmenter.n_segments_),
         "selection": selection,
+        "method_details": segmenter.method_details_,
         "metrics": segmenter.metrics_,
         "segments": segments,
         "timings": dict(timings),

@@ -14,7 +14,10 @@ Steps, in order (each decision is recorded in ``report_``):
 3. **winsorising** at the ``winsorize`` quantiles of the training data;
 4. **scaling** with scikit-learn's `StandardScaler` or `RobustScaler`;
 5. **one-hot** of categorical columns (the ``max_levels - 1`` most frequent levels
-   and ``other``); columns with more levels are capped that way and reported;
+   and ``other``); columns with more levels are capped that way and reported. With
+   ``categorical_encoding="codes"`` each categorical column instead becomes one
+   column of level codes (0, 1, ...; for methods that compare categories
+   themselves, such as k-prototypes; its positions are `categorical_indices_`);
 6. **correlation pruning**: of two numeric columns with ``|r| > corr_threshold``
    the later one is dropped (columns come in family order, so RFM columns win);
 7. **weights**: each column multiplied by its weight (by column or family name),
@@ -117,6 +120,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         Column to family name, so weights can be given per family.
     pca : int, float or None
         Number of PCA components, or the share of variance to keep.
+    categorical_encoding : {"onehot", "codes"}
+        One 0/1 column per level, or one column of level codes per categorical
+        feature (weights and PCA do not apply to codes).
     random_state : int, optional
         Seed for the quantile transform and PCA subsampling.
     """
@@ -138,6 +144,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         weights=None,
         families=None,
         pca=None,
+        categorical_encoding="onehot",
         random_state=None,
     ):
         self.numeric_columns = numeric_columns
@@ -154,6 +161,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.weights = weights
         self.families = families
         self.pca = pca
+        self.categorical_encoding = categorical_encoding
         self.random_state = random_state
 
     # ------------------------------------------------------------------ helpers
@@ -179,6 +187,12 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             or (isinstance(self.pca, float) and 0 < self.pca < 1)
         ):
             raise _param_error("pca", owner, "None, an int >= 1 or a float in (0, 1)", self.pca)
+        if self.categorical_encoding not in ("onehot", "codes"):
+            raise _param_error("categorical_encoding", owner, "a str among {'onehot', 'codes'}",
+                               self.categorical_encoding)
+        if self.categorical_encoding == "codes" and self.pca is not None:
+            raise InputError("PCA cannot be combined with categorical codes (categorical_encoding='codes'): "
+                             "codes are labels, not coordinates; drop pca or use one-hot encoding")
 
     @staticmethod
     def _as_frame(X) -> pd.DataFrame:
@@ -346,7 +360,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         names = [c for c, k in zip(numeric, kept) if k]
         names += [f"{c}_missing" for c in indicators]
         for column, lvls in levels.items():
-            names += [f"{column}={lv}" for lv in lvls]
+            names += [column] if self.categorical_encoding == "codes" else [f"{column}={lv}" for lv in lvls]
         self.weights_ = self._weight_vector(names)
         self.report_ = report
         self.pca_components_ = np.zeros((0, 0))
@@ -389,7 +403,22 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 vector[i] = float(weights[family])
         if (vector < 0).any():
             raise InputError("feature weights must be zero or positive")
+        if self.categorical_encoding == "codes":
+            # Codes are labels: scaling them would change nothing but their numbering.
+            vector[self._code_positions(names)] = 1.0
         return vector
+
+    def _code_positions(self, names: list[str]) -> list[int]:
+        if self.categorical_encoding != "codes":
+            return []
+        start = len(names) - len(self.categorical_levels_)
+        return list(range(start, len(names)))
+
+    @property
+    def categorical_indices_(self) -> list[int]:
+        """Positions of the categorical code columns in the output (empty for one-hot)."""
+        check_is_fitted(self, "fill_values_")
+        return self._code_positions(self.prepared_names_)
 
     # ------------------------------------------------------------------ transform
 
@@ -433,6 +462,13 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             if lvls[-1] == "other":
                 known = np.isin(text, lvls[:-1])
                 text = np.where(known, text, "other")
+            if self.categorical_encoding == "codes":
+                # A level unseen in training (and not capped into "other") gets the most frequent level's code.
+                codes = pd.Index(lvls).get_indexer(text).astype(np.float64)
+                mode = self.categorical_modes_[column]
+                fallback = lvls.index(mode) if mode in lvls else 0
+                blocks.append(np.where(codes < 0, fallback, codes)[:, None])
+                continue
             blocks.append((text[:, None] == np.asarray(lvls, dtype=object)[None, :]).astype(np.float64))
         prepared = np.hstack(blocks) if blocks else np.empty((len(values), 0))
         return prepared * self.weights_

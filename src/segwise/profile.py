@@ -425,7 +425,9 @@ def _naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set
     skewed column; on the log scale every segment's position is readable.
     """
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    # A copy: the columns are log-transformed in place, and the frame's own arrays may be read-only
+    # (a frame read from Parquet under copy-on-write).
+    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     for j, column in enumerate(numeric):
         col = values[:, j]
         finite = col[np.isfinite(col)]

@@ -18,6 +18,16 @@ splits the largest segments along that noise. On the default synthetic populatio
 the planted types are recovered with ARI 0.93 from rfm + affinity, against 0.68
 from all families. Without RFM columns (a customer attribute table) every column
 is used. Constant and identifier-like columns are always left out, with a note.
+A method whose parameters name feature groups (two-stage, multi-view) is defined
+by the columns those name; k-prototypes also takes every categorical column.
+
+Outliers
+--------
+Density methods (dbscan, hdbscan) call some customers noise. They form a group
+named "Outliers" that is profiled like a segment and always has the *last*
+segment id, after the segments ordered by value: it is not a segment with a
+common behaviour, so it does not take a place in the value order, and its id is
+easy to find (``outlier_segment_``).
 """
 
 from __future__ import annotations
@@ -33,8 +43,11 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.cluster import get_method
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
+from segwise.method_bridge import (
+    column_references, name_profiles, order_clusters, resolve_column_params, source_columns, translate_details,
+)
 from segwise.prepare import Preprocessor, as_feature_frame
-from segwise.profile import Profiles, compute_profiles, name_segments
+from segwise.profile import Profiles, _clean_json, compute_profiles
 from segwise.validate import internal_metrics
 
 __all__ = ["Segmenter", "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS"]
@@ -102,9 +115,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
     label_map_ : ndarray
         ``label_map_[cluster] = segment id``.
     metrics_ : dict
-        Silhouette (sampled), Calinski-Harabasz and Davies-Bouldin of the result.
+        Silhouette (sampled), Calinski-Harabasz and Davies-Bouldin of the result
+        (in the method's own space: `segwise.cluster.SegmentClusterer.metric_space`).
     notes_ : list of str
         Columns left out and why.
+    outlier_segment_ : int or None
+        Segment id of the Outliers group (density methods), else None.
+    method_details_ : dict
+        The method's own results (``details_``) with cluster numbers translated to
+        segment ids and names; written to run.json as ``method_details``.
     """
 
     def __init__(
@@ -144,11 +163,18 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return X.frame, dict(X.columns)
         return as_feature_frame(X), {}
 
-    def _select_columns(self, frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> tuple[list[str], list[str]]:
+    @staticmethod
+    def _families(frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> dict[str, list[str]]:
         families: dict[str, list[str]] = {}
         for name, col in docs.items():
             if name in frame.columns:
                 families.setdefault(col.family, []).append(name)
+        return families
+
+    def _select_columns(self, frame: pd.DataFrame, docs: dict[str, FeatureColumn],
+                        method_columns: Sequence[str] = (), with_categorical: bool = False
+                        ) -> tuple[list[str], list[str]]:
+        families = self._families(frame, docs)
         columns = list(frame.columns)
 
         def expand(items: Sequence[str], what: str) -> list[str]:
@@ -166,6 +192,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
         notes = []
         if self.features is not None:
             chosen = expand(_as_list(self.features), "features")
+        elif method_columns:
+            chosen = list(method_columns)
+            described = [c for c in columns if c not in chosen]
+            if described:
+                notes.append(f"segments are defined by the columns the method's parameters name; "
+                             f"{len(described)} other columns describe them")
         elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
             chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])]
             described = [c for c in columns if c not in chosen]
@@ -176,6 +208,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 )
         else:
             chosen = columns
+        if with_categorical and self.features is None:
+            extra = [c for c in columns if c not in chosen and not pd.api.types.is_numeric_dtype(frame[c])]
+            if extra:
+                chosen += extra
+                notes.append(f"categorical column(s) {', '.join(extra)} join the definition (mixed-data method)")
         if self.exclude is not None:
             dropped = set(expand(_as_list(self.exclude), "exclude"))
             chosen = [c for c in chosen if c not in dropped]
@@ -231,12 +268,21 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     f"{self.n_segments} segments were asked for but there are only {frame.shape[0]} "
                     "customers; ask for fewer segments (or --segments auto)"
                 )
-        columns, notes = self._select_columns(frame, docs)
+        method_cls = get_method(self.method)
+        method_params = dict(self.method_params or {})
+        families_of = self._families(frame, docs)
+        specs, method_columns, method_notes = column_references(method_cls, method_params, families_of,
+                                                                list(frame.columns))
+        codes = method_cls.categorical_encoding == "codes"
+        columns, notes = self._select_columns(frame, docs, method_columns, with_categorical=codes)
+        notes += method_notes
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
         categorical = [c for c in columns if c not in numeric]
         families = {name: col.family for name, col in docs.items()}
         log_columns = [c for c in numeric if c in docs and docs[c].log_scale]
         params = dict(self.preprocessing or {})
+        if codes:
+            params["categorical_encoding"] = "codes"
         self.preprocessor_ = Preprocessor(
             numeric_columns=numeric, categorical_columns=categorical, weights=self.weights,
             families=families, log_columns=log_columns, random_state=self.random_state, **params,
@@ -245,8 +291,6 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if not np.isfinite(prepared).all():
             raise InputError("preparation produced non-finite values; check the features for extreme numbers")
         distinct_rows = len(np.unique(np.round(prepared, 12), axis=0)) if len(prepared) <= 200_000 else len(prepared)
-        method_cls = get_method(self.method)
-        method_params = dict(self.method_params or {})
         n_segments = self.n_segments
         k_range = tuple(self.k_range)
         if n_segments == "auto" and distinct_rows < 3:
@@ -262,15 +306,28 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 "distinct feature profiles; ask for fewer segments"
             )
         estimator_params = method_cls().get_params()
+        unknown = sorted(set(method_params) - set(estimator_params))
+        if unknown:
+            raise InputError(f"method {self.method!r} has no parameter(s) {', '.join(unknown)}; its parameters are: "
+                             f"{', '.join(sorted(estimator_params))}")
         kwargs: dict[str, Any] = {"random_state": self.random_state, **method_params}
+        kwargs.update(resolve_column_params(specs, self.preprocessor_.get_feature_names_out().tolist(),
+                                            families_of, list(frame.columns)))
+        if codes and kwargs.get("categorical") is None:
+            kwargs["categorical"] = self.preprocessor_.categorical_indices_ or None
         if "n_segments" in estimator_params:
             kwargs["n_segments"] = n_segments
+        elif n_segments != "auto":
+            raise InputError(f"method {self.method!r} finds the number of segments itself; --segments "
+                             f"(n_segments={n_segments!r}) cannot be set with it: leave it at 'auto'")
         if "k_range" in estimator_params:
             kwargs["k_range"] = k_range
         self.clusterer_ = method_cls(**kwargs).fit(prepared)
         raw_labels = np.asarray(self.clusterer_.labels_)
         value_col = self._value_column(frame)
-        self.label_map_ = self._order_by_value(frame, raw_labels, value_col)
+        outlier_cluster = getattr(self.clusterer_, "outlier_cluster_", None)
+        self.label_map_ = order_clusters(frame, raw_labels, value_col, outlier_cluster)
+        self.outlier_segment_ = None if outlier_cluster is None else int(self.label_map_[outlier_cluster])
         self.labels_ = self.label_map_[raw_labels]
         self.n_segments_ = int(self.clusterer_.n_segments_)
         self.feature_columns_ = columns
@@ -283,34 +340,35 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.n_features_in_ = frame.shape[1]
         if not isinstance(X, np.ndarray):
             self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
-        self.profiles_ = self._profile(frame, self.labels_)
+        self.profiles_, part_profiles = self._profile(frame, self.labels_)
         self.segment_names_ = self.profiles_.names
-        self.metrics_ = internal_metrics(prepared, self.labels_, random_state=0)
+        self.metrics_ = internal_metrics(self.clusterer_.metric_space(prepared), self.labels_, random_state=0)
         self.selection_ = getattr(self.clusterer_, "selection_", None)
+        details = translate_details(getattr(self.clusterer_, "details_", None) or {}, self.label_map_, self.profiles_)
+        self.method_details_ = _clean_json({
+            "method": self.clusterer_.method_name,
+            "segment_of_cluster": [int(v) for v in self.label_map_],
+            "prepared_columns": [str(c) for c in self.preprocessor_.get_feature_names_out()],
+            "outlier_segment": self.outlier_segment_,
+            **details,
+            **({"part_profiles": part_profiles} if part_profiles else {}),
+        })
         return self
 
-    @staticmethod
-    def _order_by_value(frame: pd.DataFrame, raw_labels: np.ndarray, value_col: str | None) -> np.ndarray:
-        n_clusters = int(raw_labels.max()) + 1
-        sizes = np.bincount(raw_labels, minlength=n_clusters).astype(float)
-        if value_col is not None:
-            values = frame[value_col].to_numpy(dtype=np.float64, na_value=np.nan)
-            sums = np.bincount(raw_labels, weights=np.nan_to_num(values), minlength=n_clusters)
-            counts = np.bincount(raw_labels, weights=~np.isnan(values), minlength=n_clusters)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
-        else:
-            means = np.zeros(n_clusters)
-        # Descending value, then descending size, then cluster number: deterministic.
-        order = np.lexsort((np.arange(n_clusters), -sizes, -means))
-        label_map = np.empty(n_clusters, dtype=np.int64)
-        label_map[order] = np.arange(n_clusters)
-        return label_map
-
-    def _profile(self, frame: pd.DataFrame, labels: np.ndarray) -> Profiles:
-        profiles = compute_profiles(frame, labels, units=self.units_, value_column=self.value_col_,
-                                    log_columns=set(self.log_columns_))
-        return name_segments(profiles, frame, labels, log_columns=set(self.log_columns_), overrides=self.names)
+    def _profile(self, frame: pd.DataFrame, labels: np.ndarray) -> tuple[Profiles, dict[str, Any]]:
+        profile_kw = {"units": self.units_, "value_column": self.value_col_, "log_columns": set(self.log_columns_)}
+        profiles = compute_profiles(frame, labels, **profile_kw)
+        parts = getattr(self.clusterer_, "name_parts_", None)
+        segment_parts, part_columns = None, None
+        if parts is not None:
+            cluster_parts = np.asarray(self.clusterer_.cluster_parts_)
+            segment_parts = {int(self.label_map_[c]): [int(v) for v in row] for c, row in enumerate(cluster_parts)}
+            base = source_columns(self.preprocessor_.get_feature_names_out().tolist(), list(frame.columns))
+            part_columns = {p["part"]: list(dict.fromkeys(base[i] for i in p["columns"]))
+                            for p in parts if p.get("columns") is not None}
+        return name_profiles(profiles, frame, labels, log_columns=set(self.log_columns_), overrides=self.names,
+                             outlier_segment=self.outlier_segment_, parts=parts, segment_parts=segment_parts,
+                             profile_kw=profile_kw, part_columns=part_columns)
 
     # ------------------------------------------------------------------ predict
 
@@ -400,6 +458,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "n_features_in": self.n_features_in_,
             "feature_names_in": [str(c) for c in getattr(self, "feature_names_in_", [])],
             "profiles": self.profiles_.to_dict(),
+            "outlier_segment": self.outlier_segment_,
+            "method_details": self.method_details_,
             "preprocessor": pre_meta,
             "clusterer": clu_meta,
         }
@@ -437,6 +497,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.profiles_ = Profiles.from_dict(meta["profiles"])
         self.segment_names_ = self.profiles_.names
         self.selection_ = getattr(self.clusterer_, "selection_", None)
+        self.outlier_segment_ = meta.get("outlier_segment")
+        self.method_details_ = meta.get("method_details") or {}
         return self
 
     def __sklearn_tags__(self):

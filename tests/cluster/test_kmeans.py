@@ -16,7 +16,8 @@ def blobs():
 
 def test_registry():
     assert METHODS["kmeans"] is KMeansSegmenter
-    with pytest.raises(InputError, match="unknown segmentation method 'nope'; methods are: kmeans"):
+    with pytest.raises(InputError, match="unknown segmentation method 'nope'; methods are: auto, autoencoder, dbscan, "
+                                         "gmm, hdbscan, hierarchical, kmeans, kprototypes, multiview, som, two_stage"):
         get_method("nope")
 
 

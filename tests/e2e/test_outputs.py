@@ -116,7 +116,7 @@ def test_run_json_records_the_run(run, trained):
         "missing_customer_id", "missing_timestamp", "invalid_amount", "zero_amount", "duplicate_line",
         "cancellation", "after_as_of",
     }
-    assert run["parameters"] == {"n_segments": "auto", "k_range": [2, 12], "random_state": 0}
+    assert run["parameters"] == {"n_segments": "auto", "k_range": [2, 12], "random_state": 0, "method_params": {}}
     assert run["method"] == "kmeans"
     assert run["metrics"]["n_segments"] == run["n_segments"]
     assert -1.0 <= run["metrics"]["silhouette"] <= 1.0

@@ -58,7 +58,7 @@ def handle_errors(command: Callable) -> Callable:
             except (InputError, ModelError) as exc:
                 if debug:
                     traceback.print_exc()
-                # Escaped: messages quote user text such as "[segments.x]" that is not markup.
+                # Escaped: messages quote user text ("[segments.x]", "pip install 'segwise[deep]'") that is not markup.
                 err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, markup=True,
                           soft_wrap=True)
                 raise typer.Exit(2) from None

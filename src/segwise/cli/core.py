@@ -36,8 +36,39 @@ def _segments_table(result) -> Table:
     return table
 
 
+def _method_params(method: str, values: Optional[list[str]], levels: Optional[str]) -> Optional[dict[str, Any]]:
+    """``--method-param KEY=VALUE`` (VALUE read as JSON when it parses, else text) and ``--levels``."""
+    import json
+
+    from segwise.cluster import get_method
+
+    get_method(method)  # an unknown name is an InputError listing the methods
+    params: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--method-param takes KEY=VALUE (e.g. linkage=average or eps=0.8), got {item!r}")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text.strip()
+    if levels is not None:
+        if method not in ("hierarchical",):
+            raise InputError(f"--levels cuts a hierarchical tree at several levels; it needs --method hierarchical, "
+                             f"not {method!r}")
+        try:
+            params["levels"] = [int(v) for v in levels.split(",") if v.strip()]
+        except ValueError:
+            raise InputError(f"--levels takes whole numbers separated by commas (e.g. 4,12), got {levels!r}") from None
+        if not params["levels"] or min(params["levels"]) < 1:
+            raise InputError(f"--levels takes numbers of segments of at least 1 (e.g. 4,12), got {levels!r}")
+    return params or None
+
+
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
-                  seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None):
+                  seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
+                  method_params: Optional[dict[str, Any]] = None):
     from segwise.pipeline import segment
 
     with StageProgress(show_progress) as progress:
@@ -46,7 +77,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             customers=str(customers) if customers is not None else None,
             as_of=as_of, n_segments=parse_segments(segments), method=method,
             features=split_list(features), exclude=split_list(exclude), weights=parse_weights(weights),
-            k_range=(k_min, k_max), random_state=seed,
+            k_range=(k_min, k_max), random_state=seed, method_params=method_params,
             load_options=load, customer_options=customer_options(load, primary=data is None),
             progress=progress, playbook=playbook,
             stability=stability, align_to=str(align_to) if align_to is not None else None,
@@ -96,6 +127,28 @@ def _print_report(paths: dict[str, str]) -> None:
         out.print(report_summary(path, path.stat().st_size), highlight=False, soft_wrap=True)
 
 
+def _print_method_summary(details: dict[str, Any]) -> None:
+    """One or two lines of what only this method reports (the rest is in run.json)."""
+    lines = []
+    if details.get("method") == "auto":
+        lines.append(f"method: {details.get('reason', '')}")
+    if details.get("tree", {}).get("kind") == "micro-clusters":
+        lines.append(f"tree: {details['tree']['reason']}")
+    for micro in details.get("micro_segments") or []:
+        revenue = micro.get("share_revenue")
+        lines.append(f"micro-segment {micro.get('segment_name')}: {micro['share_customers']:.2%} of customers"
+                     + (f", {revenue:.2%} of revenue" if revenue is not None else ""))
+    multi = details.get("multi_segment")
+    if multi:
+        lines.append(f"multi-segment customers (p >= {multi['threshold']} in several): {multi['customers']:,} "
+                     f"({multi['share']:.1%})")
+    if "quantization_error" in details:
+        lines.append(f"map {details['map_shape'][0]}x{details['map_shape'][1]}: quantisation error "
+                     f"{details['quantization_error']:.3f}, topographic error {details['topographic_error']:.3f}")
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -107,7 +160,20 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("segwise-out"),
     as_of: AsOfOpt = None,
     segments: Annotated[str, typer.Option("--segments", help="Number of segments, or 'auto'.")] = "auto",
-    method: Annotated[str, typer.Option("--method", help="Segmentation method.")] = "kmeans",
+    method: Annotated[str, typer.Option("--method", help=(
+        "Segmentation method: kmeans, hierarchical, dbscan, hdbscan, gmm, som, kprototypes, two_stage, multiview, "
+        "autoencoder (needs the deep extra) or auto (compares kmeans, gmm, hierarchical, hdbscan)."))] = "kmeans",
+    method_param: Annotated[
+        Optional[list[str]],
+        typer.Option("--method-param", metavar="KEY=VALUE", help=(
+            "Parameter of the method's estimator (repeatable; VALUE is JSON or text), e.g. linkage=average, "
+            "eps=0.8, covariance_type=diag, second_method=hierarchical, "
+            "views='{\"value\": [\"rfm\"], \"channel\": [\"share_channel_*\"]}'.")),
+    ] = None,
+    levels: Annotated[
+        Optional[str],
+        typer.Option("--levels", help="Hierarchical only: several numbers of segments cut from one tree, e.g. 4,12."),
+    ] = None,
     features: Annotated[
         Optional[str], typer.Option("--features", help="Columns or families defining the segments (comma-separated).")
     ] = None,
@@ -164,13 +230,14 @@ def run(
         raise InputError(f"--stability takes the number of bootstrap refits, at least 2 (e.g. 20); got {stability}")
     if align_to is not None and not align_to.is_file():
         raise InputError(f"--align-to {align_to}: no such model file; give the model.segwise of the previous run")
+    params = _method_params(method, method_param, levels)
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
-                           align_to=align_to)
+                           align_to=align_to, method_params=params)
     paths = result.save(out_dir, store=not no_store, report=not no_report)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
@@ -178,6 +245,7 @@ def run(
     if selection:
         out.print(f"number of segments: {selection['reason']}", highlight=False, soft_wrap=True)
     _print_checks(result.run)
+    _print_method_summary(result.run.get("method_details") or {})
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
     _print_report(paths)
 

@@ -9,8 +9,26 @@ A method is a scikit-learn clusterer (`ClusterMixin`, `BaseEstimator`):
   assignment is, in [0, 1]; soft methods add ``predict_proba(X)``;
 - ``selection_`` holds the scores of every candidate number of segments when the
   number was chosen automatically (None otherwise);
+- ``details_`` (optional) is a JSON-able dict of method-specific results for the
+  report (dendrogram, micro-segments, U-matrix, loss curve ...). A dict in it with
+  a ``"cluster"`` key (or a ``"clusters"`` list) refers to cluster numbers, which
+  `segwise.Segmenter` translates to segment ids and names;
+- ``outlier_cluster_`` (optional) is the cluster number of the customers the method
+  calls noise (density methods); `segwise.Segmenter` names it "Outliers" and gives
+  it the last segment id;
+- ``name_parts_`` (optional, composite methods) says how each cluster is made of the
+  segments of simpler segmentations, so names can be composed ("At Risk / Deal
+  Hunters"): a list of ``{"part": name, "labels": training labels, "within": None
+  or the name of the part it subdivides, "columns": positions of the columns it was
+  segmented on}`` and ``cluster_parts_`` (clusters x parts, -1 where a part does
+  not apply);
 - ``to_state()`` / ``from_state()`` turn the fitted method into JSON-able data plus
   numpy arrays and back, which is how the model file stores it (no pickle).
+
+Class attributes tell `segwise.Segmenter` what input a method needs:
+``categorical_encoding`` ("onehot", or "codes" for methods that handle categories
+themselves) and ``column_params`` (parameters that name feature columns or
+families, resolved by the Segmenter to prepared-column indices).
 
 Cluster numbers here are arbitrary; `segwise.Segmenter` orders them by value
 before anything is named.
@@ -18,14 +36,20 @@ before anything is named.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from segwise.errors import InputError
 
-__all__ = ["SegmentClusterer", "METHODS", "register_method", "get_method"]
+__all__ = [
+    "SegmentClusterer", "METHODS", "register_method", "get_method", "param_error", "check_int_param",
+    "resolve_seed", "state_params", "params_from_state", "fit_input",
+]
 
 METHODS: dict[str, type["SegmentClusterer"]] = {}
 
@@ -34,6 +58,10 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     """Base class of segwise clustering methods (see the module docstring)."""
 
     method_name: ClassVar[str] = ""
+    #: How `segwise.Segmenter` encodes categorical features for this method.
+    categorical_encoding: ClassVar[str] = "onehot"
+    #: Parameter name -> "list" (column/family names) or "groups" (name -> names).
+    column_params: ClassVar[dict[str, str]] = {}
 
     def confidence(self, X) -> np.ndarray:  # pragma: no cover - every method overrides
         """How sure each assignment is, in [0, 1]."""
@@ -47,6 +75,30 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "SegmentClusterer":  # pragma: no cover
         """Rebuild a fitted estimator from `to_state` output."""
         raise NotImplementedError
+
+    def metric_space(self, X) -> np.ndarray:
+        """The rows of ``X`` in the space whose Euclidean distances the method uses.
+
+        Internal validity metrics (silhouette, Davies-Bouldin) are computed there;
+        it is ``X`` itself except for methods with their own distance (k-prototypes).
+        """
+        return np.asarray(X, dtype=np.float64)
+
+    def _check_X(self, X, attribute: str = "n_segments_") -> np.ndarray:
+        """``X`` as float64 with the number of features seen in `fit` (after the fitted check)."""
+        check_is_fitted(self, attribute)
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X.astype(np.float64, copy=False)
+
+
+def fit_input(X) -> np.ndarray:
+    """Training rows as a float64 array, with scikit-learn's input errors (at least 2 rows)."""
+    return check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2).astype(np.float64, copy=False)
 
 
 def register_method(name: str):
@@ -66,3 +118,47 @@ def get_method(name: str) -> type[SegmentClusterer]:
         return METHODS[name]
     except KeyError:
         raise InputError(f"unknown segmentation method {name!r}; methods are: {', '.join(sorted(METHODS))}") from None
+
+
+def param_error(owner: str, name: str, expected: str, got: Any) -> InputError:
+    """The scikit-learn wording of a bad parameter."""
+    return InputError(f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead.")
+
+
+def check_int_param(owner: str, name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high], or the scikit-learn parameter error."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low or (
+            high is not None and value > high):
+        rng = f"[{low}, {'inf' if high is None else high}{')' if high is None else ']'}"
+        raise param_error(owner, name, f"an int in the range {rng}", value)
+    return int(value)
+
+
+def resolve_seed(random_state) -> int:
+    """A concrete integer seed from ``random_state`` (None, int or RandomState)."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def state_params(estimator: BaseEstimator) -> dict[str, Any]:
+    """``get_params(deep=False)`` as JSON-able data (tuples as lists, no RandomState)."""
+    out = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if hasattr(value, "randint"):
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def params_from_state(params: dict[str, Any], tuples: tuple[str, ...] = ("k_range",)) -> dict[str, Any]:
+    """Undo `state_params` for the parameters that are tuples."""
+    params = dict(params)
+    for key in tuples:
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    return params
