@@ -29,7 +29,8 @@ file stores (no pickle), and it makes a reloaded model reproduce exactly.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segwise.errors import InputError
 
-__all__ = ["Preprocessor", "as_feature_frame"]
+__all__ = ["Preprocessor", "as_feature_frame", "ColumnSummaries", "TransformedSummary"]
 
 _QUANTILE_BOUND = 1e-7
 
@@ -77,6 +78,54 @@ def as_feature_frame(X) -> pd.DataFrame:
         except (TypeError, ValueError):
             raise TypeError("argument must be a string or a real number: X holds non-numeric values") from None
     return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+
+
+@dataclass
+class ColumnSummaries:
+    """Aggregates of numeric feature columns over all customers: what
+    `Preprocessor.fit_from_statistics` learns from instead of rows.
+
+    Counts may be fractional (noisy counts under differential privacy).
+
+    Attributes
+    ----------
+    columns : list of str
+    n_rows : float
+        Number of customers.
+    n_missing, n_negative : ndarray of shape (n_columns,)
+        Missing values, and observed values below zero, of each column.
+    moments : ndarray of shape (3, n_columns)
+        Sums of ``x``, ``x**2`` and ``x**3`` over the observed values.
+    quantiles : callable
+        ``quantiles(j, probabilities, extra_value, extra_count)``: quantiles (linear
+        interpolation, as `numpy.quantile`) of column ``j``'s observed values together
+        with ``extra_count`` copies of ``extra_value`` (the imputed value of the missing
+        ones). Typically backed by a mergeable histogram sketch.
+    """
+
+    columns: list[str]
+    n_rows: float
+    n_missing: np.ndarray
+    n_negative: np.ndarray
+    moments: np.ndarray
+    quantiles: Callable[[int, np.ndarray, float, float], np.ndarray]
+
+
+@dataclass
+class TransformedSummary:
+    """Aggregates of the imputed, de-skewed and winsorised columns (before scaling).
+
+    Attributes
+    ----------
+    n_rows : float
+    sums : ndarray of shape (n_columns,)
+    cross : ndarray of shape (n_columns, n_columns)
+        Sums of products ``t_i * t_j`` over customers (diagonal: sums of squares).
+    """
+
+    n_rows: float
+    sums: np.ndarray
+    cross: np.ndarray
 
 
 def _param_error(name: str, owner: str, expected: str, got: Any) -> InputError:
@@ -239,21 +288,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         fill_values = imputer.statistics_ if values.size else np.zeros(0)
 
         skewness = _skewness(filled) if values.size else np.zeros(len(numeric))
-        skewed = np.abs(skewness) > self.skew_threshold
-        log_mask = np.zeros(len(numeric), bool)
-        quantile_mask = np.zeros(len(numeric), bool)
-        declared = np.array([c in set(self.log_columns or ()) for c in numeric], dtype=bool)
-        if self.skew_transform == "log1p":
-            mostly_non_negative = (filled < 0).mean(axis=0) < 0.01 if values.size else np.zeros(0, bool)
-            log_mask = (skewed | declared) & mostly_non_negative
-        elif self.skew_transform == "quantile":
-            quantile_mask = skewed
-        report["skewness"] = {c: round(float(s), 4) for c, s in zip(numeric, skewness)}
-        report["log"] = {
-            c: ("declared log-scale" if d and not sk else f"skewness {s_:.2f} > {self.skew_threshold}")
-            for c, m, d, sk, s_ in zip(numeric, log_mask, declared, skewed, skewness) if m
-        }
-        report["quantile"] = [c for c, m in zip(numeric, quantile_mask) if m]
+        negative_share = (filled < 0).mean(axis=0) if values.size else np.zeros(0)
+        log_mask, quantile_mask = self._skew_masks(numeric, skewness, negative_share, report)
 
         transformed = filled.copy()
         transformed[:, log_mask] = np.sign(transformed[:, log_mask]) * np.log1p(np.abs(transformed[:, log_mask]))
@@ -288,27 +324,15 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         scaled = (transformed - center) / scale
 
         constant = np.nanstd(scaled, axis=0) == 0 if values.size else np.zeros(0, bool)
-        for c in np.asarray(numeric)[constant]:
-            report["dropped"][c] = "constant"
-        kept = ~constant
-        if self.corr_threshold is not None and kept.sum() > 1:
+        corr = None
+        if self.corr_threshold is not None and (~constant).sum() > 1:
             sample = scaled
             if len(sample) > 100_000:
                 rng = np.random.default_rng(0)
                 sample = sample[rng.choice(len(sample), 100_000, replace=False)]
             with np.errstate(all="ignore"):
                 corr = np.corrcoef(sample, rowvar=False)
-            corr = np.nan_to_num(corr)
-            for j in range(len(numeric)):
-                if not kept[j]:
-                    continue
-                for i in range(j):
-                    if kept[i] and abs(corr[i, j]) > self.corr_threshold:
-                        kept[j] = False
-                        report["dropped"][numeric[j]] = (
-                            f"correlated with {numeric[i]} (r = {corr[i, j]:.3f})"
-                        )
-                        break
+        kept = self._prune(numeric, constant, corr, report)
 
         # categorical levels
         levels: dict[str, list[str]] = {}
@@ -329,17 +353,188 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 continue
             levels[column] = ordered
 
+        self._set_fitted(
+            numeric, fill_values=fill_values, log_mask=log_mask, quantile_mask=quantile_mask, quantiles=quantiles,
+            references=references, clip_low=clip_lo, clip_high=clip_hi, center=center, scale=scale, kept=kept,
+            indicators=indicators, levels=levels, modes=modes, report=report,
+        )
+        if self.pca is not None:
+            prepared = self._prepare(frame)
+            pca = PCA(n_components=self.pca if isinstance(self.pca, float) else min(self.pca, len(self.prepared_names_)),
+                      random_state=self.random_state, svd_solver="full")
+            pca.fit(prepared)
+            self.pca_components_ = pca.components_
+            self.pca_mean_ = pca.mean_
+            report["pca_explained_variance"] = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+        return self
+
+    def fit_from_statistics(
+        self, summaries: ColumnSummaries, transformed: Callable[[dict[str, Any]], TransformedSummary],
+    ):
+        """Learn the preparation from aggregate statistics instead of rows.
+
+        Used where the rows may not be pooled (`segwise.federated`): the same steps as
+        `fit` (median imputation with indicators, skew decisions, winsorising, scaling,
+        correlation pruning, weights), computed from counts, moment sums and quantile
+        sketches, and stored in the same fitted state, so `to_state`, the model file
+        and `transform` are unchanged. Numeric columns only; the quantile transform
+        and PCA need rows and are refused.
+
+        Parameters
+        ----------
+        summaries : ColumnSummaries
+            Aggregates of the raw columns.
+        transformed : callable
+            Called once with the plan ``{"columns", "fill_values", "log_mask",
+            "clip_low", "clip_high"}``; returns the `TransformedSummary` of the columns
+            after imputation, log transform and winsorising (scale and correlations
+            are learned from it).
+        """
+        self._validate_params()
+        owner = type(self).__name__
+        if self.skew_transform == "quantile":
+            raise _param_error("skew_transform", owner, "'log1p' or 'none' when fitting from statistics",
+                               self.skew_transform)
+        if self.pca is not None:
+            raise _param_error("pca", owner, "None when fitting from statistics", self.pca)
+        if self.categorical_columns:
+            raise InputError(
+                f"categorical column(s) {', '.join(map(repr, self.categorical_columns))} cannot be prepared "
+                "from aggregate statistics; leave them out of the features"
+            )
+        columns = list(summaries.columns)
+        numeric = list(self.numeric_columns) if self.numeric_columns is not None else columns
+        unknown = [c for c in numeric if c not in columns]
+        if unknown:
+            raise InputError(f"the statistics have no column(s) {', '.join(map(repr, unknown))}")
+        index = [columns.index(c) for c in numeric]
+        n = float(summaries.n_rows)
+        if n < 2:
+            raise ValueError(f"n_samples={n:g} should be >= 2: at least 2 customers are needed")
+        self.feature_names_in_ = np.asarray(numeric, dtype=object)
+        self.n_features_in_ = len(numeric)
+        report: dict[str, Any] = {"dropped": {}, "log": {}, "quantile": [], "indicators": [], "capped_levels": {}}
+        n_missing = np.clip(np.asarray(summaries.n_missing, dtype=np.float64)[index], 0.0, n)
+        n_observed = n - n_missing
+        all_missing = n_observed < 0.5
+        for c in np.asarray(numeric)[all_missing]:
+            report["dropped"][c] = "no values"
+        keep = ~all_missing
+        numeric = [c for c, k in zip(numeric, keep) if k]
+        index = [i for i, k in zip(index, keep) if k]
+        n_missing, n_observed = n_missing[keep], n_observed[keep]
+        missing_share = n_missing / n
+        if self.indicator_min_share is not None:
+            indicators = [c for c, s_ in zip(numeric, missing_share) if s_ >= self.indicator_min_share and s_ < 1]
+        else:
+            indicators = []
+        report["indicators"] = [f"{c}_missing" for c in indicators]
+
+        half = np.array([0.5])
+        if self.impute == "median":
+            fill = np.array([summaries.quantiles(j, half, 0.0, 0.0)[0] for j in index])
+        else:
+            fill = np.asarray(summaries.moments, dtype=np.float64)[0, index] / np.maximum(n_observed, 1.0)
+        # Moments of the imputed columns: the observed values plus the missing ones at the fill value.
+        sums = np.asarray(summaries.moments, dtype=np.float64)[:, index] + n_missing * fill ** np.arange(1, 4)[:, None]
+        skewness = _skewness_from_sums(n, sums)
+        negative = np.asarray(summaries.n_negative, dtype=np.float64)[index] + np.where(fill < 0, n_missing, 0.0)
+        log_mask, quantile_mask = self._skew_masks(numeric, skewness, negative / n, report)
+
+        def forward(values: np.ndarray) -> np.ndarray:
+            return np.where(log_mask, np.sign(values) * np.log1p(np.abs(values)), values)
+
+        if self.winsorize is not None:
+            bounds = np.array([
+                summaries.quantiles(j, np.asarray(self.winsorize, dtype=np.float64), f, m)
+                for j, f, m in zip(index, fill, n_missing)
+            ]).reshape(len(numeric), 2)
+            clip_lo, clip_hi = forward(bounds[:, 0]), forward(bounds[:, 1])
+        else:
+            clip_lo, clip_hi = np.full(len(numeric), -np.inf), np.full(len(numeric), np.inf)
+
+        plan = {"columns": numeric, "fill_values": fill, "log_mask": log_mask, "clip_low": clip_lo,
+                "clip_high": clip_hi}
+        summary = transformed(plan)
+        n_t = float(summary.n_rows)
+        mean = np.asarray(summary.sums, dtype=np.float64) / n_t
+        cov = np.asarray(summary.cross, dtype=np.float64) / n_t - np.outer(mean, mean)
+        variance = np.maximum(np.diag(cov), 0.0)
+        if self.scaler == "standard":
+            center, scale = mean, np.sqrt(variance)
+        else:
+            q = np.array([
+                summaries.quantiles(j, np.array([0.25, 0.5, 0.75]), f, m) for j, f, m in zip(index, fill, n_missing)
+            ]).reshape(len(numeric), 3)
+            t = np.clip(forward(q.T), clip_lo, clip_hi)
+            center, scale = t[1], t[2] - t[0]
+        scale = np.where(scale == 0, 1.0, scale)
+        constant = variance <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
+        corr = None
+        if self.corr_threshold is not None and (~constant).sum() > 1:
+            with np.errstate(all="ignore"):
+                corr = cov / np.sqrt(np.outer(variance, variance))
+        kept = self._prune(numeric, constant, corr, report)
+        self._set_fitted(
+            numeric, fill_values=fill, log_mask=log_mask, quantile_mask=quantile_mask, quantiles=np.zeros((0, 0)),
+            references=np.zeros(0), clip_low=clip_lo, clip_high=clip_hi, center=center, scale=scale, kept=kept,
+            indicators=indicators, levels={}, modes={}, report=report,
+        )
+        return self
+
+    def _skew_masks(self, numeric: list[str], skewness: np.ndarray, negative_share: np.ndarray,
+                    report: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Which columns get the log or the quantile transform (step 2 of the module docstring)."""
+        skewed = np.abs(skewness) > self.skew_threshold
+        log_mask = np.zeros(len(numeric), bool)
+        quantile_mask = np.zeros(len(numeric), bool)
+        declared = np.array([c in set(self.log_columns or ()) for c in numeric], dtype=bool)
+        if self.skew_transform == "log1p":
+            log_mask = (skewed | declared) & (np.asarray(negative_share) < 0.01)
+        elif self.skew_transform == "quantile":
+            quantile_mask = skewed
+        report["skewness"] = {c: round(float(s), 4) for c, s in zip(numeric, skewness)}
+        report["log"] = {
+            c: ("declared log-scale" if d and not sk else f"skewness {s_:.2f} > {self.skew_threshold}")
+            for c, m, d, sk, s_ in zip(numeric, log_mask, declared, skewed, skewness) if m
+        }
+        report["quantile"] = [c for c, m in zip(numeric, quantile_mask) if m]
+        return log_mask, quantile_mask
+
+    def _prune(self, numeric: list[str], constant: np.ndarray, corr: np.ndarray | None,
+               report: dict[str, Any]) -> np.ndarray:
+        """Which numeric columns stay: not constant, and not correlated above the threshold
+        with an earlier kept column (so earlier families win)."""
+        for c in np.asarray(numeric)[constant]:
+            report["dropped"][c] = "constant"
+        kept = ~constant
+        if corr is None:
+            return kept
+        corr = np.nan_to_num(corr)
+        for j in range(len(numeric)):
+            if not kept[j]:
+                continue
+            for i in range(j):
+                if kept[i] and abs(corr[i, j]) > self.corr_threshold:
+                    kept[j] = False
+                    report["dropped"][numeric[j]] = f"correlated with {numeric[i]} (r = {corr[i, j]:.3f})"
+                    break
+        return kept
+
+    def _set_fitted(self, numeric: list[str], *, fill_values, log_mask, quantile_mask, quantiles, references,
+                    clip_low, clip_high, center, scale, kept, indicators, levels, modes, report) -> None:
+        """Store the learned parameters (the state `to_state` writes), names and weights."""
         self.numeric_in_ = numeric
         self.fill_values_ = np.asarray(fill_values, dtype=np.float64)
-        self.log_mask_ = log_mask
-        self.quantile_mask_ = quantile_mask
+        self.log_mask_ = np.asarray(log_mask, dtype=bool)
+        self.quantile_mask_ = np.asarray(quantile_mask, dtype=bool)
         self.quantiles_ = np.asarray(quantiles, dtype=np.float64)
         self.references_ = np.asarray(references, dtype=np.float64)
-        self.clip_low_ = np.asarray(clip_lo, dtype=np.float64)
-        self.clip_high_ = np.asarray(clip_hi, dtype=np.float64)
+        self.clip_low_ = np.asarray(clip_low, dtype=np.float64)
+        self.clip_high_ = np.asarray(clip_high, dtype=np.float64)
         self.center_ = np.asarray(center, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
-        self.numeric_kept_ = kept
+        self.numeric_kept_ = np.asarray(kept, dtype=bool)
         self.indicator_columns_ = indicators
         self.categorical_levels_ = levels
         self.categorical_modes_ = modes
@@ -357,15 +552,6 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 "no usable feature columns are left after preparation "
                 f"(dropped: {', '.join(f'{c} ({r})' for c, r in report['dropped'].items()) or 'none'})"
             )
-        if self.pca is not None:
-            prepared = self._prepare(frame)
-            pca = PCA(n_components=self.pca if isinstance(self.pca, float) else min(self.pca, len(names)),
-                      random_state=self.random_state, svd_solver="full")
-            pca.fit(prepared)
-            self.pca_components_ = pca.components_
-            self.pca_mean_ = pca.mean_
-            report["pca_explained_variance"] = [round(float(v), 4) for v in pca.explained_variance_ratio_]
-        return self
 
     def _weight_vector(self, names: list[str]) -> np.ndarray:
         weights = dict(self.weights or {})
@@ -528,6 +714,17 @@ def _skewness(values: np.ndarray) -> np.ndarray:
     tiny = m2 <= (np.finfo(np.float64).eps * np.maximum(np.abs(values).max(axis=0), 1.0)) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         skew = np.where(tiny, 0.0, m3 / np.where(tiny, 1.0, scale))
+    return np.nan_to_num(skew)
+
+
+def _skewness_from_sums(n: float, sums: np.ndarray) -> np.ndarray:
+    """`_skewness` from the sums of ``x``, ``x**2`` and ``x**3`` (rows 0-2 of ``sums``)."""
+    mean = sums[0] / n
+    m2 = np.maximum(sums[1] / n - mean**2, 0.0)
+    m3 = sums[2] / n - 3 * mean * sums[1] / n + 2 * mean**3
+    tiny = m2 <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skew = np.where(tiny, 0.0, m3 / np.where(tiny, 1.0, np.sqrt(m2) ** 3))
     return np.nan_to_num(skew)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from segwise.cli import core  # noqa: F401  (registers the commands)
+from segwise.cli import core, federated  # noqa: F401  (registers the commands)
 from segwise.cli.common import app
 
 __all__ = ["app", "main", "cli_reference_markdown"]
@@ -30,7 +30,14 @@ def cli_reference_markdown() -> str:
         "1 for an internal error (`--debug` shows the traceback).",
         "",
     ]
+    commands = []
     for name, command in root.commands.items():
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            commands += [(f"{name} {sub}", subcommand) for sub, subcommand in subcommands.items()]
+        else:
+            commands.append((name, command))
+    for name, command in commands:
         lines += [f"## `segwise {name}`", ""]
         lines += [line.strip() for line in (command.help or "").strip().splitlines()] + [""]
         arguments = [p for p in command.params if p.param_type_name == "argument"]
