@@ -12,7 +12,7 @@ from segwise.features import build_features
 from segwise.federated import FederatedKMeans, FederationError
 from segwise.model import SegmentationModel
 
-from .conftest import local_silos, random_split
+from .populations import local_silos, random_split
 
 
 def pooled_features(silos, model):

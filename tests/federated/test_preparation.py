@@ -9,7 +9,7 @@ from segwise.features import build_features
 from segwise.federated.sketch import LogGrid, MergedColumns, column_statistics
 from segwise.prepare import ColumnSummaries, Preprocessor, TransformedSummary
 
-from .conftest import population
+from .populations import population
 
 
 @pytest.fixture(scope="module")

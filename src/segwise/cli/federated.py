@@ -164,22 +164,29 @@ def coordinator_command(
     its own customers' assignments where it runs.
     """
     from segwise.federated.coordinator import FederatedKMeans
-    from segwise.federated.transport import HttpSilo, WireLog
+    from segwise.federated.transport import HttpSilo, SiloUnavailable, WireLog
     from segwise.outputs import check_output_dir, commit_outputs
 
+    from segwise.federated.coordinator import check_settings
+
     out_dir = check_output_dir(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial_log = out_dir / ".wire_log-coordinator.jsonl"
-    wire_log = WireLog(partial_log)
     params = _federated_params(segments, k_min, k_max, as_of, dp_epsilon, dp_delta, dp_iterations,
                                secure_aggregation, features, exclude, min_group_size)
-    clients = []
+    check_settings(**params)
     for url in silo:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"--silo takes a URL like http://127.0.0.1:8765, got {url!r}")
-        info = HttpSilo(url, wire_log, timeout=timeout).call("/info")
-        clients.append(HttpSilo(url, wire_log, name=str(info["name"]), timeout=timeout))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial_log = out_dir / ".wire_log-coordinator.jsonl"
+    wire_log = WireLog(partial_log)
     try:
+        clients = []
+        for url in silo:
+            try:
+                info = HttpSilo(url, wire_log, timeout=timeout).call("/info")
+            except SiloUnavailable as exc:
+                raise InputError(f"{exc}; is `segwise federated silo` running there?") from None
+            clients.append(HttpSilo(url, wire_log, name=str(info["name"]), timeout=timeout))
         result = FederatedKMeans(clients, random_state=seed, retries=retries, **params).fit()
     except BaseException:
         partial_log.unlink(missing_ok=True)

@@ -13,9 +13,9 @@ customer row. A run:
    (scale, correlation pruning). `segwise.prepare.Preprocessor.fit_from_statistics`
    turns them into the same fitted preparation a central run stores;
 3. **initialisation**: each silo sends the means of local k-means groups (at least
-   ``min_group_size`` customers each) with their sizes; the coordinator runs
-   k-means++ over these weighted candidates (scikit-learn's `kmeans_plusplus`,
-   refined by a weighted k-means on the candidates) for every candidate k;
+   ``min_group_size`` customers each) with their sizes; the coordinator runs a
+   weighted k-means with k-means++ initialisation and 10 restarts over these
+   candidates (never over rows) for every candidate k;
 4. **Lloyd rounds**: the coordinator broadcasts the centroids of every candidate k at
    once; each silo returns per-centroid counts and sums (and scatter); centroids
    move to sums / counts until they move less than ``tol`` times the mean variance
@@ -64,7 +64,8 @@ from segwise.model import SegmentationModel
 from segwise.prepare import ColumnSummaries, Preprocessor, TransformedSummary
 from segwise.select import KSelection, knee_point
 
-__all__ = ["FederatedKMeans", "FederatedResult", "FederationError", "CHOICE_RULE", "SUPPORTED_FAMILIES"]
+__all__ = ["FederatedKMeans", "FederatedResult", "FederationError", "CHOICE_RULE", "SUPPORTED_FAMILIES",
+           "check_settings"]
 
 #: How the federated run chooses the number of segments.
 CHOICE_RULE = (
@@ -79,6 +80,49 @@ SUPPORTED_FAMILIES = ("rfm", "affinity", "journey")
 
 class FederationError(InputError):
     """The federated run cannot go on (too few silos left, a silo refused a request)."""
+
+
+def check_settings(*, n_segments: Any = "auto", k_range=(2, 12), dp_epsilon: float | None = None,
+                   dp_delta: float = DEFAULT_DELTA, dp_iterations: int = 6, as_of: Any = None,
+                   min_group_size: int = 5, owner: str = "FederatedKMeans", **_: Any) -> tuple[list[int], PrivacyPlan | None]:
+    """Check the settings of a federated run before any silo is contacted.
+
+    Returns the candidate numbers of segments and the privacy plan (None without
+    differential privacy).
+    """
+    plan = None
+    if dp_epsilon is not None:
+        plan = PrivacyPlan(epsilon=float(dp_epsilon), delta=float(dp_delta), iterations=int(dp_iterations))
+        if n_segments == "auto":
+            raise InputError(
+                "with differential privacy give the number of segments (--segments N): choosing it would "
+                "spend privacy budget on every candidate"
+            )
+        if as_of is None:
+            raise InputError(
+                "with differential privacy give --as-of: the default (the day after the last order) would "
+                "reveal one customer's order date"
+            )
+    if n_segments == "auto":
+        lo, hi = (int(v) for v in k_range)
+        if lo < 2 or hi < lo:
+            raise InputError(
+                f"The 'k_range' parameter of {owner} must be two ints 2 <= low <= high. Got {k_range!r} instead."
+            )
+        ks = list(range(lo, hi + 1))
+    elif isinstance(n_segments, numbers.Integral) and not isinstance(n_segments, bool) and n_segments >= 1:
+        ks = [int(n_segments)]
+    else:
+        raise InputError(
+            f"The 'n_segments' parameter of {owner} must be 'auto' or an int in the range [1, inf). "
+            f"Got {n_segments!r} instead."
+        )
+    if not isinstance(min_group_size, numbers.Integral) or min_group_size < 1:
+        raise InputError(
+            f"The 'min_group_size' parameter of {owner} must be an int in the range [1, inf). "
+            f"Got {min_group_size!r} instead."
+        )
+    return ks, plan
 
 
 @dataclass
@@ -188,47 +232,16 @@ class FederatedKMeans:
         names = [s.name for s in self.silos]
         if len(set(names)) != len(names):
             raise InputError(f"silo names must be unique; got {', '.join(names)}")
-        plan = None
-        if self.dp_epsilon is not None:
-            plan = PrivacyPlan(epsilon=float(self.dp_epsilon), delta=float(self.dp_delta),
-                               iterations=int(self.dp_iterations))
-            if self.n_segments == "auto":
-                raise InputError(
-                    "with differential privacy give the number of segments (--segments N): choosing it would "
-                    "spend privacy budget on every candidate"
-                )
-            if self.as_of is None:
-                raise InputError(
-                    "with differential privacy give --as-of: the default (the day after the last order) would "
-                    "reveal one customer's order date"
-                )
-        if self.n_segments == "auto":
-            lo, hi = (int(v) for v in self.k_range)
-            if lo < 2 or hi < lo:
-                raise InputError(
-                    f"The 'k_range' parameter of {owner} must be two ints 2 <= low <= high. Got {self.k_range!r} instead."
-                )
-            ks = list(range(lo, hi + 1))
-        elif isinstance(self.n_segments, numbers.Integral) and not isinstance(self.n_segments, bool) \
-                and self.n_segments >= 1:
-            ks = [int(self.n_segments)]
-        else:
-            raise InputError(
-                f"The 'n_segments' parameter of {owner} must be 'auto' or an int in the range [1, inf). "
-                f"Got {self.n_segments!r} instead."
-            )
-        if not isinstance(self.min_group_size, numbers.Integral) or self.min_group_size < 1:
-            raise InputError(
-                f"The 'min_group_size' parameter of {owner} must be an int in the range [1, inf). "
-                f"Got {self.min_group_size!r} instead."
-            )
         if self.secure_aggregation and len(self.silos) < 2:
             raise InputError("secure aggregation needs at least two silos")
-        return ks, plan
+        return check_settings(
+            n_segments=self.n_segments, k_range=self.k_range, dp_epsilon=self.dp_epsilon, dp_delta=self.dp_delta,
+            dp_iterations=self.dp_iterations, as_of=self.as_of, min_group_size=self.min_group_size, owner=owner,
+        )
 
     # ------------------------------------------------------------------ transport
 
-    def _call(self, client, path: str, body: dict[str, Any], round_name: str) -> dict[str, Any]:
+    def _call(self, client, path: str, body: dict[str, Any]) -> dict[str, Any]:
         errors = []
         for attempt in range(self.retries + 1):
             try:
@@ -258,7 +271,7 @@ class FederatedKMeans:
                     payload.update(round=name, attempt=attempt, peers=peers)
                 bodies[silo.name] = payload
             with ThreadPoolExecutor(max_workers=max(1, len(active))) as pool:
-                futures = {s.name: pool.submit(self._call, s, path, bodies[s.name], name) for s in active}
+                futures = {s.name: pool.submit(self._call, s, path, bodies[s.name]) for s in active}
                 answers, failed = {}, {}
                 for silo_name, future in futures.items():
                     try:
@@ -422,7 +435,7 @@ class FederatedKMeans:
         return float(variances.mean())
 
     def _initial_centroids(self, pre: Preprocessor, ks: list[int]) -> dict[int, np.ndarray]:
-        from sklearn.cluster import KMeans, kmeans_plusplus
+        from sklearn.cluster import KMeans
 
         n_candidates = self.n_candidates or 3 * max(ks)
         if self._plan is not None and self.n_candidates is None:
@@ -463,13 +476,13 @@ class FederatedKMeans:
                 f"the silos sent {len(pool)} usable candidate centroid(s), fewer than the {min(ks)} segments asked "
                 "for; ask for fewer segments or lower min_group_size"
             )
-        rng_seed = int(self.random_state)
         initial = {}
         for k in usable:
-            seeds, _ = kmeans_plusplus(pool, k, sample_weight=pool_weights, random_state=rng_seed)
-            refined = KMeans(n_clusters=k, init=seeds, n_init=1, random_state=rng_seed).fit(
+            # Weighted k-means++ with restarts on the candidates (a few dozen points: cheap);
+            # the best restart's centroids start the federated Lloyd rounds.
+            model = KMeans(n_clusters=k, init="k-means++", n_init=10, random_state=int(self.random_state)).fit(
                 pool, sample_weight=pool_weights)
-            initial[k] = refined.cluster_centers_.astype(np.float64)
+            initial[k] = model.cluster_centers_.astype(np.float64)
         return initial
 
     def _lloyd_round(self, name: str, sets: dict[int, np.ndarray], *, scatter: bool) -> dict[int, dict[str, np.ndarray]]:

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segwise.errors import InputError
-from segwise.federated.coordinator import FederatedKMeans, FederatedResult
+from segwise.federated.coordinator import FederatedKMeans, FederatedResult, check_settings
 from segwise.federated.transport import HttpSilo, WireLog
 
 __all__ = ["simulate", "split_customers", "SiloProcess", "start_silo", "SPLITS", "SimulationResult"]
@@ -220,6 +220,13 @@ def simulate(
     from segwise.pipeline import write_table
 
     out_dir = check_output_dir(out_dir)
+    check_settings(**federated)
+    if split not in SPLITS:
+        raise InputError(f"--split must be one of {', '.join(SPLITS)}; got {split!r}")
+    if split == "region" and customers is None:
+        raise InputError("--split region needs the customer table with a region column (--customers FILE)")
+    if federated.get("secure_aggregation") and n_silos < 2:
+        raise InputError("secure aggregation needs at least two silos (--silos 2 or more)")
     transactions = load_transactions(data, **dict(load_options or {}))
     customer_table = None
     if customers is not None:

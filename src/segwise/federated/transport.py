@@ -84,8 +84,7 @@ class _Client:
     def call(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send ``body`` to ``path`` and return the parsed answer (logging both)."""
         raw = json.dumps(body, allow_nan=False).encode() if body is not None else None
-        if raw is not None:
-            self.wire_log.record(direction="request", silo=self.name, path=path, raw=raw)
+        self.wire_log.record(direction="request", silo=self.name, path=path, raw=raw or b"")
         status, answer = self._send(path, raw)
         self.wire_log.record(direction="response", silo=self.name, path=path, raw=answer, status=status)
         if status >= 500:
