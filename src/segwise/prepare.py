@@ -29,7 +29,6 @@ file stores (no pickle), and it makes a reloaded model reproduce exactly.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -42,6 +41,7 @@ from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardSca
 from sklearn.utils.validation import check_is_fitted
 
 from segwise.errors import InputError
+from segwise.prepare_aggregates import ColumnSummaries, TransformedSummary
 
 __all__ = ["Preprocessor", "as_feature_frame", "ColumnSummaries", "TransformedSummary"]
 
@@ -78,54 +78,6 @@ def as_feature_frame(X) -> pd.DataFrame:
         except (TypeError, ValueError):
             raise TypeError("argument must be a string or a real number: X holds non-numeric values") from None
     return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
-
-
-@dataclass
-class ColumnSummaries:
-    """Aggregates of numeric feature columns over all customers: what
-    `Preprocessor.fit_from_statistics` learns from instead of rows.
-
-    Counts may be fractional (noisy counts under differential privacy).
-
-    Attributes
-    ----------
-    columns : list of str
-    n_rows : float
-        Number of customers.
-    n_missing, n_negative : ndarray of shape (n_columns,)
-        Missing values, and observed values below zero, of each column.
-    moments : ndarray of shape (3, n_columns)
-        Sums of ``x``, ``x**2`` and ``x**3`` over the observed values.
-    quantiles : callable
-        ``quantiles(j, probabilities, extra_value, extra_count)``: quantiles (linear
-        interpolation, as `numpy.quantile`) of column ``j``'s observed values together
-        with ``extra_count`` copies of ``extra_value`` (the imputed value of the missing
-        ones). Typically backed by a mergeable histogram sketch.
-    """
-
-    columns: list[str]
-    n_rows: float
-    n_missing: np.ndarray
-    n_negative: np.ndarray
-    moments: np.ndarray
-    quantiles: Callable[[int, np.ndarray, float, float], np.ndarray]
-
-
-@dataclass
-class TransformedSummary:
-    """Aggregates of the imputed, de-skewed and winsorised columns (before scaling).
-
-    Attributes
-    ----------
-    n_rows : float
-    sums : ndarray of shape (n_columns,)
-    cross : ndarray of shape (n_columns, n_columns)
-        Sums of products ``t_i * t_j`` over customers (diagonal: sums of squares).
-    """
-
-    n_rows: float
-    sums: np.ndarray
-    cross: np.ndarray
 
 
 def _param_error(name: str, owner: str, expected: str, got: Any) -> InputError:
@@ -390,97 +342,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             after imputation, log transform and winsorising (scale and correlations
             are learned from it).
         """
-        self._validate_params()
-        owner = type(self).__name__
-        if self.skew_transform == "quantile":
-            raise _param_error("skew_transform", owner, "'log1p' or 'none' when fitting from statistics",
-                               self.skew_transform)
-        if self.pca is not None:
-            raise _param_error("pca", owner, "None when fitting from statistics", self.pca)
-        if self.categorical_columns:
-            raise InputError(
-                f"categorical column(s) {', '.join(map(repr, self.categorical_columns))} cannot be prepared "
-                "from aggregate statistics; leave them out of the features"
-            )
-        columns = list(summaries.columns)
-        numeric = list(self.numeric_columns) if self.numeric_columns is not None else columns
-        unknown = [c for c in numeric if c not in columns]
-        if unknown:
-            raise InputError(f"the statistics have no column(s) {', '.join(map(repr, unknown))}")
-        index = [columns.index(c) for c in numeric]
-        n = float(summaries.n_rows)
-        if n < 2:
-            raise ValueError(f"n_samples={n:g} should be >= 2: at least 2 customers are needed")
-        self.feature_names_in_ = np.asarray(numeric, dtype=object)
-        self.n_features_in_ = len(numeric)
-        report: dict[str, Any] = {"dropped": {}, "log": {}, "quantile": [], "indicators": [], "capped_levels": {}}
-        n_missing = np.clip(np.asarray(summaries.n_missing, dtype=np.float64)[index], 0.0, n)
-        n_observed = n - n_missing
-        all_missing = n_observed < 0.5
-        for c in np.asarray(numeric)[all_missing]:
-            report["dropped"][c] = "no values"
-        keep = ~all_missing
-        numeric = [c for c, k in zip(numeric, keep) if k]
-        index = [i for i, k in zip(index, keep) if k]
-        n_missing, n_observed = n_missing[keep], n_observed[keep]
-        missing_share = n_missing / n
-        if self.indicator_min_share is not None:
-            indicators = [c for c, s_ in zip(numeric, missing_share) if s_ >= self.indicator_min_share and s_ < 1]
-        else:
-            indicators = []
-        report["indicators"] = [f"{c}_missing" for c in indicators]
+        from segwise.prepare_aggregates import fit_from_statistics
 
-        half = np.array([0.5])
-        if self.impute == "median":
-            fill = np.array([summaries.quantiles(j, half, 0.0, 0.0)[0] for j in index])
-        else:
-            fill = np.asarray(summaries.moments, dtype=np.float64)[0, index] / np.maximum(n_observed, 1.0)
-        # Moments of the imputed columns: the observed values plus the missing ones at the fill value.
-        sums = np.asarray(summaries.moments, dtype=np.float64)[:, index] + n_missing * fill ** np.arange(1, 4)[:, None]
-        skewness = _skewness_from_sums(n, sums)
-        negative = np.asarray(summaries.n_negative, dtype=np.float64)[index] + np.where(fill < 0, n_missing, 0.0)
-        log_mask, quantile_mask = self._skew_masks(numeric, skewness, negative / n, report)
-
-        def forward(values: np.ndarray) -> np.ndarray:
-            return np.where(log_mask, np.sign(values) * np.log1p(np.abs(values)), values)
-
-        if self.winsorize is not None:
-            bounds = np.array([
-                summaries.quantiles(j, np.asarray(self.winsorize, dtype=np.float64), f, m)
-                for j, f, m in zip(index, fill, n_missing)
-            ]).reshape(len(numeric), 2)
-            clip_lo, clip_hi = forward(bounds[:, 0]), forward(bounds[:, 1])
-        else:
-            clip_lo, clip_hi = np.full(len(numeric), -np.inf), np.full(len(numeric), np.inf)
-
-        plan = {"columns": numeric, "fill_values": fill, "log_mask": log_mask, "clip_low": clip_lo,
-                "clip_high": clip_hi}
-        summary = transformed(plan)
-        n_t = float(summary.n_rows)
-        mean = np.asarray(summary.sums, dtype=np.float64) / n_t
-        cov = np.asarray(summary.cross, dtype=np.float64) / n_t - np.outer(mean, mean)
-        variance = np.maximum(np.diag(cov), 0.0)
-        if self.scaler == "standard":
-            center, scale = mean, np.sqrt(variance)
-        else:
-            q = np.array([
-                summaries.quantiles(j, np.array([0.25, 0.5, 0.75]), f, m) for j, f, m in zip(index, fill, n_missing)
-            ]).reshape(len(numeric), 3)
-            t = np.clip(forward(q.T), clip_lo, clip_hi)
-            center, scale = t[1], t[2] - t[0]
-        scale = np.where(scale == 0, 1.0, scale)
-        constant = variance <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
-        corr = None
-        if self.corr_threshold is not None and (~constant).sum() > 1:
-            with np.errstate(all="ignore"):
-                corr = cov / np.sqrt(np.outer(variance, variance))
-        kept = self._prune(numeric, constant, corr, report)
-        self._set_fitted(
-            numeric, fill_values=fill, log_mask=log_mask, quantile_mask=quantile_mask, quantiles=np.zeros((0, 0)),
-            references=np.zeros(0), clip_low=clip_lo, clip_high=clip_hi, center=center, scale=scale, kept=kept,
-            indicators=indicators, levels={}, modes={}, report=report,
-        )
-        return self
+        return fit_from_statistics(self, summaries, transformed)
 
     def _skew_masks(self, numeric: list[str], skewness: np.ndarray, negative_share: np.ndarray,
                     report: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -714,17 +578,6 @@ def _skewness(values: np.ndarray) -> np.ndarray:
     tiny = m2 <= (np.finfo(np.float64).eps * np.maximum(np.abs(values).max(axis=0), 1.0)) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         skew = np.where(tiny, 0.0, m3 / np.where(tiny, 1.0, scale))
-    return np.nan_to_num(skew)
-
-
-def _skewness_from_sums(n: float, sums: np.ndarray) -> np.ndarray:
-    """`_skewness` from the sums of ``x``, ``x**2`` and ``x**3`` (rows 0-2 of ``sums``)."""
-    mean = sums[0] / n
-    m2 = np.maximum(sums[1] / n - mean**2, 0.0)
-    m3 = sums[2] / n - 3 * mean * sums[1] / n + 2 * mean**3
-    tiny = m2 <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        skew = np.where(tiny, 0.0, m3 / np.where(tiny, 1.0, np.sqrt(m2) ** 3))
     return np.nan_to_num(skew)
 
 

@@ -8,7 +8,8 @@ thing on one machine with silo processes on 127.0.0.1. See the README section
 "Privacy-preserving segmentation" for what each mode protects and what it does not.
 """
 
-from segwise.federated.coordinator import FederatedKMeans, FederatedResult, FederationError
+from segwise.federated.coordinator import FederatedKMeans, FederatedResult
+from segwise.federated.rounds import FederationError
 from segwise.federated.privacy import PrivacyPlan
 from segwise.federated.silo import Silo
 from segwise.federated.transport import HttpSilo, LocalSilo, WireLog, read_wire_log

@@ -44,7 +44,6 @@ import math
 import numbers
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Callable, Mapping, Sequence
@@ -59,7 +58,7 @@ from segwise.federated.assemble import aggregate_metrics, assemble_model, model_
 from segwise.federated.privacy import DEFAULT_DELTA, Accountant, PrivacyPlan, gaussian_sigma
 from segwise.federated.silo import prepared_bounds, preprocessor_to_wire
 from segwise.federated.sketch import LogGrid, MergedColumns
-from segwise.federated.transport import SiloRefused, SiloUnavailable
+from segwise.federated.rounds import FederationError, Rounds, summed
 from segwise.model import SegmentationModel
 from segwise.prepare import ColumnSummaries, Preprocessor, TransformedSummary
 from segwise.select import KSelection, knee_point
@@ -76,10 +75,6 @@ CHOICE_RULE = (
 #: Feature families a federated run can compute: numeric transaction features whose
 #: columns do not depend on levels learned from the data.
 SUPPORTED_FAMILIES = ("rfm", "affinity", "journey")
-
-
-class FederationError(InputError):
-    """The federated run cannot go on (too few silos left, a silo refused a request)."""
 
 
 def check_settings(*, n_segments: Any = "auto", k_range=(2, 12), dp_epsilon: float | None = None,
@@ -239,65 +234,11 @@ class FederatedKMeans:
             dp_iterations=self.dp_iterations, as_of=self.as_of, min_group_size=self.min_group_size, owner=owner,
         )
 
-    # ------------------------------------------------------------------ transport
+    # ------------------------------------------------------------------ rounds
 
-    def _call(self, client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        errors = []
-        for attempt in range(self.retries + 1):
-            try:
-                return client.call(path, body)
-            except SiloRefused as exc:
-                raise FederationError(str(exc)) from None
-            except SiloUnavailable as exc:
-                errors.append(str(exc))
-                if attempt < self.retries:
-                    time.sleep(self.retry_wait * (attempt + 1))
-        raise SiloUnavailable("; ".join(errors))
-
-    def _round(self, path: str, name: str, body: Callable[[str], dict[str, Any]] | dict[str, Any], *,
-               masked: bool = False, round_fields: bool = True) -> dict[str, dict[str, Any]]:
-        """Send one round to every active silo (in parallel); drop those that keep failing."""
-        if self.on_round is not None:
-            self.on_round(name)
-        attempt = 0
-        while True:
-            active = [s for s in self.silos if s.name in self._active]
-            peers = {s.name: self._public[s.name] for s in active} if masked else {}
-            bodies = {}
-            for silo in active:
-                payload = dict(body(silo.name) if callable(body) else body)
-                payload["session"] = self._session
-                if round_fields:
-                    payload.update(round=name, attempt=attempt, peers=peers)
-                bodies[silo.name] = payload
-            with ThreadPoolExecutor(max_workers=max(1, len(active))) as pool:
-                futures = {s.name: pool.submit(self._call, s, path, bodies[s.name]) for s in active}
-                answers, failed = {}, {}
-                for silo_name, future in futures.items():
-                    try:
-                        answers[silo_name] = future.result()
-                    except SiloUnavailable as exc:
-                        failed[silo_name] = str(exc)
-            self._record["rounds"].append({"round": name, "attempt": attempt, "silos": sorted(answers)})
-            if not failed:
-                return answers
-            for silo_name, error in failed.items():
-                self._active.discard(silo_name)
-                self._record["dropouts"].append({
-                    "silo": silo_name, "round": name, "attempt": attempt, "tries": self.retries + 1, "error": error,
-                })
-            needed = 2 if self.secure_aggregation else 1
-            if len(self._active) < needed:
-                raise FederationError(
-                    f"only {len(self._active)} silo(s) left after {', '.join(sorted(failed))} dropped out in round "
-                    f"{name}; at least {needed} are needed" + (" for secure aggregation" if needed == 2 else "")
-                )
-            if not masked:
-                return answers
-            attempt += 1
-
-    def _sum(self, answers: Mapping[str, dict[str, Any]]) -> dict[str, np.ndarray]:
-        return protocol.combine_aggregates([a["aggregate"] for a in answers.values()])
+    def _round(self, path: str, name: str, body, *, masked: bool = False,
+               round_fields: bool = True) -> dict[str, dict[str, Any]]:
+        return self._rounds.send(path, name, body, masked=masked, round_fields=round_fields)
 
     def _noise_floor(self, answers: Mapping[str, dict[str, Any]]) -> float:
         """Four standard deviations of the noise of a summed count (0 without privacy)."""
@@ -358,7 +299,7 @@ class FederatedKMeans:
         )
         self._config = config
         answers = self._round("/session", "session", {"config": config.model_dump()}, round_fields=False)
-        self._public = {name: a["public_key"] for name, a in answers.items()}
+        self._rounds.public_keys = {name: a["public_key"] for name, a in answers.items()}
         if self.secure_aggregation and len(answers) < 2:
             raise FederationError("secure aggregation needs at least two silos; only one answered")
         spec = FeatureSpec(
@@ -378,7 +319,7 @@ class FederatedKMeans:
         grid = LogGrid.from_dict(self._config.grid)
         answers = self._round("/rounds/prepare", "prepare", {}, masked=self.secure_aggregation)
         self._charge("prepare", answers)
-        merged = MergedColumns(self._sum(answers), grid, noise_floor=self._noise_floor(answers))
+        merged = MergedColumns(summed(answers), grid, noise_floor=self._noise_floor(answers))
         moments, kept = merged.moments()
         observed = merged.n_observed()[0]
         empty = [c for c, n in zip(columns, observed) if n <= 0]
@@ -404,7 +345,7 @@ class FederatedKMeans:
             answers_t = self._round("/rounds/transformed", "transformed", {"plan": wire_plan},
                                     masked=self.secure_aggregation)
             self._charge("transformed", answers_t)
-            total = self._sum(answers_t)
+            total = summed(answers_t)
             middle = np.asarray(next(iter(answers_t.values()))["middle"], dtype=np.float64)
             n = float(total["n"][0])
             d = len(plan["columns"])
@@ -444,7 +385,7 @@ class FederatedKMeans:
             low, high = prepared_bounds(pre)
             sigma = gaussian_sigma(math.sqrt(1.0 + float((((high - low) / 2) ** 2).sum())),
                                    self._plan.rho("candidates"))
-            per_silo = self._n_rows / max(len(self._active), 1)
+            per_silo = self._n_rows / max(len(self._rounds.active), 1)
             n_candidates = int(max(1, min(2 * max(ks), per_silo // (4 * sigma))))
         answers = self._round("/rounds/candidates", "candidates", {
             "preprocessor": preprocessor_to_wire(pre), "n_candidates": int(n_candidates),
@@ -489,7 +430,7 @@ class FederatedKMeans:
         body = {"centroids": {str(k): protocol.encode_array(c) for k, c in sets.items()}, "with_scatter": scatter}
         answers = self._round("/rounds/lloyd", name, body, masked=self.secure_aggregation)
         self._charge("lloyd", answers)
-        total = self._sum(answers)
+        total = summed(answers)
         middle = np.asarray(next(iter(answers.values()))["middle"], dtype=np.float64)
         out = {}
         for k, centers in sets.items():
@@ -571,14 +512,14 @@ class FederatedKMeans:
         ks, plan = self._check_params()
         self._plan = plan
         self._accountant = Accountant(plan) if plan is not None else None
-        self._session = uuid.uuid4().hex
-        self._active = {s.name for s in self.silos}
-        self._public: dict[str, str] = {}
         started = time.perf_counter()
         self._record: dict[str, Any] = {
             "silos": [s.name for s in self.silos], "secure_aggregation": bool(self.secure_aggregation),
             "rounds": [], "dropouts": [], "withheld": [], "noise": [], "min_group_size": int(self.min_group_size),
         }
+        self._rounds = Rounds(self.silos, session=uuid.uuid4().hex, retries=int(self.retries),
+                              retry_wait=float(self.retry_wait), minimum=2 if self.secure_aggregation else 1,
+                              on_round=self.on_round, record=self._record)
         spec, as_of = self._open(plan)
         columns, docs = self._columns(spec)
         spec.families = [f for f in SUPPORTED_FAMILIES if any(d.family == f for d in docs.values())]
@@ -592,7 +533,7 @@ class FederatedKMeans:
         profile_answers = self._round("/rounds/profile", "profile", {"model": {
             "centroids": protocol.encode_array(chosen), "columns": columns}}, masked=self.secure_aggregation)
         self._charge("profile", profile_answers)
-        profile_stats = MergedColumns(self._sum(profile_answers), LogGrid.from_dict(self._config.profile_grid),
+        profile_stats = MergedColumns(summed(profile_answers), LogGrid.from_dict(self._config.profile_grid),
                                       noise_floor=self._noise_floor(profile_answers))
         if k in final:
             s = final[k]
@@ -606,7 +547,7 @@ class FederatedKMeans:
             "as_of": str(as_of), "columns": columns, "n_segments": int(k),
             "selection": selection.to_dict() if selection is not None else None,
             "initial_centroids": {str(kk): c.tolist() for kk, c in initial.items()},
-            "silos_used": sorted(self._active),
+            "silos_used": sorted(self._rounds.active),
         })
         model = assemble_model(
             preprocessor=pre, centroids=chosen, profile_stats=profile_stats, columns=columns, docs=docs, spec=spec,
@@ -620,8 +561,8 @@ class FederatedKMeans:
             },
             names=self.names,
             metadata={
-                "source": "federated: " + ", ".join(sorted(self._active)),
-                "federated": {"silos": sorted(self._active), "dropped": [d["silo"] for d in self._record["dropouts"]],
+                "source": "federated: " + ", ".join(sorted(self._rounds.active)),
+                "federated": {"silos": sorted(self._rounds.active), "dropped": [d["silo"] for d in self._record["dropouts"]],
                               "secure_aggregation": bool(self.secure_aggregation), "rule": CHOICE_RULE},
                 "privacy": _privacy_statement(privacy),
             },
