@@ -32,7 +32,7 @@ file stores (no pickle), and it makes a reloaded model reproduce exactly.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -44,8 +44,9 @@ from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardSca
 from sklearn.utils.validation import check_is_fitted
 
 from segwise.errors import InputError
+from segwise.prepare_aggregates import ColumnSummaries, TransformedSummary
 
-__all__ = ["Preprocessor", "as_feature_frame"]
+__all__ = ["Preprocessor", "as_feature_frame", "ColumnSummaries", "TransformedSummary"]
 
 _QUANTILE_BOUND = 1e-7
 
@@ -253,21 +254,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         fill_values = imputer.statistics_ if values.size else np.zeros(0)
 
         skewness = _skewness(filled) if values.size else np.zeros(len(numeric))
-        skewed = np.abs(skewness) > self.skew_threshold
-        log_mask = np.zeros(len(numeric), bool)
-        quantile_mask = np.zeros(len(numeric), bool)
-        declared = np.array([c in set(self.log_columns or ()) for c in numeric], dtype=bool)
-        if self.skew_transform == "log1p":
-            mostly_non_negative = (filled < 0).mean(axis=0) < 0.01 if values.size else np.zeros(0, bool)
-            log_mask = (skewed | declared) & mostly_non_negative
-        elif self.skew_transform == "quantile":
-            quantile_mask = skewed
-        report["skewness"] = {c: round(float(s), 4) for c, s in zip(numeric, skewness)}
-        report["log"] = {
-            c: ("declared log-scale" if d and not sk else f"skewness {s_:.2f} > {self.skew_threshold}")
-            for c, m, d, sk, s_ in zip(numeric, log_mask, declared, skewed, skewness) if m
-        }
-        report["quantile"] = [c for c, m in zip(numeric, quantile_mask) if m]
+        negative_share = (filled < 0).mean(axis=0) if values.size else np.zeros(0)
+        log_mask, quantile_mask = self._skew_masks(numeric, skewness, negative_share, report)
 
         transformed = filled.copy()
         transformed[:, log_mask] = np.sign(transformed[:, log_mask]) * np.log1p(np.abs(transformed[:, log_mask]))
@@ -302,27 +290,15 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         scaled = (transformed - center) / scale
 
         constant = np.nanstd(scaled, axis=0) == 0 if values.size else np.zeros(0, bool)
-        for c in np.asarray(numeric)[constant]:
-            report["dropped"][c] = "constant"
-        kept = ~constant
-        if self.corr_threshold is not None and kept.sum() > 1:
+        corr = None
+        if self.corr_threshold is not None and (~constant).sum() > 1:
             sample = scaled
             if len(sample) > 100_000:
                 rng = np.random.default_rng(0)
                 sample = sample[rng.choice(len(sample), 100_000, replace=False)]
             with np.errstate(all="ignore"):
                 corr = np.corrcoef(sample, rowvar=False)
-            corr = np.nan_to_num(corr)
-            for j in range(len(numeric)):
-                if not kept[j]:
-                    continue
-                for i in range(j):
-                    if kept[i] and abs(corr[i, j]) > self.corr_threshold:
-                        kept[j] = False
-                        report["dropped"][numeric[j]] = (
-                            f"correlated with {numeric[i]} (r = {corr[i, j]:.3f})"
-                        )
-                        break
+        kept = self._prune(numeric, constant, corr, report)
 
         # categorical levels
         levels: dict[str, list[str]] = {}
@@ -343,17 +319,100 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 continue
             levels[column] = ordered
 
+        self._set_fitted(
+            numeric, fill_values=fill_values, log_mask=log_mask, quantile_mask=quantile_mask, quantiles=quantiles,
+            references=references, clip_low=clip_lo, clip_high=clip_hi, center=center, scale=scale, kept=kept,
+            indicators=indicators, levels=levels, modes=modes, report=report,
+        )
+        if self.pca is not None:
+            prepared = self._prepare(frame)
+            pca = PCA(n_components=self.pca if isinstance(self.pca, float) else min(self.pca, len(self.prepared_names_)),
+                      random_state=self.random_state, svd_solver="full")
+            pca.fit(prepared)
+            self.pca_components_ = pca.components_
+            self.pca_mean_ = pca.mean_
+            report["pca_explained_variance"] = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+        return self
+
+    def fit_from_statistics(
+        self, summaries: ColumnSummaries, transformed: Callable[[dict[str, Any]], TransformedSummary],
+    ):
+        """Learn the preparation from aggregate statistics instead of rows.
+
+        Used where the rows may not be pooled (`segwise.federated`): the same steps as
+        `fit` (median imputation with indicators, skew decisions, winsorising, scaling,
+        correlation pruning, weights), computed from counts, moment sums and quantile
+        sketches, and stored in the same fitted state, so `to_state`, the model file
+        and `transform` are unchanged. Numeric columns only; the quantile transform
+        and PCA need rows and are refused.
+
+        Parameters
+        ----------
+        summaries : ColumnSummaries
+            Aggregates of the raw columns.
+        transformed : callable
+            Called once with the plan ``{"columns", "fill_values", "log_mask",
+            "clip_low", "clip_high"}``; returns the `TransformedSummary` of the columns
+            after imputation, log transform and winsorising (scale and correlations
+            are learned from it).
+        """
+        from segwise.prepare_aggregates import fit_from_statistics
+
+        return fit_from_statistics(self, summaries, transformed)
+
+    def _skew_masks(self, numeric: list[str], skewness: np.ndarray, negative_share: np.ndarray,
+                    report: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Which columns get the log or the quantile transform (step 2 of the module docstring)."""
+        skewed = np.abs(skewness) > self.skew_threshold
+        log_mask = np.zeros(len(numeric), bool)
+        quantile_mask = np.zeros(len(numeric), bool)
+        declared = np.array([c in set(self.log_columns or ()) for c in numeric], dtype=bool)
+        if self.skew_transform == "log1p":
+            log_mask = (skewed | declared) & (np.asarray(negative_share) < 0.01)
+        elif self.skew_transform == "quantile":
+            quantile_mask = skewed
+        report["skewness"] = {c: round(float(s), 4) for c, s in zip(numeric, skewness)}
+        report["log"] = {
+            c: ("declared log-scale" if d and not sk else f"skewness {s_:.2f} > {self.skew_threshold}")
+            for c, m, d, sk, s_ in zip(numeric, log_mask, declared, skewed, skewness) if m
+        }
+        report["quantile"] = [c for c, m in zip(numeric, quantile_mask) if m]
+        return log_mask, quantile_mask
+
+    def _prune(self, numeric: list[str], constant: np.ndarray, corr: np.ndarray | None,
+               report: dict[str, Any]) -> np.ndarray:
+        """Which numeric columns stay: not constant, and not correlated above the threshold
+        with an earlier kept column (so earlier families win)."""
+        for c in np.asarray(numeric)[constant]:
+            report["dropped"][c] = "constant"
+        kept = ~constant
+        if corr is None:
+            return kept
+        corr = np.nan_to_num(corr)
+        for j in range(len(numeric)):
+            if not kept[j]:
+                continue
+            for i in range(j):
+                if kept[i] and abs(corr[i, j]) > self.corr_threshold:
+                    kept[j] = False
+                    report["dropped"][numeric[j]] = f"correlated with {numeric[i]} (r = {corr[i, j]:.3f})"
+                    break
+        return kept
+
+    def _set_fitted(self, numeric: list[str], *, fill_values, log_mask, quantile_mask, quantiles, references,
+                    clip_low, clip_high, center, scale, kept, indicators, levels, modes, report) -> None:
+        """Store the learned parameters (the state `to_state` writes), names and weights."""
         self.numeric_in_ = numeric
         self.fill_values_ = np.asarray(fill_values, dtype=np.float64)
-        self.log_mask_ = log_mask
-        self.quantile_mask_ = quantile_mask
+        self.log_mask_ = np.asarray(log_mask, dtype=bool)
+        self.quantile_mask_ = np.asarray(quantile_mask, dtype=bool)
         self.quantiles_ = np.asarray(quantiles, dtype=np.float64)
         self.references_ = np.asarray(references, dtype=np.float64)
-        self.clip_low_ = np.asarray(clip_lo, dtype=np.float64)
-        self.clip_high_ = np.asarray(clip_hi, dtype=np.float64)
+        self.clip_low_ = np.asarray(clip_low, dtype=np.float64)
+        self.clip_high_ = np.asarray(clip_high, dtype=np.float64)
         self.center_ = np.asarray(center, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
-        self.numeric_kept_ = kept
+        self.numeric_kept_ = np.asarray(kept, dtype=bool)
         self.indicator_columns_ = indicators
         self.categorical_levels_ = levels
         self.categorical_modes_ = modes
@@ -371,15 +430,6 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 "no usable feature columns are left after preparation "
                 f"(dropped: {', '.join(f'{c} ({r})' for c, r in report['dropped'].items()) or 'none'})"
             )
-        if self.pca is not None:
-            prepared = self._prepare(frame)
-            pca = PCA(n_components=self.pca if isinstance(self.pca, float) else min(self.pca, len(names)),
-                      random_state=self.random_state, svd_solver="full")
-            pca.fit(prepared)
-            self.pca_components_ = pca.components_
-            self.pca_mean_ = pca.mean_
-            report["pca_explained_variance"] = [round(float(v), 4) for v in pca.explained_variance_ratio_]
-        return self
 
     def _weight_vector(self, names: list[str]) -> np.ndarray:
         weights = dict(self.weights or {})

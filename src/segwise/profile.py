@@ -27,7 +27,10 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["SegmentProfile", "Profiles", "compute_profiles", "name_segments", "ARCHETYPES", "MIN_ARCHETYPE_SCORE"]
+__all__ = [
+    "SegmentProfile", "Profiles", "compute_profiles", "build_profiles", "name_segments", "name_profiles", "ARCHETYPES",
+    "MIN_ARCHETYPE_SCORE",
+]
 
 #: Below this archetype score a segment is named from its traits instead.
 MIN_ARCHETYPE_SCORE = 0.35
@@ -249,11 +252,10 @@ def compute_profiles(
     pop_std = np.nanstd(values, axis=0)
     pop_median = np.nanmedian(values, axis=0)
     has_value = value_column is not None and value_column in numeric
-    total_revenue = float(np.nansum(features[value_column])) if has_value else None
-    n_total = len(labels)
     ranking = _naming_zscores(features, labels, set(log_columns or ()))
-    segments = []
-    for seg in np.unique(labels):
+    segment_ids = [int(seg) for seg in np.unique(labels)]
+    means, medians, observed, revenue, cats = [], [], [], [], []
+    for seg in segment_ids:
         mask = labels == seg
         block = values[mask]
         with np.errstate(all="ignore"):
@@ -263,20 +265,72 @@ def compute_profiles(
                 # An all-missing column in a segment (e.g. inter-purchase days of
                 # one-time buyers) has no mean: NaN is the honest answer.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(block, axis=0)
-                median = np.nanmedian(block, axis=0)
+                means.append(np.nanmean(block, axis=0))
+                medians.append(np.nanmedian(block, axis=0))
+        observed.append((~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric)))
+        cats.append({
+            column: {str(k): float(v) for k, v in
+                     features.loc[mask, column].astype("object").value_counts(normalize=True, dropna=True).head(5).items()}
+            for column in categorical
+        })
+        revenue.append(float(np.nansum(features.loc[mask, value_column])) if has_value else None)
+    return build_profiles(
+        numeric, segment_ids=segment_ids, sizes=[int((labels == seg).sum()) for seg in segment_ids],
+        means=np.array(means).reshape(len(segment_ids), len(numeric)),
+        medians=np.array(medians).reshape(len(segment_ids), len(numeric)),
+        observed=np.array(observed).reshape(len(segment_ids), len(numeric)),
+        ranking=np.array([[ranking[seg].get(c, 0.0) for c in numeric] for seg in segment_ids]).reshape(
+            len(segment_ids), len(numeric)),
+        pop_mean=pop_mean, pop_std=pop_std, pop_median=pop_median,
+        revenue=revenue if has_value else None,
+        total_revenue=float(np.nansum(features[value_column])) if has_value else None,
+        categories=cats, units=units, value_column=value_column if has_value else None, n_traits=n_traits,
+    )
+
+
+def build_profiles(
+    columns: list[str],
+    *,
+    segment_ids: list[int],
+    sizes: list[int],
+    means: np.ndarray,
+    medians: np.ndarray,
+    observed: np.ndarray,
+    ranking: np.ndarray,
+    pop_mean: np.ndarray,
+    pop_std: np.ndarray,
+    pop_median: np.ndarray,
+    revenue: list[float | None] | None = None,
+    total_revenue: float | None = None,
+    categories: list[dict[str, dict[str, float]]] | None = None,
+    units: Mapping[str, str] | None = None,
+    value_column: str | None = None,
+    n_traits: int = 5,
+) -> Profiles:
+    """Profiles from per-segment statistics of the numeric ``columns`` (rows of the
+    arrays follow ``segment_ids``): what `compute_profiles` does after measuring, and
+    what a segmentation that never sees the rows (`segwise.federated`) builds from
+    aggregates.
+
+    ``observed`` is the share of each segment with a value; ``ranking`` the naming
+    z-scores (see `_naming_zscores`) that rank the traits.
+    """
+    units = dict(units or {})
+    n_total = float(sum(sizes))
+    segments = []
+    for i, seg in enumerate(segment_ids):
+        mean, median = means[i], medians[i]
+        with np.errstate(all="ignore"):
             z = np.where(pop_std > 0, (mean - pop_mean) / np.where(pop_std > 0, pop_std, 1), 0.0)
-        rank_z = np.array([ranking[int(seg)].get(c, 0.0) for c in numeric])
         # A feature most of the segment has no value for (e.g. days between orders of
         # one-time buyers) says nothing about the segment.
-        observed = (~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric))
-        rank_z = np.where(observed >= 0.5, rank_z, 0.0)
+        rank_z = np.where(observed[i] >= 0.5, ranking[i], 0.0)
         order = np.argsort(-np.nan_to_num(np.abs(rank_z), nan=0.0), kind="stable")
         traits = []
         for j in order[:n_traits]:
             if not np.isfinite(z[j]) or abs(rank_z[j]) < 0.2 or np.sign(z[j]) != np.sign(rank_z[j]):
                 continue
-            feature = numeric[j]
+            feature = columns[j]
             traits.append({
                 "feature": feature,
                 "zscore": float(z[j]),
@@ -284,30 +338,28 @@ def compute_profiles(
                 "text": _trait_text(feature, units.get(feature, ""), float(mean[j]), float(pop_mean[j]),
                                     float(median[j]), float(pop_median[j])),
             })
-        cats = {}
-        for column in categorical:
-            shares = features.loc[mask, column].astype("object").value_counts(normalize=True, dropna=True).head(5)
-            cats[column] = {str(k): float(v) for k, v in shares.items()}
-        revenue = float(np.nansum(features.loc[mask, value_column])) if has_value else None
+        share_revenue = None
+        if revenue is not None:
+            share_revenue = revenue[i] / total_revenue if total_revenue else None
         segments.append(SegmentProfile(
             segment_id=int(seg),
             name="",
             description="",
-            n_customers=int(mask.sum()),
-            share_customers=float(mask.sum() / n_total),
-            share_revenue=(revenue / total_revenue if total_revenue else None) if has_value else None,
-            means=dict(zip(numeric, map(float, mean))),
-            medians=dict(zip(numeric, map(float, median))),
-            zscores=dict(zip(numeric, map(float, z))),
+            n_customers=int(sizes[i]),
+            share_customers=float(sizes[i] / n_total),
+            share_revenue=share_revenue,
+            means=dict(zip(columns, map(float, mean))),
+            medians=dict(zip(columns, map(float, median))),
+            zscores=dict(zip(columns, map(float, z))),
             traits=traits,
-            categories=cats,
+            categories=categories[i] if categories else {},
         ))
     return Profiles(
         segments=segments,
-        population_means=dict(zip(numeric, map(float, pop_mean))),
-        population_medians=dict(zip(numeric, map(float, pop_median))),
-        value_column=value_column if has_value else None,
-        units={c: units.get(c, "") for c in numeric},
+        population_means=dict(zip(columns, map(float, pop_mean))),
+        population_medians=dict(zip(columns, map(float, pop_median))),
+        value_column=value_column,
+        units={c: units.get(c, "") for c in columns},
     )
 
 
@@ -509,9 +561,19 @@ def name_segments(
     overrides : mapping, optional
         Segment id (or generated name) to the name the user wants.
     """
-    log_columns = set(log_columns or ())
-    zs = _naming_zscores(features, labels, log_columns)
-    available = set(features.columns)
+    zs = _naming_zscores(features, labels, set(log_columns or ()))
+    return name_profiles(profiles, zs, set(features.columns), overrides=overrides)
+
+
+def name_profiles(
+    profiles: Profiles,
+    zs: Mapping[int, Mapping[str, float]],
+    available: set[str],
+    *,
+    overrides: Mapping[Any, str] | None = None,
+) -> Profiles:
+    """`name_segments` from the naming z-scores of each segment (see `_naming_zscores`)
+    and the set of ``available`` feature columns."""
     archetypes = [(name, fn) for name, (needs, fn) in ARCHETYPES.items() if set(needs) <= available]
     ids = [p.segment_id for p in profiles]
     names: dict[int, str] = {}

@@ -15,7 +15,7 @@ from .conftest import Jobs, assert_ok, run_segwise
 
 #: Every command, and every option of `segwise run`: what the README must document.
 COMMANDS = ["run", "features", "assign", "synth", "demo", "track", "compare", "update", "cards", "export",
-            "playbook", "ab", "serve", "report"]
+            "playbook", "ab", "serve", "report", "federated"]
 RUN_OPTIONS = [
     "--customers", "--out", "--as-of", "--segments", "--method", "--features", "--exclude", "--weight",
     "--k-min", "--k-max", "--seed", "--customer-id-col", "--timestamp-col", "--amount-col", "--order-id-col",

@@ -158,7 +158,8 @@ class KMeansSegmenter(SegmentClusterer):
             "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
                        if not hasattr(v, "randint")},
             "n_features_in": self.n_features_in_,
-            "inertia": self.inertia_,
+            # None when unknown (a differentially private federated fit does not release it).
+            "inertia": self.inertia_ if np.isfinite(self.inertia_) else None,
             "n_segments": self.n_segments_,
             "selection": self.selection_.to_dict() if self.selection_ is not None else None,
         }
@@ -172,7 +173,7 @@ class KMeansSegmenter(SegmentClusterer):
         self = cls(**params)
         self.cluster_centers_ = arrays["cluster_centers"]
         self.n_features_in_ = int(meta["n_features_in"])
-        self.inertia_ = float(meta["inertia"])
+        self.inertia_ = float(meta["inertia"]) if meta.get("inertia") is not None else float("nan")
         self.n_segments_ = int(meta["n_segments"])
         self.selection_ = KSelection.from_dict(meta["selection"]) if meta.get("selection") else None
         return self
