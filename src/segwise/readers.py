@@ -646,6 +646,38 @@ def text_sql(column: str) -> str:
     return f"NULLIF(trim(CAST({q(column)} AS VARCHAR)), '')"
 
 
+# The SQL pieces of cleaning that differ between engines (see `segwise.data._sql_dialect`;
+# `segwise.spark.parse` defines the same names for Spark SQL).
+
+#: A NULL text value.
+NULL_TEXT = "CAST(NULL AS VARCHAR)"
+
+
+def full_match(text: str, pattern: str) -> str:
+    """SQL: ``text`` matches the regular expression ``pattern`` entirely."""
+    return f"regexp_full_match({text}, '{pattern}')"
+
+
+def starts_with_c(order: str) -> str:
+    """SQL: the order id starts with C or c (an invoice-prefix cancellation)."""
+    return f"coalesce(starts_with(upper({order}), 'C'), false)"
+
+
+def line_hash(quoted_columns: list[str]) -> str:
+    """SQL: a hash of the whole source line, for finding double exports."""
+    return f"hash({', '.join(quoted_columns)})"
+
+
+def invalid_number(column: str) -> str:
+    """SQL: the number is missing, NaN or infinite."""
+    return f"{column} IS NULL OR isnan({column}) OR isinf({column})"
+
+
+def create_view(quoted_name: str) -> str:
+    """SQL that starts a temporary view definition."""
+    return f"CREATE TEMP VIEW {quoted_name}"
+
+
 _TRUE = ("true", "t", "yes", "y", "1", "1.0", "x")
 _FALSE = ("false", "f", "no", "n", "0", "0.0", "")
 
