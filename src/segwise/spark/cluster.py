@@ -170,6 +170,12 @@ def fit_spark_method(
         model = _estimator(method, int(n_segments), seed, max_iter, tol).fit(vectors)
     if method == "gmm":
         return _export_gmm(model, n_features, n_segments, k_range, random_state, max_iter, tol, selection)
+    if method == "bisecting_kmeans" and len(model.clusterCenters()) < model.getK():
+        raise InputError(
+            f"MLlib's bisecting k-means found only {len(model.clusterCenters())} of the {model.getK()} segments "
+            "asked for: it stops splitting when many customers have identical features (known with "
+            "one-time buyers). Use --method kmeans or gmm on these data"
+        )
     cls = KMeansSegmenter if method == "kmeans" else SparkBisectingKMeans
     return _export_kmeans(cls, np.asarray(model.clusterCenters(), dtype=np.float64), _cost(method, model),
                           n_features, n_segments, k_range, random_state, max_iter, selection)

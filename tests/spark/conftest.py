@@ -1,0 +1,32 @@
+"""One local[2] Spark session for the whole Spark test suite (startup takes tens of seconds).
+
+Every Spark test module is marked ``spark`` (select them with ``-m spark``) and put
+in one xdist group, so under ``pytest -n 2`` they all run in one worker, with one
+session.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import segwise
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    from segwise.engine import get_engine
+
+    engine = get_engine("spark", master="local[2]", conf={"spark.ui.enabled": "false"})
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def synthetic_log(tmp_path_factory):
+    """400 synthetic customers (about 4,500 order lines) as Parquet and CSV."""
+    population = segwise.generate_population(400, seed=11)
+    directory = tmp_path_factory.mktemp("spark-data")
+    paths = population.write(directory / "parquet", "parquet")
+    csv_paths = population.write(directory / "csv", "csv")
+    return {"parquet": paths["orders"], "csv": csv_paths["orders"], "customers": paths["customers"],
+            "population": population}
