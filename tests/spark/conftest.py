@@ -1,8 +1,9 @@
-"""One local[2] Spark session for the whole Spark test suite (startup takes tens of seconds).
+"""One small local[2] Spark session per test process (startup takes tens of seconds).
 
-Every Spark test module is marked ``spark`` (select them with ``-m spark``) and put
-in one xdist group, so under ``pytest -n 2`` they all run in one worker, with one
-session.
+Every Spark test module is marked ``spark`` (select them with ``-m spark``). Under
+``pytest -n 2`` whole files go to one worker (``--dist loadfile`` in pyproject), so
+each worker starts at most one session, and a module's shared fixtures are built once.
+Two shuffle partitions and no UI keep the sessions light on a shared machine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import segwise
 def spark_engine():
     from segwise.engine import get_engine
 
-    engine = get_engine("spark", master="local[2]", conf={"spark.ui.enabled": "false"})
+    engine = get_engine("spark", master="local[2]", conf={
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.driver.memory": "1g",
+    })
     yield engine
     engine.close()
 

@@ -10,7 +10,8 @@ from segwise.data import load_transactions
 from segwise.errors import InputError
 from segwise.features import build_features
 
-pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+# A Spark session takes tens of seconds to start: the module is slow as a whole.
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 # Counts are compared exactly; every other feature within 1e-9 relative.
 COUNT_COLUMNS = {"n_orders", "n_categories", "recency_days", "tenure_days"}
