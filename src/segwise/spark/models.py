@@ -3,8 +3,9 @@
 A model trained on the Spark engine is exported into the model file with these
 classes (k-means exports to `segwise.cluster.KMeansSegmenter` itself), so
 ``segwise assign`` and ``segwise serve`` load and apply it without PySpark. They
-are registered as methods so `segwise.cluster.get_method` finds them when a model
-file is read; fitting them needs the Spark engine.
+are registered as model classes (`segwise.cluster.MODEL_CLASSES`, not
+`segwise.cluster.METHODS`): a model file naming them loads anywhere, while fitting
+them needs the Spark engine, and ``segwise run --method spark_gmm`` on DuckDB says so.
 
 - ``spark_bisecting_kmeans``: the leaf centres of MLlib's bisecting k-means.
   MLlib assigns a point by walking down the bisection tree; the export assigns it
@@ -33,7 +34,8 @@ __all__ = ["SparkBisectingKMeans", "SparkGaussianMixture", "SPARK_ONLY"]
 SPARK_ONLY = "is fitted on the Spark engine (segwise run --engine spark, Python: engine='spark')"
 
 
-@register_method("spark_bisecting_kmeans")
+@register_method("spark_bisecting_kmeans",
+                 fitted_by="the Spark engine (segwise run --engine spark --method bisecting_kmeans)")
 class SparkBisectingKMeans(KMeansSegmenter):
     """Bisecting k-means fitted by Spark MLlib; assigns to the nearest leaf centre."""
 
@@ -41,7 +43,7 @@ class SparkBisectingKMeans(KMeansSegmenter):
         raise InputError(f"the method {self.method_name!r} {SPARK_ONLY}")
 
 
-@register_method("spark_gmm")
+@register_method("spark_gmm", fitted_by="the Spark engine (segwise run --engine spark --method gmm)")
 class SparkGaussianMixture(SegmentClusterer):
     """A Gaussian mixture fitted by Spark MLlib (full covariances).
 
