@@ -24,10 +24,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["SegmentProfile", "Profiles", "compute_profiles", "name_segments", "ARCHETYPES", "MIN_ARCHETYPE_SCORE"]
+from segwise.profile_stats import SegmentStats, naming_zscores as _naming_zscores, segment_stats
+
+__all__ = [
+    "SegmentProfile", "Profiles", "SegmentStats", "segment_stats", "compute_profiles", "profiles_from_stats",
+    "name_segments", "ARCHETYPES", "MIN_ARCHETYPE_SCORE",
+]
 
 #: Below this archetype score a segment is named from its traits instead.
 MIN_ARCHETYPE_SCORE = 0.35
@@ -240,37 +244,28 @@ def compute_profiles(
     Profiles
         Unnamed (names are empty until `name_segments`).
     """
-    units = dict(units or {})
-    labels = np.asarray(labels)
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    categorical = [c for c in features.columns if c not in numeric]
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    pop_mean = np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))
-    pop_std = np.nanstd(values, axis=0)
-    pop_median = np.nanmedian(values, axis=0)
-    has_value = value_column is not None and value_column in numeric
-    total_revenue = float(np.nansum(features[value_column])) if has_value else None
-    n_total = len(labels)
-    ranking = _naming_zscores(features, labels, set(log_columns or ()))
-    segments = []
-    for seg in np.unique(labels):
-        mask = labels == seg
-        block = values[mask]
-        with np.errstate(all="ignore"):
-            import warnings
+    stats_ = segment_stats(features, labels, value_column=value_column, log_columns=log_columns)
+    return profiles_from_stats(stats_, units=units, value_column=value_column, n_traits=n_traits)
 
-            with warnings.catch_warnings():
-                # An all-missing column in a segment (e.g. inter-purchase days of
-                # one-time buyers) has no mean: NaN is the honest answer.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(block, axis=0)
-                median = np.nanmedian(block, axis=0)
+
+def profiles_from_stats(stats_: SegmentStats, *, units: Mapping[str, str] | None = None,
+                        value_column: str | None = "monetary_total", n_traits: int = 5) -> Profiles:
+    """Unnamed `Profiles` from `SegmentStats` (see `compute_profiles` for the parameters)."""
+    units = dict(units or {})
+    numeric = stats_.numeric
+    pop_mean, pop_std, pop_median = stats_.pop_mean, stats_.pop_std, stats_.pop_median
+    has_value = stats_.revenue is not None
+    total_revenue = float(np.nansum(stats_.revenue)) if has_value else None
+    n_total = int(stats_.n_customers.sum())
+    segments = []
+    for i, seg in enumerate(stats_.segment_ids):
+        mean, median = stats_.means[i], stats_.medians[i]
+        with np.errstate(all="ignore"):
             z = np.where(pop_std > 0, (mean - pop_mean) / np.where(pop_std > 0, pop_std, 1), 0.0)
-        rank_z = np.array([ranking[int(seg)].get(c, 0.0) for c in numeric])
+        rank_z = np.array([stats_.naming_zscores[int(seg)].get(c, 0.0) for c in numeric])
         # A feature most of the segment has no value for (e.g. days between orders of
         # one-time buyers) says nothing about the segment.
-        observed = (~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric))
-        rank_z = np.where(observed >= 0.5, rank_z, 0.0)
+        rank_z = np.where(stats_.observed[i] >= 0.5, rank_z, 0.0)
         order = np.argsort(-np.nan_to_num(np.abs(rank_z), nan=0.0), kind="stable")
         traits = []
         for j in order[:n_traits]:
@@ -284,23 +279,20 @@ def compute_profiles(
                 "text": _trait_text(feature, units.get(feature, ""), float(mean[j]), float(pop_mean[j]),
                                     float(median[j]), float(pop_median[j])),
             })
-        cats = {}
-        for column in categorical:
-            shares = features.loc[mask, column].astype("object").value_counts(normalize=True, dropna=True).head(5)
-            cats[column] = {str(k): float(v) for k, v in shares.items()}
-        revenue = float(np.nansum(features.loc[mask, value_column])) if has_value else None
+        n_seg = int(stats_.n_customers[i])
+        revenue = float(stats_.revenue[i]) if has_value else None
         segments.append(SegmentProfile(
             segment_id=int(seg),
             name="",
             description="",
-            n_customers=int(mask.sum()),
-            share_customers=float(mask.sum() / n_total),
+            n_customers=n_seg,
+            share_customers=float(n_seg / n_total),
             share_revenue=(revenue / total_revenue if total_revenue else None) if has_value else None,
             means=dict(zip(numeric, map(float, mean))),
             medians=dict(zip(numeric, map(float, median))),
             zscores=dict(zip(numeric, map(float, z))),
             traits=traits,
-            categories=cats,
+            categories=stats_.categories[int(seg)],
         ))
     return Profiles(
         segments=segments,
@@ -418,37 +410,6 @@ _ADJECTIVES = {
 }
 
 
-def _naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[str]) -> dict[int, dict[str, float]]:
-    """Standardised segment means, with durations, counts and skewed amounts on a log scale.
-
-    On the raw scale one extreme segment dominates the standard deviation of a
-    skewed column; on the log scale every segment's position is readable.
-    """
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    for j, column in enumerate(numeric):
-        col = values[:, j]
-        finite = col[np.isfinite(col)]
-        if finite.size == 0 or finite.min() < 0:
-            continue
-        with np.errstate(all="ignore"):
-            skewed = finite.size > 2 and float(np.nan_to_num(stats.skew(finite))) > 1.0
-        if column in log_columns or skewed:
-            values[:, j] = np.log1p(col)
-    mean = np.nanmean(values, axis=0)
-    std = np.nanstd(values, axis=0)
-    out = {}
-    import warnings
-
-    for seg in np.unique(labels):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            seg_mean = np.nanmean(values[labels == seg], axis=0)
-        z = np.where(std > 0, (seg_mean - mean) / np.where(std > 0, std, 1.0), 0.0)
-        out[int(seg)] = {c: float(v) for c, v in zip(numeric, z)}
-    return out
-
-
 def _trait_name(profile: SegmentProfile, used: set[str]) -> str:
     """A name from the two strongest distinct traits.
 
@@ -494,6 +455,7 @@ def name_segments(
     *,
     log_columns: set[str] | None = None,
     overrides: Mapping[Any, str] | None = None,
+    naming_zscores: Mapping[int, Mapping[str, float]] | None = None,
 ) -> Profiles:
     """Give every segment a unique human name and a description (in place; returned).
 
@@ -501,15 +463,19 @@ def name_segments(
     ----------
     profiles : Profiles
     features, labels
-        The raw features and segment ids the profiles were computed from.
+        The raw features and segment ids the profiles were computed from. With
+        ``naming_zscores``, ``features`` may be just the column names and
+        ``labels`` None.
     log_columns : set of str, optional
         Columns compared on a log scale when scoring archetypes.
     overrides : mapping, optional
         Segment id (or generated name) to the name the user wants.
+    naming_zscores : mapping, optional
+        `SegmentStats.naming_zscores` already computed (e.g. on Spark).
     """
     log_columns = set(log_columns or ())
-    zs = _naming_zscores(features, labels, log_columns)
-    available = set(features.columns)
+    zs = naming_zscores if naming_zscores is not None else _naming_zscores(features, labels, log_columns)
+    available = set(getattr(features, "columns", features))
     archetypes = [(name, fn) for name, (needs, fn) in ARCHETYPES.items() if set(needs) <= available]
     ids = [p.segment_id for p in profiles]
     names: dict[int, str] = {}
