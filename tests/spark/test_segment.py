@@ -64,6 +64,40 @@ def test_kmeans_from_the_same_initial_centres_agrees_with_the_local_engine(spark
     np.testing.assert_allclose(spark.cluster_centers_, local.cluster_centers_, atol=1e-6)
 
 
+def test_profiles_aggregated_on_spark_equal_the_local_profiles(spark_engine, features):
+    from segwise.profile import compute_profiles, name_segments
+    from segwise.spark.profile import spark_profiles
+
+    segmenter = Segmenter(n_segments=4, random_state=0).fit(features)
+    frame = features.frame.copy()
+    # A categorical column (as customer attributes give), shares 4:2:1 so no two tie.
+    frame["region"] = np.where(np.arange(len(frame)) % 7 < 4, "north",
+                               np.where(np.arange(len(frame)) % 7 < 6, "south", "east"))
+    options = {"units": segmenter.units_, "value_column": segmenter.value_col_,
+               "log_columns": set(segmenter.log_columns_)}
+    local = compute_profiles(frame, segmenter.labels_, **options)
+    name_segments(local, frame, segmenter.labels_, log_columns=options["log_columns"])
+    on_spark = spark_profiles(spark_engine, frame, segmenter.labels_, **options)
+    assert frame["interpurchase_days_mean"].isna().any()  # missing values are part of the check
+    assert on_spark.names == local.names and len(set(local.names.values())) == 4
+    for mine, theirs in zip(on_spark, local):
+        assert (mine.n_customers, mine.archetype, mine.description) == (theirs.n_customers, theirs.archetype,
+                                                                       theirs.description)
+        assert [t["feature"] for t in mine.traits] == [t["feature"] for t in theirs.traits]
+        assert list(mine.categories) == list(theirs.categories) == ["region"]
+        assert list(mine.categories["region"]) == list(theirs.categories["region"])
+        assert mine.categories["region"] == pytest.approx(theirs.categories["region"], rel=1e-12)
+        assert set(mine.categories["region"]) == {"north", "south", "east"}
+        for field in ("means", "medians", "zscores"):
+            got, expected = getattr(mine, field), getattr(theirs, field)
+            assert list(got) == list(expected)
+            np.testing.assert_allclose(list(got.values()), list(expected.values()), rtol=1e-9, atol=1e-12,
+                                       err_msg=field)
+        assert mine.share_revenue == pytest.approx(theirs.share_revenue, rel=1e-9)
+    np.testing.assert_allclose(list(on_spark.population_medians.values()),
+                               list(local.population_medians.values()), rtol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def spark_run(spark_engine, synthetic_log, tmp_path_factory):
     result = segment(synthetic_log["parquet"], engine=spark_engine, k_range=(2, 4), random_state=0)
@@ -106,6 +140,18 @@ def test_a_spark_model_assigns_identically_without_spark(spark_run, synthetic_lo
     assert (merged["segment_id"] == merged["segment_id_again"]).all()
     np.testing.assert_allclose(merged["confidence"], merged["confidence_again"], rtol=1e-9)
     assert json.loads((out / "run.json").read_text())["method"] == "kmeans"
+
+
+def test_bisecting_kmeans_splits_standardised_customers(spark_engine, features):
+    # MLlib nudges a centre by a multiple of its norm to split it; standardised data
+    # is centred at the origin, which left everyone in one cluster before the shift.
+    from segwise.spark.segment import fit_segmenter
+
+    segmenter = fit_segmenter(spark_engine, features, Segmenter(method="bisecting_kmeans", n_segments=4,
+                                                                 random_state=0))
+    assert segmenter.clusterer_.method_name == "spark_bisecting_kmeans"
+    assert segmenter.n_segments_ == 4 and sorted(np.unique(segmenter.labels_)) == [0, 1, 2, 3]
+    assert np.bincount(segmenter.labels_).min() >= 0.02 * len(segmenter.labels_)
 
 
 @pytest.mark.parametrize("method,stored", [("gmm", "spark_gmm"), ("bisecting_kmeans", "spark_bisecting_kmeans")])

@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
+from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from segwise.cluster.base import SegmentClusterer
@@ -43,6 +45,19 @@ def _estimator(method: str, k: int, seed: int, max_iter: int, tol: float | None)
     if method == "bisecting_kmeans":
         return BisectingKMeans(k=k, seed=seed, maxIter=max_iter)
     return GaussianMixture(k=k, seed=seed, maxIter=max_iter, tol=tol or 0.01)
+
+
+#: Added to every coordinate before MLlib's bisecting k-means, and taken off its centres.
+#: MLlib splits a cluster by perturbing its centre by 1e-4 times the centre's norm;
+#: standardised data has its overall centre at the origin, so the first split
+#: perturbs by nothing and the whole population stays one cluster. Distances, and
+#: so the clustering, do not change under a translation.
+BISECTING_SHIFT = 1.0
+
+
+def _shift(vectors: DataFrame, shift: float) -> DataFrame:
+    shifted = F.transform(vector_to_array("features"), lambda x: x + F.lit(shift))
+    return vectors.withColumn("features", array_to_vector(shifted))
 
 
 def _cost(method: str, model) -> float:
@@ -110,7 +125,6 @@ def fit_spark_method(
     seed = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
     max_iter = max_iter or (300 if method == "kmeans" else 100 if method == "gmm" else 20)
     n_features = len(vectors.select("features").first()[0])
-    selection = None
     if init_centers is not None:
         if method != "kmeans":
             raise InputError("init_centers applies to the kmeans method only")
@@ -118,6 +132,20 @@ def fit_spark_method(
                                                max_iter=max_iter, seed=seed)
         return _export_kmeans(KMeansSegmenter, centers, cost, n_features, n_segments, k_range, random_state,
                               max_iter, None)
+    if method != "bisecting_kmeans":
+        return _fit(vectors, method, n, n_segments, k_range, random_state, seed, max_iter, tol, n_features,
+                    selection_sample, fit_sample, shift=0.0)
+    shifted = _shift(vectors, BISECTING_SHIFT).cache()
+    try:
+        return _fit(shifted, method, n, n_segments, k_range, random_state, seed, max_iter, tol, n_features,
+                    selection_sample, fit_sample, shift=BISECTING_SHIFT)
+    finally:
+        shifted.unpersist()
+
+
+def _fit(vectors, method, n, n_segments, k_range, random_state, seed, max_iter, tol, n_features,
+         selection_sample, fit_sample, *, shift):
+    selection = None
     if n_segments == "auto":
         lo, hi = int(k_range[0]), min(int(k_range[1]), n - 1)
         if lo < 2 or hi < lo:
@@ -173,12 +201,13 @@ def fit_spark_method(
     if method == "bisecting_kmeans" and len(model.clusterCenters()) < model.getK():
         raise InputError(
             f"MLlib's bisecting k-means found only {len(model.clusterCenters())} of the {model.getK()} segments "
-            "asked for: it stops splitting when many customers have identical features (known with "
-            "one-time buyers). Use --method kmeans or gmm on these data"
+            "asked for: it does not split a cluster whose customers all have the same prepared features. "
+            "Ask for fewer segments, or use --method kmeans or gmm on these data"
         )
     cls = KMeansSegmenter if method == "kmeans" else SparkBisectingKMeans
-    return _export_kmeans(cls, np.asarray(model.clusterCenters(), dtype=np.float64), _cost(method, model),
-                          n_features, n_segments, k_range, random_state, max_iter, selection)
+    centers = np.asarray(model.clusterCenters(), dtype=np.float64) - shift
+    return _export_kmeans(cls, centers, _cost(method, model), n_features, n_segments, k_range, random_state,
+                          max_iter, selection)
 
 
 def _export_kmeans(cls, centers, cost, n_features, n_segments, k_range, random_state, max_iter, selection):

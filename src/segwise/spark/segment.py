@@ -2,10 +2,11 @@
 
 `fit_segmenter` does what ``Segmenter.fit`` does, with the heavy parts on Spark:
 the preparation statistics (`segwise.spark.prepare`) and the clustering with
-the choice of k (`segwise.spark.cluster`). Column choice, ordering segments by
-value, profiles and names reuse the Segmenter's own code on the customer table,
-which is one row per customer (the order log, orders of magnitude larger, never
-leaves Spark). The result is an ordinary fitted Segmenter: the model file is the
+the choice of k (`segwise.spark.cluster`). Column choice and ordering segments by
+value reuse the Segmenter's own code on the customer table, which is one row per
+customer (the order log, orders of magnitude larger, never leaves Spark); the
+profiles are aggregated by Spark (`segwise.spark.profile`) and named by the
+Segmenter's naming code. The result is an ordinary fitted Segmenter: the model file is the
 same as the local engine's.
 
 `write_assignments` writes assignments as Parquet partitioned by segment, through
@@ -30,6 +31,7 @@ from segwise.features import FeatureTable
 from segwise.segmenter import Segmenter
 from segwise.spark.cluster import fit_spark_method
 from segwise.spark.prepare import fit_preprocessor, prepared_columns
+from segwise.spark.profile import spark_profiles
 from segwise.validate import internal_metrics
 
 __all__ = ["fit_segmenter", "prepared_vectors", "write_assignments"]
@@ -103,7 +105,10 @@ def fit_segmenter(engine, features: FeatureTable, segmenter: Segmenter) -> Segme
     segmenter.notes_ = notes
     segmenter.n_features_in_ = frame.shape[1]
     segmenter.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
-    segmenter.profiles_ = segmenter._profile(frame, segmenter.labels_)
+    # Profiles are aggregated by Spark; only one row per segment comes back.
+    segmenter.profiles_ = spark_profiles(engine, frame, segmenter.labels_, units=segmenter.units_,
+                                         value_column=value_col, log_columns=set(segmenter.log_columns_),
+                                         names=segmenter.names)
     segmenter.segment_names_ = segmenter.profiles_.names
     segmenter.metrics_ = internal_metrics(prepared, segmenter.labels_, random_state=0)
     segmenter.selection_ = clusterer.selection_
