@@ -24,7 +24,7 @@ from pyspark.errors import AnalysisException
 from segwise import readers
 from segwise.engine import DuckDBEngine
 from segwise.errors import InputError
-from segwise.readers import ROW_COL, ParsedColumn, RawInput
+from segwise.readers import ROW_COL, ParsedColumn, RawInput, _offending, flag_sql, number_sql
 
 __all__ = [
     "SparkRawInput", "read_raw", "timestamp_sql", "number_sql", "id_sql", "flag_sql", "text_sql", "full_match",
@@ -219,13 +219,6 @@ def text_sql(column: str) -> str:
     return f"NULLIF(trim(CAST({_q(column)} AS STRING)), '')"
 
 
-def _offending(engine, raw: RawInput, condition: str, column: str, limit: int = 5) -> tuple[list[int], list[str]]:
-    rows = engine.execute(
-        f"SELECT {ROW_COL}, CAST({_q(column)} AS STRING) FROM {_q(raw.name)} WHERE {condition} LIMIT {limit}"
-    )
-    return [r[0] for r in rows], [r[1] for r in rows]
-
-
 def id_sql(raw: RawInput, column: str) -> str:
     """SQL turning an id column into trimmed text; ``12345.0`` becomes ``12345`` (as on DuckDB)."""
     col = _q(column)
@@ -235,57 +228,6 @@ def id_sql(raw: RawInput, column: str) -> str:
             f"THEN CAST(CAST({col} AS BIGINT) AS STRING) ELSE CAST({col} AS STRING) END"
         )
     return f"regexp_replace({text_sql(column)}, '^(-?[0-9]+)[.]0+$', '$1')"
-
-
-def number_sql(engine, raw: RawInput, column: str) -> ParsedColumn:
-    """SQL turning ``column`` into DOUBLE; text that is not a number is an error."""
-    kind = raw.kinds[column]
-    col = _q(column)
-    if kind in ("integer", "float"):
-        return ParsedColumn(f"CAST({col} AS DOUBLE)", "native number")
-    if kind == "boolean":
-        return ParsedColumn(f"CAST({col} AS DOUBLE)", "boolean as 0/1")
-    text = text_sql(column)
-    parsed = f"try_cast({text} AS DOUBLE)"
-    bad = f"{text} IS NOT NULL AND {parsed} IS NULL"
-    n_bad = engine.execute(f"SELECT count(*) FROM {_q(raw.name)} WHERE {bad}")[0][0]
-    if n_bad:
-        rows, values = _offending(engine, raw, bad, column)
-        raise InputError(
-            f"{raw.label}: column {column!r}: {n_bad} values are not numbers "
-            f"({raw.rows_phrase(rows)}: {', '.join(map(repr, values))}). Numbers must use '.' "
-            "for decimals and no currency signs or thousands separators; fix those values "
-            "or choose another column."
-        )
-    return ParsedColumn(parsed, "text as number")
-
-
-def flag_sql(engine, raw: RawInput, column: str) -> ParsedColumn:
-    """SQL turning a flag column into BOOLEAN (true/yes/1, or any positive amount)."""
-    kind = raw.kinds[column]
-    col = _q(column)
-    if kind == "boolean":
-        return ParsedColumn(f"CAST({col} AS BOOLEAN)", "boolean")
-    if kind in ("integer", "float"):
-        return ParsedColumn(f"({col} > 0)", "positive number means yes")
-    text = f"lower(trim(CAST({col} AS STRING)))"
-    numeric = f"try_cast({text} AS DOUBLE)"
-    truthy = "(" + ", ".join(f"'{v}'" for v in readers._TRUE) + ")"
-    falsy = "(" + ", ".join(f"'{v}'" for v in readers._FALSE) + ")"
-    bad = f"{col} IS NOT NULL AND {text} NOT IN {truthy} AND {text} NOT IN {falsy} AND {numeric} IS NULL"
-    n_bad = engine.execute(f"SELECT count(*) FROM {_q(raw.name)} WHERE {bad}")[0][0]
-    if n_bad:
-        rows, values = _offending(engine, raw, bad, column)
-        raise InputError(
-            f"{raw.label}: column {column!r}: {n_bad} values are not yes/no flags "
-            f"({raw.rows_phrase(rows)}: {', '.join(map(repr, values))}). Use true/false, "
-            "yes/no, 1/0 or a discount amount."
-        )
-    return ParsedColumn(
-        f"CASE WHEN {col} IS NULL THEN NULL WHEN {text} IN {truthy} THEN true "
-        f"WHEN {text} IN {falsy} THEN false ELSE {numeric} > 0 END",
-        "text flag",
-    )
 
 
 # --------------------------------------------------------------------------- dates
