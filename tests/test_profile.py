@@ -65,3 +65,18 @@ def test_overrides_and_uniqueness(table):
     assert profiles[1].name == "Bargain crowd" and profiles[1].name_overridden
     with pytest.raises(InputError, match="segment names must be unique within a model; repeated: Same"):
         name_segments(compute_profiles(frame, labels, units=units), frame, labels, overrides={0: "Same", 1: "Same"})
+
+
+def test_profiles_of_a_frame_with_text_and_log_compared_columns():
+    # Selecting the numeric columns of a mixed frame gives pandas a read-only view;
+    # ranking log-transforms them, which must happen on a copy.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "monetary_total": np.exp(rng.normal(size=200)),
+        "n_orders": rng.integers(1, 9, 200).astype(float),
+        "region": np.where(np.arange(200) % 3 == 0, "north", "south"),
+    })
+    labels = np.arange(200) % 2
+    profiles = compute_profiles(frame, labels, log_columns={"n_orders"})
+    assert profiles[0].categories == {"region": {"south": 0.66, "north": 0.34}}
+    assert frame["n_orders"].min() >= 1  # the caller's frame is untouched

@@ -36,16 +36,14 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from segwise.engine import DuckDBEngine, get_engine, quote_identifier as q
+from segwise import readers
+from segwise.engine import DuckDBEngine, Engine, get_engine, quote_identifier as q
 from segwise.errors import InputError
 from segwise.readers import (
     ROW_COL,
     RawInput,
-    flag_sql,
     id_sql,
-    number_sql,
     read_raw,
-    text_sql,
     timestamp_sql,
 )
 from segwise.schema import ColumnRoles, detect_customer_id_column, detect_transaction_roles, normalize_name
@@ -105,7 +103,7 @@ class Transactions:
 
     Attributes
     ----------
-    engine : DuckDBEngine
+    engine : DuckDBEngine or SparkEngine
     table_name : str
         Name of the cleaned table in the engine (canonical columns, see module doc).
     roles : ColumnRoles
@@ -122,7 +120,7 @@ class Transactions:
     first_timestamp, last_timestamp : datetime
     """
 
-    engine: DuckDBEngine
+    engine: Engine
     table_name: str
     roles: ColumnRoles
     source: str
@@ -161,7 +159,7 @@ class Transactions:
 
     def to_pandas(self) -> pd.DataFrame:
         """The cleaned rows as pandas (small logs only: this copies everything)."""
-        return self.engine.fetch_df(f"SELECT * FROM {q(self.table_name)}")
+        return self.engine.fetch_df(f"SELECT * FROM {self.engine.quote(self.table_name)}")
 
     def summary(self) -> dict[str, Any]:
         """Facts about the log recorded with every run."""
@@ -196,7 +194,7 @@ def load_transactions(
     column_names: list[str] | None = None,
     encoding: str = "auto",
     table: str | None = None,
-    engine: DuckDBEngine | str | None = None,
+    engine: Engine | str | None = None,
 ) -> Transactions:
     """Load, type and clean a transaction log.
 
@@ -224,9 +222,11 @@ category_col, channel_col, discount_col : str, optional
         ``"auto"``: UTF-8 with or without BOM, falling back to Latin-1 with a
         `DataWarning` when the bytes are not UTF-8.
     table : str, optional
-        Table to read from a DuckDB file.
-    engine : DuckDBEngine or "duckdb", optional
-        Where the data is loaded; a new in-memory DuckDB by default.
+        Table to read from a DuckDB file; on the Spark engine, a table of the Spark
+        catalog (with ``source=None``).
+    engine : DuckDBEngine, SparkEngine, "duckdb", "spark" or a SparkSession, optional
+        Where the data is loaded; a new in-memory DuckDB by default. On Spark,
+        ``source`` may also be a Spark DataFrame or any Hadoop-compatible URI.
 
     Returns
     -------
@@ -240,7 +240,7 @@ category_col, channel_col, discount_col : str, optional
         rows and the fix.
     """
     engine = get_engine(engine)
-    raw = read_raw(
+    raw = _sql_dialect(engine).read_raw(
         engine, source, table=table, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="transaction log",
     )
@@ -253,61 +253,80 @@ category_col, channel_col, discount_col : str, optional
     return _clean(engine, raw, roles, date_format)
 
 
-def _cancellation_prefix_rule(engine: DuckDBEngine, raw: RawInput, order_col: str) -> bool:
+def _sql_dialect(engine: Engine):
+    """The module holding the engine's readers and value parsers.
+
+    `segwise.readers` for DuckDB, `segwise.spark.parse` for Spark: both define
+    ``read_raw``, ``timestamp_sql``, ``number_sql``, ``id_sql``, ``flag_sql``,
+    ``text_sql``, ``full_match``, ``starts_with_c``, ``line_hash``,
+    ``invalid_number``, ``NULL_TEXT`` and ``create_view``, so the cleaning rules
+    below are written once for both engines.
+    """
+    if engine.name == "spark":
+        from segwise.spark import parse
+
+        return parse
+    return readers
+
+
+def _cancellation_prefix_rule(engine: Engine, raw: RawInput, order_col: str) -> bool:
     """Whether invoice ids like ``C536379`` mark cancellations in this log.
 
     Only when such ids are a minority and the other ids are plain numbers (the
     UCI/Online-Retail convention); order ids such as ``CA-2016-152156`` that merely
     start with C are left alone.
     """
-    text = text_sql(order_col)
+    sql = _sql_dialect(engine)
+    text = sql.text_sql(order_col)
     n, n_c, n_numeric = engine.execute(
-        f"SELECT count({text}), count(*) FILTER (WHERE regexp_full_match({text}, '[Cc][0-9]+')), "
-        f"count(*) FILTER (WHERE regexp_full_match({text}, '[0-9]+')) FROM {q(raw.name)}"
+        f"SELECT count({text}), count(*) FILTER (WHERE {sql.full_match(text, '[Cc][0-9]+')}), "
+        f"count(*) FILTER (WHERE {sql.full_match(text, '[0-9]+')}) FROM {engine.quote(raw.name)}"
     )[0]
     return 0 < n_c < 0.5 * n and n_numeric >= 0.9 * (n - n_c)
 
 
-def _clean(engine: DuckDBEngine, raw: RawInput, roles: ColumnRoles, date_format: str | None) -> Transactions:
-    ts = timestamp_sql(engine, raw, roles.timestamp, date_format)
+def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str | None) -> Transactions:
+    sql = _sql_dialect(engine)
+    q = engine.quote
+    ts = sql.timestamp_sql(engine, raw, roles.timestamp, date_format)
     unit_price_sql = None
     if roles.amount is not None:
-        amount_sql = number_sql(engine, raw, roles.amount).sql
+        amount_sql = sql.number_sql(engine, raw, roles.amount).sql
     else:
-        unit_price_sql = number_sql(engine, raw, roles.unit_price).sql
-        quantity = number_sql(engine, raw, roles.quantity).sql if roles.quantity else "1.0"
+        unit_price_sql = sql.number_sql(engine, raw, roles.unit_price).sql
+        quantity = sql.number_sql(engine, raw, roles.quantity).sql if roles.quantity else "1.0"
         amount_sql = f"({quantity}) * ({unit_price_sql})"
-    order_sql = id_sql(raw, roles.order_id) if roles.order_id else "CAST(NULL AS VARCHAR)"
+    order_sql = sql.id_sql(raw, roles.order_id) if roles.order_id else sql.NULL_TEXT
     prefix_rule = roles.order_id is not None and _cancellation_prefix_rule(engine, raw, roles.order_id)
-    cancel_id = f"coalesce(starts_with(upper({order_sql}), 'C'), false)" if prefix_rule else "false"
+    cancel_id = sql.starts_with_c(order_sql) if prefix_rule else "false"
     extra: dict[str, str] = {}
     if roles.category:
-        extra["category"] = text_sql(roles.category)
+        extra["category"] = sql.text_sql(roles.category)
     if roles.channel:
-        extra["channel"] = text_sql(roles.channel)
+        extra["channel"] = sql.text_sql(roles.channel)
     if roles.discount:
-        extra["discount"] = flag_sql(engine, raw, roles.discount).sql
+        extra["discount"] = sql.flag_sql(engine, raw, roles.discount).sql
     extra_names = list(extra)
-    extra_select = "".join(f", {sql} AS {name}" for name, sql in extra.items())
+    extra_select = "".join(f", {expr} AS {name}" for name, expr in extra.items())
     extra_cols = "".join(f", {name}" for name in extra_names)
     raw_cols = [c for c in raw.columns if c != ROW_COL]
     # Duplicates are judged on the whole source line (all its columns), not on the
     # canonical columns: two different products with the same price in one order
     # are two lines, not a double export.
-    line_hash = f"hash({', '.join(q(c) for c in raw_cols)})" if roles.order_id else "0"
+    line_hash = sql.line_hash([q(c) for c in raw_cols]) if roles.order_id else "0"
     price_rule = "WHEN unit_price <= 0 THEN 'non_positive_price'" if unit_price_sql is not None else ""
     typed = engine.unique_name("segwise_typed")
     engine.execute(
-        f"""CREATE TEMP VIEW {q(typed)} AS
+        f"""{sql.create_view(q(typed))} AS
         SELECT customer_id, order_id, ts, amount_raw, cancel_id, line_hash{extra_cols},
             CASE WHEN customer_id IS NULL THEN 'missing_customer_id'
                  WHEN ts IS NULL THEN 'missing_timestamp'
-                 WHEN amount_raw IS NULL OR isnan(amount_raw) OR isinf(amount_raw) THEN 'invalid_amount'
+                 WHEN {sql.invalid_number('amount_raw')} THEN 'invalid_amount'
                  {price_rule}
                  WHEN amount_raw = 0 THEN 'zero_amount'
             END AS drop_rule
         FROM (
-            SELECT {id_sql(raw, roles.customer_id)} AS customer_id,
+            SELECT {sql.id_sql(raw, roles.customer_id)} AS customer_id,
                    {order_sql} AS order_id,
                    {ts.sql} AS ts,
                    CAST({amount_sql} AS DOUBLE) AS amount_raw,
@@ -332,12 +351,13 @@ def _clean(engine: DuckDBEngine, raw: RawInput, roles: ColumnRoles, date_format:
     notes = list(raw.notes)
     if roles.order_id:
         distinct_cols = "customer_id, order_id, ts, amount_raw, cancel_id, line_hash" + extra_cols
-        engine.execute(
-            f"CREATE TABLE {q(clean)} AS SELECT {canonical} FROM "
-            f"(SELECT DISTINCT {distinct_cols} FROM {q(typed)} WHERE drop_rule IS NULL)"
+        engine.materialize(
+            f"SELECT {canonical} FROM "
+            f"(SELECT DISTINCT {distinct_cols} FROM {q(typed)} WHERE drop_rule IS NULL)",
+            clean,
         )
     else:
-        engine.execute(f"CREATE TABLE {q(clean)} AS SELECT {canonical} FROM {q(typed)} WHERE drop_rule IS NULL")
+        engine.materialize(f"SELECT {canonical} FROM {q(typed)} WHERE drop_rule IS NULL", clean)
         notes.append("the log has no order id: identical rows are kept as separate purchases")
     stats = engine.execute(
         f"SELECT count(*), count(DISTINCT customer_id), min(ts), max(ts), "
@@ -461,6 +481,11 @@ def load_customers(
     CustomerTable
     """
     engine = get_engine(engine)
+    if engine.name != "duckdb":
+        # One row per customer: read on the driver with DuckDB, whatever engine holds
+        # the transaction log (a Spark DataFrame arrives as Arrow).
+        source = engine.to_local(source)
+        engine = get_engine()
     raw = read_raw(
         engine, source, table=table, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="customer table",

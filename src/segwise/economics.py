@@ -39,7 +39,6 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from segwise.engine import quote_identifier as q
 
 __all__ = ["segment_economics", "actionability", "ECONOMICS_PERIOD_DAYS", "MIN_SEGMENT_SHARE", "MIN_DIFFERENCE"]
 
@@ -68,9 +67,9 @@ def _retained(transactions, as_of: date, period_days: int) -> pd.Series:
     recent_from = start - timedelta(days=period_days)
     previous_from = start - timedelta(days=2 * period_days)
     frame = transactions.engine.fetch_df(
-        f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+        f"SELECT CAST(customer_id AS STRING) AS customer_id, "
         f"bool_or(ts >= ?) AND bool_or(ts < ?) AS retained "
-        f"FROM {q(transactions.table_name)} WHERE NOT is_return AND ts >= ? AND ts < ? GROUP BY 1",
+        f"FROM {transactions.engine.quote(transactions.table_name)} WHERE NOT is_return AND ts >= ? AND ts < ? GROUP BY 1",
         [recent_from, recent_from, previous_from, start],
     )
     return frame.set_index("customer_id")["retained"].astype(bool)

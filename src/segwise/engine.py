@@ -13,14 +13,17 @@ import itertools
 import logging
 import os
 import tempfile
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 import ibis
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["DuckDBEngine", "get_engine", "quote_identifier", "value_kind"]
+__all__ = ["DuckDBEngine", "Engine", "ENGINES", "get_engine", "quote_identifier", "value_kind"]
+
+#: Engines `get_engine` knows by name.
+ENGINES = ("duckdb", "spark")
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,37 @@ def value_kind(duckdb_type: str) -> str:
     return "other"
 
 
+@runtime_checkable
+class Engine(Protocol):
+    """What loading and feature building need from an engine (DuckDB and Spark satisfy it).
+
+    Tables are referred to by name; `table` gives an unbound Ibis table that
+    `fetch_df` / `materialize` compile to the engine's SQL dialect (``dialect``).
+    SQL given as text must be valid in that dialect; identifiers go through `quote`.
+    """
+
+    name: str
+    dialect: str
+
+    def quote(self, name: str) -> str: ...
+
+    def unique_name(self, prefix: str) -> str: ...
+
+    def execute(self, query: str, params: list[Any] | None = None) -> list[tuple]: ...
+
+    def fetch_df(self, query: str | ibis.Table, params: list[Any] | None = None) -> pd.DataFrame: ...
+
+    def fetch_arrow(self, query: str | ibis.Table, params: list[Any] | None = None) -> pa.Table: ...
+
+    def table(self, name: str) -> ibis.Table: ...
+
+    def materialize(self, expr: ibis.Table | str, name: str | None = None) -> str: ...
+
+    def columns(self, name: str) -> dict[str, str]: ...
+
+    def drop(self, name: str) -> None: ...
+
+
 class DuckDBEngine:
     """An embedded DuckDB database plus an Ibis backend on the same connection.
 
@@ -67,6 +101,7 @@ class DuckDBEngine:
     """
 
     name = "duckdb"
+    dialect = "duckdb"
 
     def __init__(
         self,
@@ -90,6 +125,11 @@ class DuckDBEngine:
             self.execute(f"SET memory_limit = '{_sql_string(str(memory_limit))}'")
         if threads is not None:
             self.execute(f"SET threads = {int(threads)}")
+
+    @staticmethod
+    def quote(name: str) -> str:
+        """Quote an identifier for this engine's SQL."""
+        return quote_identifier(name)
 
     def unique_name(self, prefix: str) -> str:
         """A fresh table name (engines are shared by several loads)."""
@@ -131,6 +171,10 @@ class DuckDBEngine:
         rows = self.execute(f"DESCRIBE {quote_identifier(name)}")
         return {row[0]: row[1] for row in rows}
 
+    def drop(self, name: str) -> None:
+        """Drop a table made by `materialize` (no error when it is gone)."""
+        self.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
+
     def close(self) -> None:
         """Close the connection."""
         self.con.close()
@@ -159,12 +203,26 @@ def _sql_string(value: str) -> str:
     return value.replace("'", "''")
 
 
-def get_engine(engine: DuckDBEngine | str | None = None, **options: Any) -> DuckDBEngine:
-    """Return an engine object for ``engine`` (an engine, ``"duckdb"`` or None)."""
+def get_engine(engine: Engine | str | None = None, **options: Any) -> Engine:
+    """Return an engine object for ``engine``.
+
+    Parameters
+    ----------
+    engine : Engine, "duckdb", "spark", a SparkSession or None
+        None and ``"duckdb"`` make a new embedded DuckDB engine; ``"spark"`` a
+        `segwise.spark.SparkEngine` (``options``: ``master``, ``conf``, ``session``);
+        a SparkSession is wrapped in a SparkEngine; an engine object is returned as is.
+    """
     if engine is None or engine == "duckdb":
         return DuckDBEngine(**options)
-    if isinstance(engine, DuckDBEngine):
+    if isinstance(engine, Engine) and not isinstance(engine, str):
         return engine
+    if engine == "spark" or type(engine).__name__ == "SparkSession":
+        from segwise.spark import SparkEngine
+
+        if engine == "spark":
+            return SparkEngine(**options)
+        return SparkEngine(session=engine, **options)
     from segwise.errors import InputError
 
-    raise InputError(f"unknown engine {engine!r}; available: 'duckdb'")
+    raise InputError(f"unknown engine {engine!r}; available: {', '.join(map(repr, ENGINES))}")

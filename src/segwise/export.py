@@ -169,8 +169,8 @@ def upsert_duckdb(frame: pd.DataFrame, path: str | Path, table: str = "segwise_s
         con.execute("BEGIN TRANSACTION").fetchall()
         try:
             inserted, updated = con.execute(
-                f"SELECT count(*) FILTER (WHERE t.customer_id IS NULL), "
-                f"count(*) FILTER (WHERE t.customer_id IS NOT NULL AND ("
+                "SELECT count(*) FILTER (WHERE t.customer_id IS NULL), "
+                "count(*) FILTER (WHERE t.customer_id IS NOT NULL AND ("
                 + " OR ".join(f"t.{c} IS DISTINCT FROM i.{c}" for c in _CONTENT_COLUMNS)
                 + f")) FROM segwise_incoming i LEFT JOIN {name} t USING (customer_id)"
             ).fetchall()[0]

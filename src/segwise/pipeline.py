@@ -27,7 +27,7 @@ from segwise.align import align_model
 from segwise.data import CustomerTable, Transactions, load_customers, load_transactions
 from segwise.drift import training_snapshot
 from segwise.economics import actionability, segment_economics
-from segwise.engine import DuckDBEngine, get_engine
+from segwise.engine import Engine, get_engine
 from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
 from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel
@@ -214,7 +214,7 @@ def segment(
     method_params: Mapping[str, Any] | None = None,
     load_options: Mapping[str, Any] | None = None,
     customer_options: Mapping[str, Any] | None = None,
-    engine: DuckDBEngine | str | None = None,
+    engine: Engine | str | Any = None,
     progress: ProgressCallback | None = None,
     playbook: str | Path | Playbook | None = None,
     stability: int | None = None,
@@ -225,10 +225,11 @@ def segment(
 
     Parameters
     ----------
-    data : path, DataFrame, Transactions or None
+    data : path, DataFrame, Spark DataFrame, Transactions or None
         The transaction log (anything `segwise.load_transactions` reads, or an
         already loaded `Transactions`). May be None when ``customers`` is given:
-        customers are then segmented on their attributes alone.
+        customers are then segmented on their attributes alone. A Spark DataFrame
+        runs on the Spark engine of its session.
     customers : path, DataFrame, CustomerTable or None
         Customer attribute table (one row per customer).
     as_of : str or date, optional
@@ -251,7 +252,10 @@ def segment(
     load_options, customer_options : dict, optional
         Keyword arguments for `load_transactions` / `load_customers` (column
         names, date format, delimiter, encoding ...).
-    engine : DuckDBEngine, optional
+    engine : DuckDBEngine, SparkEngine, "duckdb", "spark" or a SparkSession, optional
+        Where loading, features, preparation and clustering run (default: a new
+        DuckDB). On Spark, ``method`` is one of ``kmeans``, ``bisecting_kmeans``,
+        ``gmm`` (MLlib) and the model file is the same as the local engine's.
     progress : callable, optional
         Called as ``progress(stage, label)`` when a stage starts and
         ``progress(stage, "done")`` when it ends.
@@ -276,6 +280,8 @@ def segment(
     if playbook is not None and not isinstance(playbook, Playbook):
         playbook = load_playbook(playbook)
     timer = _Timer(progress)
+    if engine is None and type(data).__module__.startswith("pyspark"):
+        engine = data.sparkSession
     engine = get_engine(engine)
     transactions: Transactions | None = None
     customer_table: CustomerTable | None = None
@@ -301,7 +307,13 @@ def segment(
             weights=dict(weights) if weights else None, preprocessing=dict(preprocessing) if preprocessing else None,
             method_params=dict(method_params) if method_params else None, names=dict(names) if names else None,
             random_state=random_state,
-        ).fit(feature_table)
+        )
+        if engine.name == "spark":
+            from segwise.spark.segment import fit_segmenter
+
+            segmenter = fit_segmenter(engine, feature_table, segmenter)
+        else:
+            segmenter = segmenter.fit(feature_table)
     source = transactions.source if transactions is not None else customer_table.source
     model = SegmentationModel.from_fit(segmenter, feature_table.spec, as_of=feature_table.as_of, source=source,
                                        n_customers=len(feature_table.frame))

@@ -24,12 +24,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
+from segwise.profile_stats import SegmentStats, naming_zscores as _naming_zscores, segment_stats
+
 __all__ = [
-    "SegmentProfile", "Profiles", "compute_profiles", "build_profiles", "name_segments", "name_profiles", "ARCHETYPES",
-    "MIN_ARCHETYPE_SCORE",
+    "SegmentProfile", "Profiles", "SegmentStats", "segment_stats", "compute_profiles", "profiles_from_stats",
+    "name_segments", "ARCHETYPES", "MIN_ARCHETYPE_SCORE",
 ]
 
 #: Below this archetype score a segment is named from its traits instead.
@@ -243,94 +244,34 @@ def compute_profiles(
     Profiles
         Unnamed (names are empty until `name_segments`).
     """
+    stats_ = segment_stats(features, labels, value_column=value_column, log_columns=log_columns)
+    return profiles_from_stats(stats_, units=units, value_column=value_column, n_traits=n_traits)
+
+
+def profiles_from_stats(stats_: SegmentStats, *, units: Mapping[str, str] | None = None,
+                        value_column: str | None = "monetary_total", n_traits: int = 5) -> Profiles:
+    """Unnamed `Profiles` from `SegmentStats` (see `compute_profiles` for the parameters)."""
     units = dict(units or {})
-    labels = np.asarray(labels)
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    categorical = [c for c in features.columns if c not in numeric]
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    pop_mean = np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))
-    pop_std = np.nanstd(values, axis=0)
-    pop_median = np.nanmedian(values, axis=0)
-    has_value = value_column is not None and value_column in numeric
-    ranking = _naming_zscores(features, labels, set(log_columns or ()))
-    segment_ids = [int(seg) for seg in np.unique(labels)]
-    means, medians, observed, revenue, cats = [], [], [], [], []
-    for seg in segment_ids:
-        mask = labels == seg
-        block = values[mask]
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                # An all-missing column in a segment (e.g. inter-purchase days of
-                # one-time buyers) has no mean: NaN is the honest answer.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                means.append(np.nanmean(block, axis=0))
-                medians.append(np.nanmedian(block, axis=0))
-        observed.append((~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric)))
-        cats.append({
-            column: {str(k): float(v) for k, v in
-                     features.loc[mask, column].astype("object").value_counts(normalize=True, dropna=True).head(5).items()}
-            for column in categorical
-        })
-        revenue.append(float(np.nansum(features.loc[mask, value_column])) if has_value else None)
-    return build_profiles(
-        numeric, segment_ids=segment_ids, sizes=[int((labels == seg).sum()) for seg in segment_ids],
-        means=np.array(means).reshape(len(segment_ids), len(numeric)),
-        medians=np.array(medians).reshape(len(segment_ids), len(numeric)),
-        observed=np.array(observed).reshape(len(segment_ids), len(numeric)),
-        ranking=np.array([[ranking[seg].get(c, 0.0) for c in numeric] for seg in segment_ids]).reshape(
-            len(segment_ids), len(numeric)),
-        pop_mean=pop_mean, pop_std=pop_std, pop_median=pop_median,
-        revenue=revenue if has_value else None,
-        total_revenue=float(np.nansum(features[value_column])) if has_value else None,
-        categories=cats, units=units, value_column=value_column if has_value else None, n_traits=n_traits,
-    )
-
-
-def build_profiles(
-    columns: list[str],
-    *,
-    segment_ids: list[int],
-    sizes: list[int],
-    means: np.ndarray,
-    medians: np.ndarray,
-    observed: np.ndarray,
-    ranking: np.ndarray,
-    pop_mean: np.ndarray,
-    pop_std: np.ndarray,
-    pop_median: np.ndarray,
-    revenue: list[float | None] | None = None,
-    total_revenue: float | None = None,
-    categories: list[dict[str, dict[str, float]]] | None = None,
-    units: Mapping[str, str] | None = None,
-    value_column: str | None = None,
-    n_traits: int = 5,
-) -> Profiles:
-    """Profiles from per-segment statistics of the numeric ``columns`` (rows of the
-    arrays follow ``segment_ids``): what `compute_profiles` does after measuring, and
-    what a segmentation that never sees the rows (`segwise.federated`) builds from
-    aggregates.
-
-    ``observed`` is the share of each segment with a value; ``ranking`` the naming
-    z-scores (see `_naming_zscores`) that rank the traits.
-    """
-    units = dict(units or {})
-    n_total = float(sum(sizes))
+    numeric = stats_.numeric
+    pop_mean, pop_std, pop_median = stats_.pop_mean, stats_.pop_std, stats_.pop_median
+    has_value = stats_.revenue is not None
+    total_revenue = float(np.nansum(stats_.revenue)) if has_value else None
+    n_total = int(stats_.n_customers.sum())
     segments = []
-    for i, seg in enumerate(segment_ids):
-        mean, median = means[i], medians[i]
+    for i, seg in enumerate(stats_.segment_ids):
+        mean, median = stats_.means[i], stats_.medians[i]
         with np.errstate(all="ignore"):
             z = np.where(pop_std > 0, (mean - pop_mean) / np.where(pop_std > 0, pop_std, 1), 0.0)
+        rank_z = np.array([stats_.naming_zscores[int(seg)].get(c, 0.0) for c in numeric])
         # A feature most of the segment has no value for (e.g. days between orders of
         # one-time buyers) says nothing about the segment.
-        rank_z = np.where(observed[i] >= 0.5, ranking[i], 0.0)
+        rank_z = np.where(stats_.observed[i] >= 0.5, rank_z, 0.0)
         order = np.argsort(-np.nan_to_num(np.abs(rank_z), nan=0.0), kind="stable")
         traits = []
         for j in order[:n_traits]:
             if not np.isfinite(z[j]) or abs(rank_z[j]) < 0.2 or np.sign(z[j]) != np.sign(rank_z[j]):
                 continue
-            feature = columns[j]
+            feature = numeric[j]
             traits.append({
                 "feature": feature,
                 "zscore": float(z[j]),
@@ -338,28 +279,27 @@ def build_profiles(
                 "text": _trait_text(feature, units.get(feature, ""), float(mean[j]), float(pop_mean[j]),
                                     float(median[j]), float(pop_median[j])),
             })
-        share_revenue = None
-        if revenue is not None:
-            share_revenue = revenue[i] / total_revenue if total_revenue else None
+        n_seg = int(stats_.n_customers[i])
+        revenue = float(stats_.revenue[i]) if has_value else None
         segments.append(SegmentProfile(
             segment_id=int(seg),
             name="",
             description="",
-            n_customers=int(sizes[i]),
-            share_customers=float(sizes[i] / n_total),
-            share_revenue=share_revenue,
-            means=dict(zip(columns, map(float, mean))),
-            medians=dict(zip(columns, map(float, median))),
-            zscores=dict(zip(columns, map(float, z))),
+            n_customers=n_seg,
+            share_customers=float(n_seg / n_total),
+            share_revenue=(revenue / total_revenue if total_revenue else None) if has_value else None,
+            means=dict(zip(numeric, map(float, mean))),
+            medians=dict(zip(numeric, map(float, median))),
+            zscores=dict(zip(numeric, map(float, z))),
             traits=traits,
-            categories=categories[i] if categories else {},
+            categories=stats_.categories[int(seg)],
         ))
     return Profiles(
         segments=segments,
-        population_means=dict(zip(columns, map(float, pop_mean))),
-        population_medians=dict(zip(columns, map(float, pop_median))),
-        value_column=value_column,
-        units={c: units.get(c, "") for c in columns},
+        population_means=dict(zip(numeric, map(float, pop_mean))),
+        population_medians=dict(zip(numeric, map(float, pop_median))),
+        value_column=value_column if has_value else None,
+        units={c: units.get(c, "") for c in numeric},
     )
 
 
@@ -470,39 +410,6 @@ _ADJECTIVES = {
 }
 
 
-def _naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[str]) -> dict[int, dict[str, float]]:
-    """Standardised segment means, with durations, counts and skewed amounts on a log scale.
-
-    On the raw scale one extreme segment dominates the standard deviation of a
-    skewed column; on the log scale every segment's position is readable.
-    """
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    # A copy: the columns are log-transformed in place, and the frame's own arrays may be read-only
-    # (a frame read from Parquet under copy-on-write).
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    for j, column in enumerate(numeric):
-        col = values[:, j]
-        finite = col[np.isfinite(col)]
-        if finite.size == 0 or finite.min() < 0:
-            continue
-        with np.errstate(all="ignore"):
-            skewed = finite.size > 2 and float(np.nan_to_num(stats.skew(finite))) > 1.0
-        if column in log_columns or skewed:
-            values[:, j] = np.log1p(col)
-    mean = np.nanmean(values, axis=0)
-    std = np.nanstd(values, axis=0)
-    out = {}
-    import warnings
-
-    for seg in np.unique(labels):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            seg_mean = np.nanmean(values[labels == seg], axis=0)
-        z = np.where(std > 0, (seg_mean - mean) / np.where(std > 0, std, 1.0), 0.0)
-        out[int(seg)] = {c: float(v) for c, v in zip(numeric, z)}
-    return out
-
-
 def _trait_name(profile: SegmentProfile, used: set[str]) -> str:
     """A name from the two strongest distinct traits.
 
@@ -548,6 +455,7 @@ def name_segments(
     *,
     log_columns: set[str] | None = None,
     overrides: Mapping[Any, str] | None = None,
+    naming_zscores: Mapping[int, Mapping[str, float]] | None = None,
 ) -> Profiles:
     """Give every segment a unique human name and a description (in place; returned).
 
@@ -555,25 +463,19 @@ def name_segments(
     ----------
     profiles : Profiles
     features, labels
-        The raw features and segment ids the profiles were computed from.
+        The raw features and segment ids the profiles were computed from. With
+        ``naming_zscores``, ``features`` may be just the column names and
+        ``labels`` None.
     log_columns : set of str, optional
         Columns compared on a log scale when scoring archetypes.
     overrides : mapping, optional
         Segment id (or generated name) to the name the user wants.
+    naming_zscores : mapping, optional
+        `SegmentStats.naming_zscores` already computed (e.g. on Spark).
     """
-    zs = _naming_zscores(features, labels, set(log_columns or ()))
-    return name_profiles(profiles, zs, set(features.columns), overrides=overrides)
-
-
-def name_profiles(
-    profiles: Profiles,
-    zs: Mapping[int, Mapping[str, float]],
-    available: set[str],
-    *,
-    overrides: Mapping[Any, str] | None = None,
-) -> Profiles:
-    """`name_segments` from the naming z-scores of each segment (see `_naming_zscores`)
-    and the set of ``available`` feature columns."""
+    log_columns = set(log_columns or ())
+    zs = naming_zscores if naming_zscores is not None else _naming_zscores(features, labels, log_columns)
+    available = set(getattr(features, "columns", features))
     archetypes = [(name, fn) for name, (needs, fn) in ARCHETYPES.items() if set(needs) <= available]
     ids = [p.segment_id for p in profiles]
     names: dict[int, str] = {}

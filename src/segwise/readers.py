@@ -493,9 +493,10 @@ def _strptime_sql(col: str, fmt: str, try_: bool = True) -> str:
 
 
 def _offending(engine, raw: RawInput, condition: str, column: str, limit: int = 5) -> tuple[list[int], list[str]]:
+    # Written for DuckDB and Spark SQL alike (the Spark engine uses it too).
     rows = engine.execute(
-        f"SELECT {ROW_COL}, CAST({q(column)} AS VARCHAR) FROM {q(raw.name)} WHERE {condition} "
-        f"ORDER BY {ROW_COL} LIMIT {limit}"
+        f"SELECT {ROW_COL}, CAST({engine.quote(column)} AS STRING) FROM {engine.quote(raw.name)} "
+        f"WHERE {condition} ORDER BY {ROW_COL} LIMIT {limit}"
     )
     return [r[0] for r in rows], [r[1] for r in rows]
 
@@ -601,18 +602,21 @@ def timestamp_sql(engine: DuckDBEngine, raw: RawInput, column: str, date_format:
     return ParsedColumn(_strptime_sql(text, fmt, try_=fmt == _ISO), _describe_format(fmt))
 
 
-def number_sql(engine: DuckDBEngine, raw: RawInput, column: str) -> ParsedColumn:
-    """SQL turning ``column`` into DOUBLE; text that is not a number is an error."""
+def number_sql(engine, raw: RawInput, column: str) -> ParsedColumn:
+    """SQL turning ``column`` into DOUBLE; text that is not a number is an error.
+
+    The SQL is valid for DuckDB and Spark alike (`segwise.spark.parse` uses it).
+    """
     kind = raw.kinds[column]
-    col = q(column)
+    col = engine.quote(column)
     if kind in ("integer", "float"):
         return ParsedColumn(f"CAST({col} AS DOUBLE)", "native number")
     if kind == "boolean":
         return ParsedColumn(f"CAST({col} AS DOUBLE)", "boolean as 0/1")
-    text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
+    text = f"NULLIF(trim(CAST({col} AS STRING)), '')"
     parsed = f"TRY_CAST({text} AS DOUBLE)"
     bad = f"{text} IS NOT NULL AND {parsed} IS NULL"
-    n_bad = engine.execute(f"SELECT count(*) FROM {q(raw.name)} WHERE {bad}")[0][0]
+    n_bad = engine.execute(f"SELECT count(*) FROM {engine.quote(raw.name)} WHERE {bad}")[0][0]
     if n_bad:
         rows, values = _offending(engine, raw, bad, column)
         raise InputError(
@@ -646,24 +650,59 @@ def text_sql(column: str) -> str:
     return f"NULLIF(trim(CAST({q(column)} AS VARCHAR)), '')"
 
 
+# The SQL pieces of cleaning that differ between engines (see `segwise.data._sql_dialect`;
+# `segwise.spark.parse` defines the same names for Spark SQL).
+
+#: A NULL text value.
+NULL_TEXT = "CAST(NULL AS VARCHAR)"
+
+
+def full_match(text: str, pattern: str) -> str:
+    """SQL: ``text`` matches the regular expression ``pattern`` entirely."""
+    return f"regexp_full_match({text}, '{pattern}')"
+
+
+def starts_with_c(order: str) -> str:
+    """SQL: the order id starts with C or c (an invoice-prefix cancellation)."""
+    return f"coalesce(starts_with(upper({order}), 'C'), false)"
+
+
+def line_hash(quoted_columns: list[str]) -> str:
+    """SQL: a hash of the whole source line, for finding double exports."""
+    return f"hash({', '.join(quoted_columns)})"
+
+
+def invalid_number(column: str) -> str:
+    """SQL: the number is missing, NaN or infinite."""
+    return f"{column} IS NULL OR isnan({column}) OR isinf({column})"
+
+
+def create_view(quoted_name: str) -> str:
+    """SQL that starts a temporary view definition."""
+    return f"CREATE TEMP VIEW {quoted_name}"
+
+
 _TRUE = ("true", "t", "yes", "y", "1", "1.0", "x")
 _FALSE = ("false", "f", "no", "n", "0", "0.0", "")
 
 
-def flag_sql(engine: DuckDBEngine, raw: RawInput, column: str) -> ParsedColumn:
-    """SQL turning a flag column into BOOLEAN (true/yes/1, or any positive amount)."""
+def flag_sql(engine, raw: RawInput, column: str) -> ParsedColumn:
+    """SQL turning a flag column into BOOLEAN (true/yes/1, or any positive amount).
+
+    The SQL is valid for DuckDB and Spark alike (`segwise.spark.parse` uses it).
+    """
     kind = raw.kinds[column]
-    col = q(column)
+    col = engine.quote(column)
     if kind == "boolean":
         return ParsedColumn(f"CAST({col} AS BOOLEAN)", "boolean")
     if kind in ("integer", "float"):
         return ParsedColumn(f"({col} > 0)", "positive number means yes")
-    text = f"lower(trim(CAST({col} AS VARCHAR)))"
+    text = f"lower(trim(CAST({col} AS STRING)))"
     numeric = f"TRY_CAST({text} AS DOUBLE)"
     truthy = "(" + ", ".join(f"'{v}'" for v in _TRUE) + ")"
     falsy = "(" + ", ".join(f"'{v}'" for v in _FALSE) + ")"
     bad = f"{col} IS NOT NULL AND {text} NOT IN {truthy} AND {text} NOT IN {falsy} AND {numeric} IS NULL"
-    n_bad = engine.execute(f"SELECT count(*) FROM {q(raw.name)} WHERE {bad}")[0][0]
+    n_bad = engine.execute(f"SELECT count(*) FROM {engine.quote(raw.name)} WHERE {bad}")[0][0]
     if n_bad:
         rows, values = _offending(engine, raw, bad, column)
         raise InputError(

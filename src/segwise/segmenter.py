@@ -40,7 +40,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
-from segwise.cluster import get_method
+from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
 from segwise.method_bridge import (
@@ -480,7 +480,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
         self.preprocessor_ = Preprocessor.from_state(meta["preprocessor"], part("preprocessor"))
-        self.clusterer_ = get_method(meta["method"]).from_state(meta["clusterer"], part("clusterer"))
+        self.clusterer_ = get_model_class(meta["method"]).from_state(meta["clusterer"], part("clusterer"))
         self.label_map_ = arrays["segmenter/label_map"].astype(np.int64)
         self.n_segments_ = int(meta["n_segments"])
         self.feature_columns_ = list(meta["feature_columns"])

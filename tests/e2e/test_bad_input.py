@@ -149,6 +149,22 @@ CASES = [
         id="unknown-method",
     ),
     pytest.param(
+        ["run", "good.csv", "--method", "spark_gmm"],
+        ["error: the method 'spark_gmm' is not fitted by this engine: its models are fitted by the Spark "
+         "engine (segwise run --engine spark --method gmm)"],
+        id="spark-only-method-on-duckdb",
+    ),
+    pytest.param(
+        ["run", "good.csv", "--engine", "postgres"],
+        ["error: --engine must be one of duckdb, spark, got 'postgres'"],
+        id="unknown-engine",
+    ),
+    pytest.param(
+        ["run", "good.csv", "--spark-master", "local[1]"],
+        ["error: --spark-master and --spark-conf need --engine spark"],
+        id="spark-option-without-spark",
+    ),
+    pytest.param(
         ["run", "good.csv", "--out", "taken"],
         ["taken"],
         id="out-is-a-file",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 import shutil
 import sys
@@ -65,6 +66,13 @@ action = "loyalty points"
     assert ServedModel.load(model_a.path, Settings()).actions(0, {"recency_days": 400}) is None
 
 
+def run_coroutine(coroutine):
+    """``asyncio.run`` in a thread of its own: a session fixture of this worker (the report
+    tests' Playwright browser) may already run an event loop in the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_holder_swaps_atomically_and_keeps_the_old_model_on_failure(model_a, model_b, tmp_path):
     path = tmp_path / "served.segwise"
     shutil.copyfile(model_a.path, path)
@@ -72,7 +80,7 @@ def test_holder_swaps_atomically_and_keeps_the_old_model_on_failure(model_a, mod
     first = holder.load()
     in_flight = holder.current  # what a request being answered holds
     shutil.copyfile(model_b.path, path)
-    previous, new = asyncio.run(holder.reload())
+    previous, new = run_coroutine(holder.reload())
     assert previous is first and holder.current is new
     assert new.version == model_b.model.file_sha256
     # The request that started before the swap finishes on the old model, unchanged.
@@ -81,7 +89,7 @@ def test_holder_swaps_atomically_and_keeps_the_old_model_on_failure(model_a, mod
     assert int(in_flight.model.assign_rows([row]).segment_id[0]) == model_a.assignments.iloc[0]["segment_id"]
     path.write_bytes(b"junk")
     with pytest.raises(ReloadFailed, match="not a segwise model file"):
-        asyncio.run(holder.reload())
+        run_coroutine(holder.reload())
     assert holder.current is new
 
 

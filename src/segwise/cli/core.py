@@ -16,6 +16,38 @@ from segwise.cli.common import (
 )
 from segwise.errors import InputError
 
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="Where the work runs: duckdb (embedded) or spark (needs segwise[spark]).")
+]
+SparkMasterOpt = Annotated[
+    Optional[str],
+    typer.Option("--spark-master", help="Spark master for --engine spark: local[2], spark://HOST:7077, yarn..."),
+]
+SparkConfOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--spark-conf", metavar="KEY=VALUE", help="Spark setting for --engine spark (repeatable)."),
+]
+
+
+def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[str]]):
+    """The engine named on the command line (Spark options only with --engine spark)."""
+    from segwise.engine import ENGINES, get_engine
+
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "spark":
+        if spark_master or spark_conf:
+            raise InputError("--spark-master and --spark-conf need --engine spark")
+        return get_engine()
+    conf = {}
+    for item in spark_conf or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--spark-conf takes KEY=VALUE (e.g. spark.executor.memory=8g), got {item!r}")
+        conf[key.strip()] = value.strip()
+    return get_engine("spark", master=spark_master, conf=conf)
+
+
 def _segments_table(result) -> Table:
     table = Table(title=f"{result.n_segments} segments of {len(result.assignments):,} customers", title_justify="left")
     table.add_column("id", justify="right")
@@ -68,12 +100,16 @@ def _method_params(method: str, values: Optional[list[str]], levels: Optional[st
 
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
                   seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
-                  method_params: Optional[dict[str, Any]] = None):
+                  method_params: Optional[dict[str, Any]] = None, engine=None):
     from segwise.pipeline import segment
 
+    if data is None and engine is not None and engine.name == "spark" and load.get("table"):
+        data_source = None  # a table of the Spark catalog, named by --table
+    else:
+        data_source = str(data) if data is not None else None
     with StageProgress(show_progress) as progress:
         return segment(
-            str(data) if data is not None else None,
+            data_source,
             customers=str(customers) if customers is not None else None,
             as_of=as_of, n_segments=parse_segments(segments), method=method,
             features=split_list(features), exclude=split_list(exclude), weights=parse_weights(weights),
@@ -82,6 +118,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             progress=progress, playbook=playbook,
             stability=stability, align_to=str(align_to) if align_to is not None else None,
             n_jobs=-1 if stability else None,
+            engine=engine,
         )
 
 
@@ -213,17 +250,23 @@ def run(
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
     ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report (report.html).")] = False,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: load, clean, build features, choose segments, profile, name, save.
 
     Writes assignments.parquet/.csv, features.parquet, profiles.json, run.json,
     model.segwise and the HTML report report.html into --out, and appends the run
-    to --out/segwise.duckdb.
+    to --out/segwise.duckdb. With --engine spark the work runs on Spark (methods
+    kmeans, bisecting_kmeans, gmm; --table NAME reads a Spark table) and the
+    assignments are also written as Parquet partitioned by segment into
+    --out/assignments_by_segment/.
     """
     from segwise.outputs import check_output_dir
 
-    if data is None and customers is None:
+    if data is None and customers is None and not (engine == "spark" and table):
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")
     check_output_dir(out_dir)
     if stability is not None and stability < 2:
@@ -234,11 +277,16 @@ def run(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
+    run_engine = _engine(engine, spark_master, spark_conf)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
-                           align_to=align_to, method_params=params)
+                           align_to=align_to, method_params=params, engine=run_engine)
     paths = result.save(out_dir, store=not no_store, report=not no_report)
+    if run_engine.name == "spark":
+        from segwise.spark.segment import write_assignments
+
+        write_assignments(run_engine, result.assignments, out_dir / "assignments_by_segment")
     _print_cleaning(result.run)
     out.print(_segments_table(result))
     selection = result.run.get("selection")
@@ -272,6 +320,9 @@ def features_command(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Write the customer feature table (one row per customer) without segmenting."""
@@ -280,7 +331,16 @@ def features_command(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    tx, cu = load_inputs(data, customers, load)
+    run_engine = _engine(engine, spark_master, spark_conf)
+    if run_engine.name == "spark":
+        from segwise.data import load_customers, load_transactions
+
+        if data is None and not table:
+            raise InputError("give a transaction log (DATA) or a Spark table (--table NAME) with --engine spark")
+        tx = load_transactions(str(data) if data is not None else None, engine=run_engine, **load)
+        cu = load_customers(str(customers), **customer_options(load, primary=False)) if customers else None
+    else:
+        tx, cu = load_inputs(data, customers, load)
     table_ = build_features(tx, customers=cu, as_of=as_of)
     write_atomic_table(table_.frame.reset_index(), out_file)
     out.print(

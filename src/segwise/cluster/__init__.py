@@ -17,7 +17,9 @@ auto            `AutoSegmenter` (compares methods, keeps the best)
 ==============  ==========================================================
 """
 
-from segwise.cluster.base import METHODS, SegmentClusterer, get_method, register_method
+from segwise.cluster.base import (
+    METHODS, MODEL_CLASSES, SegmentClusterer, get_method, get_model_class, register_method,
+)
 from segwise.cluster.kmeans import KMeansSegmenter
 from segwise.cluster.hierarchical import HierarchicalSegmenter
 from segwise.cluster.density import DBSCANSegmenter, HDBSCANSegmenter
@@ -28,8 +30,12 @@ from segwise.cluster.composite import MultiViewSegmenter, TwoStageSegmenter
 from segwise.cluster.autoencoder import AutoencoderSegmenter
 from segwise.cluster.auto import AutoSegmenter
 
+# Models fitted on Spark load and assign with numpy only (registers spark_* methods).
+from segwise.spark import models as _spark_models  # noqa: E402,F401,I001
+
 __all__ = [
-    "METHODS", "SegmentClusterer", "get_method", "register_method", "KMeansSegmenter", "HierarchicalSegmenter",
-    "DBSCANSegmenter", "HDBSCANSegmenter", "GaussianMixtureSegmenter", "SOMSegmenter", "KPrototypesSegmenter",
-    "TwoStageSegmenter", "MultiViewSegmenter", "AutoencoderSegmenter", "AutoSegmenter",
+    "METHODS", "MODEL_CLASSES", "SegmentClusterer", "get_method", "get_model_class", "register_method",
+    "KMeansSegmenter", "HierarchicalSegmenter", "DBSCANSegmenter", "HDBSCANSegmenter", "GaussianMixtureSegmenter",
+    "SOMSegmenter", "KPrototypesSegmenter", "TwoStageSegmenter", "MultiViewSegmenter", "AutoencoderSegmenter",
+    "AutoSegmenter",
 ]

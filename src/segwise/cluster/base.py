@@ -47,11 +47,16 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from segwise.errors import InputError
 
 __all__ = [
-    "SegmentClusterer", "METHODS", "register_method", "get_method", "param_error", "check_int_param",
-    "resolve_seed", "state_params", "params_from_state", "fit_input",
+    "SegmentClusterer", "METHODS", "MODEL_CLASSES", "register_method", "get_method", "get_model_class", "param_error",
+    "check_int_param", "resolve_seed", "state_params", "params_from_state", "fit_input",
 ]
 
+#: Methods this process can fit: ``Segmenter(method=name)``, ``segwise run --method name``.
 METHODS: dict[str, type["SegmentClusterer"]] = {}
+
+#: Every class a model file may name: the methods, plus models fitted elsewhere (the
+#: Spark engine) that load and assign here but are not fitted by their own ``fit``.
+MODEL_CLASSES: dict[str, type["SegmentClusterer"]] = {}
 
 
 class SegmentClusterer(ClusterMixin, BaseEstimator):
@@ -62,6 +67,8 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     categorical_encoding: ClassVar[str] = "onehot"
     #: Parameter name -> "list" (column/family names) or "groups" (name -> names).
     column_params: ClassVar[dict[str, str]] = {}
+    #: Where models of a class registered with ``fitted_by`` are fitted (None: by ``fit``).
+    fitted_by: ClassVar[str | None] = None
 
     def confidence(self, X) -> np.ndarray:  # pragma: no cover - every method overrides
         """How sure each assignment is, in [0, 1]."""
@@ -101,23 +108,51 @@ def fit_input(X) -> np.ndarray:
     return check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2).astype(np.float64, copy=False)
 
 
-def register_method(name: str):
-    """Class decorator adding a method to `METHODS` under ``name``."""
+def register_method(name: str, *, fitted_by: str | None = None):
+    """Class decorator registering a clusterer under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name used by ``--method`` and stored in model files.
+    fitted_by : str, optional
+        For a class that only stores and applies a model fitted elsewhere: how to
+        fit one (e.g. ``"the Spark engine (--engine spark --method gmm)"``). Such a
+        class goes to `MODEL_CLASSES` only, not to `METHODS`.
+    """
 
     def decorator(cls):
         cls.method_name = name
-        METHODS[name] = cls
+        cls.fitted_by = fitted_by
+        MODEL_CLASSES[name] = cls
+        if fitted_by is None:
+            METHODS[name] = cls
         return cls
 
     return decorator
 
 
 def get_method(name: str) -> type[SegmentClusterer]:
-    """The estimator class registered as ``name``."""
-    try:
+    """The estimator class of the method ``name``, for fitting."""
+    if name in METHODS:
         return METHODS[name]
+    if name in MODEL_CLASSES:
+        raise InputError(
+            f"the method {name!r} is not fitted by this engine: its models are fitted by "
+            f"{MODEL_CLASSES[name].fitted_by}"
+        )
+    raise InputError(f"unknown segmentation method {name!r}; methods are: {', '.join(sorted(METHODS))}")
+
+
+def get_model_class(name: str) -> type[SegmentClusterer]:
+    """The class that loads and applies a stored model of the method ``name``."""
+    try:
+        return MODEL_CLASSES[name]
     except KeyError:
-        raise InputError(f"unknown segmentation method {name!r}; methods are: {', '.join(sorted(METHODS))}") from None
+        raise InputError(
+            f"the model names an unknown segmentation method {name!r} (known: {', '.join(sorted(MODEL_CLASSES))}); "
+            "it was probably made by a newer segwise: upgrade segwise to load it"
+        ) from None
 
 
 def param_error(owner: str, name: str, expected: str, got: Any) -> InputError:

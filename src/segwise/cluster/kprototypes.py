@@ -34,7 +34,6 @@ features + gamma * number of categorical mismatches``.
 from __future__ import annotations
 
 import numbers
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import silhouette_score

@@ -31,7 +31,6 @@ component planes) and needs no minisom, so assignment works from the model file.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage as scipy_linkage

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from segwise.data import CustomerTable, Transactions
-from segwise.engine import quote_identifier as q
 from segwise.errors import InputError
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureContext, FeatureSpec
 
@@ -103,8 +102,9 @@ def learn_spec(
             has_time_of_day=transactions.has_time_of_day,
         )
         if transactions.has_channel:
-            rows = transactions.engine.execute(
-                f"SELECT channel, count(*) AS n FROM {q(transactions.table_name)} "
+            engine = transactions.engine
+            rows = engine.execute(
+                f"SELECT channel, count(*) AS n FROM {engine.quote(transactions.table_name)} "
                 "WHERE channel IS NOT NULL AND NOT is_return GROUP BY 1 ORDER BY n DESC, channel "
                 f"LIMIT {MAX_CHANNEL_LEVELS}"
             )
@@ -247,6 +247,7 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         )
     table = tx.table
     as_of_ts = ibis.literal(as_of).cast("timestamp")
+    q = engine.quote
     n_after = engine.execute(
         f"SELECT count(*) FROM {q(tx.table_name)} WHERE ts >= ?", [datetime(as_of.year, as_of.month, as_of.day)]
     )[0][0]
@@ -288,8 +289,8 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
             f"(SELECT customer_id FROM {q(orders_name)})"
         )[0][0]
     finally:
-        engine.execute(f"DROP TABLE IF EXISTS {q(orders_name)}")
-        engine.execute(f"DROP TABLE IF EXISTS {q(lines_name)}")
+        engine.drop(orders_name)
+        engine.drop(lines_name)
     for column in frame.columns:
         if column != "customer_id":
             frame[column] = frame[column].astype("float64")

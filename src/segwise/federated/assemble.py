@@ -3,8 +3,9 @@
 The federated result is stored exactly like a central one (`segwise.model`): a
 `Segmenter` state with the `Preprocessor` fitted from statistics, a k-means clusterer
 holding the global centroids, segments ordered by value, profiled and named from
-per-segment aggregates (`segwise.profile.build_profiles`, `name_profiles`). So
-``segwise assign`` and every consumer of ``model.segwise`` work unchanged.
+per-segment aggregates (`segwise.profile_stats.SegmentStats`,
+`segwise.profile.profiles_from_stats`). So ``segwise assign`` and every consumer of
+``model.segwise`` work unchanged.
 
 What differs from a central fit is recorded, not hidden: the silhouette needs
 pairwise distances between customers and is not available (None); medians come
@@ -28,7 +29,8 @@ from segwise.federated import protocol
 from segwise.federated.sketch import MergedColumns
 from segwise.model import SegmentationModel
 from segwise.prepare import Preprocessor
-from segwise.profile import Profiles, build_profiles, name_profiles
+from segwise.profile import Profiles, name_segments, profiles_from_stats
+from segwise.profile_stats import SegmentStats
 from segwise.select import KSelection
 from segwise.segmenter import Segmenter
 
@@ -89,21 +91,20 @@ def segment_profiles(
     pop_median = np.array([merged.quantiles(j, half)[0] for j in range(d)])
     ranking = _naming_zscores(moments, kept, merged.n_negative().sum(axis=0), columns, docs)
     revenue = None
-    total_revenue = None
     if value_col is not None and value_col in columns:
         j = columns.index(value_col)
         revenue = [float(moments[i, j, 0] * n_observed[i, j] / kept[i, j]) if kept[i, j] > 0 else 0.0
                    for i in range(k)]
-        total_revenue = float(sum(revenue))
-    profiles = build_profiles(
-        columns, segment_ids=list(range(k)), sizes=sizes.tolist(), means=means,
-        medians=medians, observed=_safe_divide(n_observed, np.maximum(sizes, 1)[:, None].astype(float)),
-        ranking=ranking, pop_mean=pop_mean, pop_std=pop_std, pop_median=pop_median, revenue=revenue,
-        total_revenue=total_revenue, units={c: docs[c].unit for c in columns if c in docs},
-        value_column=value_col if revenue is not None else None,
-    )
     zs = {i: {c: float(v) for c, v in zip(columns, np.nan_to_num(ranking[i]))} for i in range(k)}
-    return name_profiles(profiles, zs, set(columns), overrides=overrides)
+    stats_ = SegmentStats(
+        numeric=list(columns), categorical=[], segment_ids=np.arange(k, dtype=np.int64), n_customers=sizes,
+        means=means, medians=medians, observed=_safe_divide(n_observed, np.maximum(sizes, 1)[:, None].astype(float)),
+        pop_mean=pop_mean, pop_std=pop_std, pop_median=pop_median, naming_zscores=zs,
+        categories={i: {} for i in range(k)}, revenue=None if revenue is None else np.asarray(revenue),
+    )
+    profiles = profiles_from_stats(stats_, units={c: docs[c].unit for c in columns if c in docs},
+                                   value_column=value_col if revenue is not None else None)
+    return name_segments(profiles, list(columns), None, overrides=overrides, naming_zscores=zs)
 
 
 def _naming_zscores(moments: np.ndarray, kept: np.ndarray, n_negative: np.ndarray, columns: list[str],

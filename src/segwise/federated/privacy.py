@@ -17,9 +17,10 @@ customer (parallel composition). With every release made, the accounted epsilon
 equals the configured one.
 
 Written here rather than taken from a library because the accounting is three
-formulas; diffprivlib (used for the central option, `segwise.federated.central`)
-accounts pure and approximate DP by sequential composition, which would cost several
-times the noise over a dozen Lloyd iterations. Noise comes from numpy's generator:
+formulas; diffprivlib accounts pure and approximate DP by sequential composition,
+which would cost several times the noise over a dozen Lloyd iterations (and its 0.6.6
+release does not import with scikit-learn 1.9). The central option is the same
+mechanism run by one silo (``--silos 1``). Noise comes from numpy's generator:
 floating-point sampling is not hardened against the attacks on the low-order bits of
 noisy values (a known limitation of most DP libraries).
 """
