@@ -83,6 +83,8 @@ class DuckDBEngine:
         # Timestamps are naive wall-clock times throughout segwise; make any
         # TIMESTAMPTZ cast deterministic instead of depending on the host zone.
         self.execute("SET TimeZone = 'UTC'")
+        # Library code never prints: DuckDB draws a progress bar on stdout for long queries.
+        self.execute("SET enable_progress_bar = false")
         if temp_directory is None:
             temp_directory = tempfile.mkdtemp(prefix="segwise-duckdb-")
         self.execute(f"SET temp_directory = '{_sql_string(temp_directory)}'")

@@ -12,7 +12,8 @@ from segwise.cli.common import (
     AmountOpt, AsOfOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt,
     DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
     TimestampOpt, StageProgress, app, customer_options, err, handle_errors, load_inputs, load_options, out,
-    parse_segments, parse_weights, split_list, write_atomic_table,
+    parse_segments, parse_weights, split_list, write_atomic_table, MemoryLimitOpt, TempDirOpt, ThreadsOpt,
+    make_engine,
 )
 from segwise.errors import InputError
 
@@ -37,7 +38,8 @@ def _segments_table(result) -> Table:
 
 
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
-                  seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None):
+                  seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
+                  engine=None):
     from segwise.pipeline import segment
 
     with StageProgress(show_progress) as progress:
@@ -50,7 +52,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             load_options=load, customer_options=customer_options(load, primary=data is None),
             progress=progress, playbook=playbook,
             stability=stability, align_to=str(align_to) if align_to is not None else None,
-            n_jobs=-1 if stability else None,
+            n_jobs=-1 if stability else None, engine=engine,
         )
 
 
@@ -133,6 +135,9 @@ def run(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not append the run to DIR/segwise.duckdb.")] = False,
     playbook: Annotated[
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
@@ -159,7 +164,7 @@ def run(
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
-                           align_to=align_to)
+                           align_to=align_to, engine=make_engine(memory_limit, threads, temp_dir))
     paths = result.save(out_dir, store=not no_store)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
@@ -192,6 +197,9 @@ def features_command(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Write the customer feature table (one row per customer) without segmenting."""
@@ -200,7 +208,7 @@ def features_command(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    tx, cu = load_inputs(data, customers, load)
+    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
     table_ = build_features(tx, customers=cu, as_of=as_of)
     write_atomic_table(table_.frame.reset_index(), out_file)
     out.print(
@@ -232,6 +240,9 @@ def assign(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Assign the customers of new data to the segments of a saved model."""
@@ -241,7 +252,7 @@ def assign(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    tx, cu = load_inputs(data, customers, load)
+    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
     assignments = model.assign(tx, customers=cu, as_of=as_of)
     write_atomic_table(assignments, out_file)
     counts = assignments["segment_name"].value_counts()
