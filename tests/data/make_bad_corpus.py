@@ -258,6 +258,15 @@ def write_corpus(directory: Path) -> list[dict]:
     case("model-is-a-pickle", "a pickle where a model file should be",
          ["assign", "pickle.segwise", "good.csv", "--out", "a.csv"], 2,
          ["pickle.segwise: not a segwise model file (not a zip archive)"])
+    case("serve-model-is-a-pickle", "segwise serve given a pickle instead of a model file",
+         ["serve", "pickle.segwise", "--port", "0"], 2,
+         ["error: pickle.segwise: not a segwise model file (not a zip archive)"])
+    case("export-unknown-target", "segwise export to a file type it cannot write",
+         ["export", "trained_good", "--to", "segments.xlsx"], 2,
+         ["error: --to 'segments.xlsx': unknown target; use a .csv or .parquet file"],
+         setup=[["run", "good.csv", "--out", "trained_good", "--segments", "2"]])
+    case("export-missing-run", "segwise export of a run directory that does not exist",
+         ["export", "no_such_run", "--to", "segments.csv"], 2, ["error: no_such_run: no such run directory"])
     for kind, what, message in MODEL_DEFECTS:
         case(f"model-{kind}", what, ["assign", f"model_{kind}.segwise", "good.csv", "--out", "a.csv"], 2,
              [f"error: model_{kind}.segwise: ", message],
