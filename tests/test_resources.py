@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -47,3 +52,17 @@ def test_features_complete_under_a_memory_limit_smaller_than_the_data(tmp_path):
     assert len(features) == len(expected)
     pd.testing.assert_frame_equal(features[["n_orders", "monetary_total"]].sort_index(), expected.sort_index(),
                                   rtol=1e-9, check_names=False, check_index_type=False)
+
+
+def test_the_spill_directory_an_engine_creates_is_removed(tmp_path):
+    engine = DuckDBEngine()
+    spill = Path(engine.execute("SELECT current_setting('temp_directory')")[0][0])
+    assert spill.is_dir()
+    engine.close()
+    assert not spill.exists()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    (tmp_path / "orders.csv").write_text("customer_id,order_date,amount\nA,2024-01-02,10\nB,2024-02-03,20\n")
+    script = Path(sys.executable).parent / "segwise"
+    subprocess.run([str(script), "features", "orders.csv", "--out", "f.csv"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    assert not list(tmp_path.glob("segwise-duckdb-*"))  # the command's engine cleaned up at exit
