@@ -40,7 +40,7 @@ def test_every_cleaning_rule_is_in_the_readme():
         "missing_customer_id": "without a customer id", "missing_timestamp": "without a date",
         "invalid_amount": "infinite amounts", "non_positive_price": "unit prices of zero or below",
         "zero_amount": "amounts of exactly zero", "duplicate_line": "identical", "cancellation": "cancellations",
-        "after_as_of": "on or after `as_of`",
+        "after_as_of": "on or after `as_of`", "rare_category": "rarer categories are kept as 'other'",
     }
     assert set(words) == set(CLEANING_RULES)
     text = " ".join(README.split())

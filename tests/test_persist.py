@@ -1,5 +1,6 @@
 """The model file: round trip, and refusal of everything unsafe or tampered."""
 
+import hashlib
 import io
 import json
 import pickle
@@ -148,3 +149,73 @@ def test_attributes_that_only_describe_segments_are_not_needed_to_assign(small_p
                                       features=["rfm", "age"], n_segments=3, random_state=2)
     with pytest.raises(segwise.InputError, match=r"the model uses customer attributes \(age\)"):
         with_attributes.model.assign(tx)
+
+
+def _declare_sizes(path, sizes: dict[str, int], *, compressed_too: bool = False) -> None:
+    """Rewrite the uncompressed (and optionally compressed) sizes the zip directory declares.
+
+    The reader must refuse on the declared sizes, before inflating anything: this is
+    what a zip bomb looks like to it.
+    """
+    data = bytearray(path.read_bytes())
+    position = 0
+    while (position := data.find(b"PK\x01\x02", position)) != -1:
+        name_length = int.from_bytes(data[position + 28:position + 30], "little")
+        name = data[position + 46:position + 46 + name_length].decode()
+        if name in sizes:
+            data[position + 24:position + 28] = sizes[name].to_bytes(4, "little")
+            if compressed_too:
+                data[position + 20:position + 24] = sizes[name].to_bytes(4, "little")
+        position += 46
+    path.write_bytes(bytes(data))
+
+
+def test_declared_uncompressed_sizes_over_the_limits_are_refused(saved, tmp_path):
+    _, path = saved
+    with zipfile.ZipFile(path) as zf:
+        arrays = [n for n in zf.namelist() if n.startswith("arrays/")]
+    too_big = tmp_path / "member.segwise"
+    too_big.write_bytes(path.read_bytes())
+    _declare_sizes(too_big, {arrays[0]: 3 * 1024**3})
+    with pytest.raises(ModelError, match=rf"member '{arrays[0]}' is too large \(3221225472 bytes\)"):
+        read_model_file(too_big)
+    too_much = tmp_path / "total.segwise"
+    too_much.write_bytes(path.read_bytes())
+    _declare_sizes(too_much, {name: 2 * 1024**3 - 1 for name in arrays[:3]}, compressed_too=True)
+    with pytest.raises(ModelError, match="uncompressed size .* bytes exceeds the limit; refusing to load"):
+        read_model_file(too_much)
+
+
+def test_a_highly_compressed_large_member_is_refused_as_a_zip_bomb(saved, tmp_path):
+    _, path = saved
+
+    def edit(members):
+        members["arrays/padding.npy"] = b"\0" * (32 * 1024**2)
+        manifest = json.loads(members["manifest.json"])
+        manifest["members"]["arrays/padding.npy"] = hashlib.sha256(members["arrays/padding.npy"]).hexdigest()
+        members["manifest.json"] = json.dumps(manifest).encode()
+        return members
+
+    bomb = tmp_path / "bomb.segwise"
+    with zipfile.ZipFile(path) as zf:
+        members = edit({name: zf.read(name) for name in zf.namelist()})
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    assert bomb.stat().st_size < 1024**2
+    with pytest.raises(ModelError, match=r"member 'arrays/padding\.npy' has a suspicious compression ratio"):
+        read_model_file(bomb)
+
+
+def test_a_pickle_member_is_refused_even_when_listed(saved, tmp_path):
+    _, path = saved
+
+    def edit(members):
+        members["arrays/evil.npy"] = pickle.dumps({"a": 1})
+        manifest = json.loads(members["manifest.json"])
+        manifest["members"]["arrays/evil.npy"] = hashlib.sha256(members["arrays/evil.npy"]).hexdigest()
+        members["manifest.json"] = json.dumps(manifest).encode()
+        return members
+
+    with pytest.raises(ModelError, match=r"array 'arrays/evil\.npy' cannot be loaded safely"):
+        read_model_file(rewrite(path, tmp_path / "e.segwise", edit))

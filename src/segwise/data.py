@@ -18,6 +18,8 @@ cancellation           invoice id ``C123...`` or a negative amount             k
                                                                                against spend,
                                                                                not an order
 after_as_of            timestamp on or after the as_of date (features step)    excluded
+rare_category          a category outside the `MAX_CATEGORIES` most frequent   kept, as
+                                                                               'other'
 =====================  ======================================================  ========
 
 The cleaned table has the canonical columns ``customer_id`` (text), ``order_id``
@@ -29,6 +31,7 @@ The cleaned table has the canonical columns ``customer_id`` (text), ``order_id``
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -38,12 +41,14 @@ import pandas as pd
 
 from segwise import readers
 from segwise.engine import DuckDBEngine, Engine, get_engine, quote_identifier as q
-from segwise.errors import InputError
+from segwise.errors import DataWarning, InputError
 from segwise.readers import (
     ROW_COL,
     RawInput,
+    check_values,
     id_sql,
     read_raw,
+    text_sql,
     timestamp_sql,
 )
 from segwise.schema import ColumnRoles, detect_customer_id_column, detect_transaction_roles, normalize_name
@@ -69,9 +74,17 @@ CLEANING_RULES: dict[str, str] = {
     "duplicate_line": "identical lines repeated within one order: double exports (removed)",
     "cancellation": "cancellations and returns (kept, netted against spend, not counted as orders)",
     "after_as_of": "rows dated on or after as_of (excluded from features)",
+    "rare_category": "rows whose category is not among the MAX_CATEGORIES most frequent (kept, category 'other')",
 }
 
-_REMOVING_RULES = [r for r in CLEANING_RULES if r not in ("cancellation", "after_as_of", "duplicate_line")]
+#: Rules that keep the row (they change or exclude it later instead of removing it).
+_KEEPING_RULES = ("cancellation", "after_as_of", "rare_category")
+_REMOVING_RULES = [r for r in CLEANING_RULES if r not in (*_KEEPING_RULES, "duplicate_line")]
+
+#: Distinct categories kept; rarer ones become "other" (so a SKU column cannot blow up profiles).
+MAX_CATEGORIES = 1_000
+#: An amount this large is not money but a broken export (sums of such values overflow).
+MAX_ABS_AMOUNT = 1e15
 
 
 @dataclass
@@ -85,7 +98,7 @@ class CleaningReport:
     @property
     def removed_rows(self) -> int:
         """Rows removed by the loader (cancellations are kept, after_as_of is later)."""
-        return sum(v for k, v in self.rules.items() if k not in ("cancellation", "after_as_of"))
+        return sum(v for k, v in self.rules.items() if k not in _KEEPING_RULES)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form, as written to run.json."""
@@ -285,8 +298,67 @@ def _cancellation_prefix_rule(engine: Engine, raw: RawInput, order_col: str) -> 
     return 0 < n_c < 0.5 * n and n_numeric >= 0.9 * (n - n_c)
 
 
+def _check_not_empty(engine: Engine, raw: RawInput, roles: ColumnRoles) -> None:
+    """A role given to a column without a single value is a wrong column, not dirty rows."""
+    q = engine.quote
+    for role in ("customer_id", "timestamp", "amount", "unit_price"):
+        column = getattr(roles, role)
+        if column is None:
+            continue
+        filled = engine.execute(
+            f"SELECT count(*), count(NULLIF(trim(CAST({q(column)} AS STRING)), '')) FROM {q(raw.name)}"
+        )[0]
+        if filled[1] == 0:
+            option = {"customer_id": "--customer-id-col", "timestamp": "--timestamp-col",
+                      "unit_price": "--price-col"}.get(role, "--amount-col")
+            raise InputError(
+                f"{raw.label}: column {column!r} (the {role.replace('_', ' ')}) is empty in all {filled[0]} rows; "
+                f"export it again with its values, or name another column with {option} NAME"
+            )
+
+
+def _check_amount_magnitude(engine: Engine, raw: RawInput, amount_sql: str, column: str) -> None:
+    value = f"CAST({amount_sql} AS DOUBLE)"
+    # Infinity and NaN are counted by the invalid_amount cleaning rule; written without
+    # isinf(), which Spark SQL lacks.
+    finite_and_huge = (f"NOT isnan({value}) AND abs({value}) >= {MAX_ABS_AMOUNT} "
+                       f"AND abs({value}) < CAST('inf' AS DOUBLE)")
+    check_values(
+        engine, raw, finite_and_huge, column,
+        f"amounts are {MAX_ABS_AMOUNT:.0e} or larger",
+        "That is not a plausible amount of money (sums would overflow); fix those values or choose another column.",
+    )
+
+
+def _cap_categories(engine: DuckDBEngine, raw: RawInput, column: str, notes: list[str]) -> tuple[str, int]:
+    """SQL for the category with all but the `MAX_CATEGORIES` most frequent as 'other' (DuckDB)."""
+    text = text_sql(column)
+    n_distinct = engine.execute(f"SELECT count(DISTINCT {text}) FROM {q(raw.name)}")[0][0]
+    if n_distinct <= MAX_CATEGORIES:
+        return text, 0
+    top = engine.unique_name("segwise_top_categories")
+    engine.execute(
+        f"CREATE TEMP TABLE {q(top)} AS SELECT {text} AS category FROM {q(raw.name)} WHERE {text} IS NOT NULL "
+        f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_CATEGORIES - 1}"
+    )
+    n_rare = engine.execute(
+        f"SELECT count(*) FROM {q(raw.name)} WHERE {text} IS NOT NULL AND {text} NOT IN (SELECT category FROM {q(top)})"
+    )[0][0]
+    message = (
+        f"{raw.label}: column {column!r} has {n_distinct:,} distinct categories; the {MAX_CATEGORIES - 1:,} most "
+        f"frequent are kept and the other {n_distinct - MAX_CATEGORIES + 1:,} ({n_rare:,} rows) are counted as "
+        "'other' (use a coarser category column for category features)"
+    )
+    warnings.warn(message, DataWarning, stacklevel=4)
+    notes.append(message)
+    capped = (f"CASE WHEN {text} IS NULL THEN NULL WHEN {text} IN (SELECT category FROM {q(top)}) THEN {text} "
+              "ELSE 'other' END")
+    return capped, int(n_rare)
+
+
 def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str | None) -> Transactions:
     sql = _sql_dialect(engine)
+    _check_not_empty(engine, raw, roles)
     q = engine.quote
     ts = sql.timestamp_sql(engine, raw, roles.timestamp, date_format)
     unit_price_sql = None
@@ -296,12 +368,18 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
         unit_price_sql = sql.number_sql(engine, raw, roles.unit_price).sql
         quantity = sql.number_sql(engine, raw, roles.quantity).sql if roles.quantity else "1.0"
         amount_sql = f"({quantity}) * ({unit_price_sql})"
+    _check_amount_magnitude(engine, raw, amount_sql, roles.amount or roles.unit_price)
+    notes = list(raw.notes)
+    n_rare_category = 0
     order_sql = sql.id_sql(raw, roles.order_id) if roles.order_id else sql.NULL_TEXT
     prefix_rule = roles.order_id is not None and _cancellation_prefix_rule(engine, raw, roles.order_id)
     cancel_id = sql.starts_with_c(order_sql) if prefix_rule else "false"
     extra: dict[str, str] = {}
     if roles.category:
-        extra["category"] = sql.text_sql(roles.category)
+        if engine.name == "duckdb":
+            extra["category"], n_rare_category = _cap_categories(engine, raw, roles.category, notes)
+        else:  # Spark SQL has no IN (subquery) in a select list; its categories are not capped
+            extra["category"] = sql.text_sql(roles.category)
     if roles.channel:
         extra["channel"] = sql.text_sql(roles.channel)
     if roles.discount:
@@ -348,7 +426,6 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
         "(cancel_id OR amount_raw < 0) AS is_return" + extra_cols
     )
     clean = engine.unique_name("segwise_transactions")
-    notes = list(raw.notes)
     if roles.order_id:
         distinct_cols = "customer_id, order_id, ts, amount_raw, cancel_id, line_hash" + extra_cols
         engine.materialize(
@@ -367,6 +444,8 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
     n_rows, n_customers, first_ts, last_ts, n_returns, n_timed = stats
     rules["duplicate_line"] = int(kept - n_rows)
     rules["cancellation"] = int(n_returns)
+    if n_rare_category:
+        rules["rare_category"] = n_rare_category
     if not prefix_rule and roles.order_id:
         notes.append("cancellations are recognised by negative amounts")
     if n_rows == 0:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shutil
 import tempfile
+import weakref
 from typing import Any, Protocol, runtime_checkable
 
 import duckdb
@@ -118,8 +120,13 @@ class DuckDBEngine:
         # Timestamps are naive wall-clock times throughout segwise; make any
         # TIMESTAMPTZ cast deterministic instead of depending on the host zone.
         self.execute("SET TimeZone = 'UTC'")
+        # Library code never prints: DuckDB draws a progress bar on stdout for long queries.
+        self.execute("SET enable_progress_bar = false")
+        self._remove_temp_directory = None
         if temp_directory is None:
             temp_directory = tempfile.mkdtemp(prefix="segwise-duckdb-")
+            # Our own directory: removed when the engine closes, is collected, or at exit.
+            self._remove_temp_directory = weakref.finalize(self, shutil.rmtree, temp_directory, True)
         self.execute(f"SET temp_directory = '{_sql_string(temp_directory)}'")
         if memory_limit is not None:
             self.execute(f"SET memory_limit = '{_sql_string(str(memory_limit))}'")
@@ -176,8 +183,10 @@ class DuckDBEngine:
         self.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and remove the spill directory the engine created)."""
         self.con.close()
+        if self._remove_temp_directory is not None:
+            self._remove_temp_directory()
 
 
 _IBIS_TYPES = {

@@ -14,6 +14,12 @@ Protocol (`commit_outputs`):
 4 when a ``COMMIT`` marker exists (roll forward) and deletes staging directories
 without one (roll back). So an interruption at any point leaves either the previous
 outputs intact or, once recovered, the new ones complete.
+
+A writer holds an exclusive ``flock`` on the directory from its recovery to its
+last rename, so two processes writing into one directory take turns, and `recover`
+never removes the staging directory of a writer still at work (it skips recovery
+while the lock is held; the kernel releases the lock of a killed process). Where
+``fcntl`` does not exist (Windows) there is no such lock.
 """
 
 from __future__ import annotations
@@ -22,8 +28,14 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from segwise.errors import InputError
 from segwise.persist import atomic_write_bytes
@@ -73,12 +85,38 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
+@contextmanager
+def _directory_lock(out_dir: Path, *, blocking: bool) -> Iterator[bool]:
+    """Hold an exclusive flock on ``out_dir``; yields False when not blocking and it is taken."""
+    if fcntl is None:
+        yield True
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def recover(out_dir: str | os.PathLike) -> list[str]:
-    """Finish or undo interrupted writes in ``out_dir``; returns what was done."""
+    """Finish or undo interrupted writes in ``out_dir``; returns what was done.
+
+    Does nothing while another process is writing into ``out_dir``.
+    """
     out_dir = Path(out_dir)
-    actions = []
     if not out_dir.is_dir():
-        return actions
+        return []
+    with _directory_lock(out_dir, blocking=False) as locked:
+        return _recover(out_dir) if locked else []
+
+
+def _recover(out_dir: Path) -> list[str]:
+    actions = []
     for staging in sorted(out_dir.glob(STAGING_PREFIX + "*")):
         marker = staging / _MARKER
         if marker.exists():
@@ -121,7 +159,13 @@ def commit_outputs(
     """
     out_dir = check_output_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    recover(out_dir)
+    with _directory_lock(out_dir, blocking=True):
+        return _commit_locked(out_dir, writers, last, before_commit)
+
+
+def _commit_locked(out_dir: Path, writers: dict[str, Callable[[Path], None]], last: str | None,
+                   before_commit: Callable[[], None] | None) -> dict[str, str]:
+    _recover(out_dir)
     staging = out_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     staging.mkdir()
     try:

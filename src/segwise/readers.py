@@ -9,6 +9,7 @@ a description used in messages. The parse helpers turn a column into typed SQL
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ import pyarrow as pa
 from segwise.engine import DuckDBEngine, quote_identifier as q, value_kind
 from segwise.errors import DataWarning, InputError
 
-__all__ = ["RawInput", "read_raw", "timestamp_sql", "number_sql", "id_sql", "flag_sql", "text_sql"]
+__all__ = ["RawInput", "read_raw", "timestamp_sql", "number_sql", "id_sql", "flag_sql", "text_sql", "check_values"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class RawInput:
     notes: list[str] = field(default_factory=list)
     encoding: str | None = None
     delimiter: str | None = None
+    #: Number of the last row when the file does not end with a line break (it may be cut off).
+    unterminated_row: int | None = None
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -59,6 +62,13 @@ class RawInput:
         """'lines 4, 9, 12' or 'rows 4, 9, 12'."""
         word = self.row_kind + ("s" if len(rows) != 1 else "")
         return f"{word} {', '.join(str(int(r)) for r in rows)}"
+
+    def cut_off_hint(self, rows: list[int]) -> str:
+        """A sentence when the last row is among ``rows`` and the file lacks a final line break."""
+        if self.unterminated_row is None or self.unterminated_row not in rows:
+            return ""
+        return (f" {self.row_kind.capitalize()} {self.unterminated_row} is the last one and the file does not "
+                "end with a line break: the file was probably cut off (truncated); export it again.")
 
 
 def read_raw(
@@ -328,7 +338,14 @@ def _read_delimited(engine, path: Path, label, delimiter, header, column_names, 
         options.append("names = [" + ", ".join("'" + _sql_escape(c) + "'" for c in column_names) + "]")
     file_sql = "'" + _sql_escape(str(path)) + "'"
     try:
-        engine.execute(f"CREATE TABLE {q(name)} AS SELECT * FROM read_csv({file_sql}, {', '.join(options)})")
+        try:
+            engine.execute(f"CREATE TABLE {q(name)} AS SELECT * FROM read_csv({file_sql}, {', '.join(options)})")
+        except duckdb.Error as exc:
+            # Quoted fields holding line breaks need the serial reader.
+            if "parallel=false" not in str(exc):
+                raise
+            options.append("parallel = false")
+            engine.execute(f"CREATE TABLE {q(name)} AS SELECT * FROM read_csv({file_sql}, {', '.join(options)})")
     except duckdb.Error as exc:
         message = str(exc)
         if "unicode" in message.lower() or "utf-8" in message.lower():
@@ -360,11 +377,54 @@ def _read_delimited(engine, path: Path, label, delimiter, header, column_names, 
                     f"{shown!r}, not {delimiter or 'the one detected'!r}. Pass --delimiter '{shown}' "
                     f"(Python: delimiter='{shown}')."
                 )
+    delim = _detected_delimiter(engine, path, enc) if delimiter is None else delimiter
+    if has_header:
+        _check_unique_header(path, enc, delim, label)
     offset = 1 if has_header else 0
     view = engine.unique_name("segwise_raw")
-    engine.execute(f"CREATE VIEW {q(view)} AS SELECT *, rowid + {offset + 1} AS {ROW_COL} FROM {q(name)}")
-    delim = _detected_delimiter(engine, path, enc) if delimiter is None else delimiter
-    return RawInput(view, label, engine.columns(view), "line", notes, enc, delim)
+    # A line equal to the header is a second export appended to the first: skipped, counted.
+    repeats_header = " AND ".join(f"{q(c)} IS NOT DISTINCT FROM '{_sql_escape(c)}'" for c in columns)
+    keep = f"WHERE NOT ({repeats_header})" if has_header else ""
+    engine.execute(f"CREATE VIEW {q(view)} AS SELECT *, rowid + {offset + 1} AS {ROW_COL} FROM {q(name)} {keep}")
+    if has_header:
+        n_repeats = n_rows - engine.execute(f"SELECT count(*) FROM {q(view)}")[0][0]
+        if n_repeats:
+            message = (f"{label}: {n_repeats} line(s) repeat the header line (exports appended to each other); "
+                       "they were skipped")
+            warnings.warn(message, DataWarning, stacklevel=5)
+            notes.append(message)
+    raw = RawInput(view, label, engine.columns(view), "line", notes, enc, delim)
+    if not _ends_with_line_break(path):
+        raw.unterminated_row = engine.execute(f"SELECT max({ROW_COL}) FROM {q(view)}")[0][0]
+    return raw
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) in (b"\n", b"\r")
+
+
+def _check_unique_header(path: Path, enc: str, delimiter: str | None, label: str) -> None:
+    """Refuse a header naming a column twice: which of the two is meant cannot be known."""
+    if not delimiter or len(delimiter) != 1:
+        return
+    with open(path, encoding=enc, errors="replace", newline="") as fh:
+        first = fh.readline()
+    try:
+        names = next(csv.reader([first.lstrip("\ufeff")], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return
+    names = [n.strip() for n in names]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise InputError(
+            f"{label}: the header line names {', '.join(map(repr, repeated))} more than once; segwise cannot "
+            "tell which is meant. Rename or remove the duplicate column and export again."
+        )
 
 
 def _sql_escape(value: str) -> str:
@@ -575,11 +635,12 @@ def timestamp_sql(engine: DuckDBEngine, raw: RawInput, column: str, date_format:
         bad = f"{text} IS NOT NULL AND {_strptime_sql(text, fmt)} IS NULL"
         n_bad = n_values - max(full)
         rows, values = _offending(engine, raw, bad, column)
-        mixed = " The column seems to mix date formats." if n_bad > 0 and max(full) > 0 else ""
+        cut_off = raw.cut_off_hint(rows)
+        mixed = " The column seems to mix date formats." if n_bad > 0 and max(full) > 0 and not cut_off else ""
         raise InputError(
             f"{raw.label}: column {column!r}: {n_bad} of {n_values} values could not be read as "
             f"dates in the format {_describe_format(fmt)} ({raw.rows_phrase(rows)}: "
-            f"{', '.join(map(repr, values))}).{mixed} Fix those rows, or pass the format with "
+            f"{', '.join(map(repr, values))}).{mixed}{cut_off} Fix those rows, or pass the format with "
             "--date-format (Python: date_format=)."
         )
     fmt = complete[0]
@@ -615,17 +676,26 @@ def number_sql(engine, raw: RawInput, column: str) -> ParsedColumn:
         return ParsedColumn(f"CAST({col} AS DOUBLE)", "boolean as 0/1")
     text = f"NULLIF(trim(CAST({col} AS STRING)), '')"
     parsed = f"TRY_CAST({text} AS DOUBLE)"
-    bad = f"{text} IS NOT NULL AND {parsed} IS NULL"
+    check_values(
+        engine, raw, f"{text} IS NOT NULL AND {parsed} IS NULL", column, "values are not numbers",
+        "Numbers must use '.' for decimals and no currency signs or thousands separators; fix those values "
+        "or choose another column.",
+    )
+    return ParsedColumn(parsed, "text as number")
+
+
+def check_values(engine, raw: RawInput, bad: str, column: str, what: str, fix: str) -> None:
+    """Raise an InputError naming the first rows where the SQL condition ``bad`` holds, if any.
+
+    The message reads "LABEL: column 'C': N WHAT (lines ...: values). FIX".
+    """
     n_bad = engine.execute(f"SELECT count(*) FROM {engine.quote(raw.name)} WHERE {bad}")[0][0]
     if n_bad:
         rows, values = _offending(engine, raw, bad, column)
         raise InputError(
-            f"{raw.label}: column {column!r}: {n_bad} values are not numbers "
-            f"({raw.rows_phrase(rows)}: {', '.join(map(repr, values))}). Numbers must use '.' "
-            "for decimals and no currency signs or thousands separators; fix those values "
-            "or choose another column."
+            f"{raw.label}: column {column!r}: {n_bad} {what} "
+            f"({raw.rows_phrase(rows)}: {', '.join(map(repr, values))}).{raw.cut_off_hint(rows)} {fix}"
         )
-    return ParsedColumn(parsed, "text as number")
 
 
 def id_sql(raw: RawInput, column: str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import re
 import traceback
 import warnings
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -47,6 +49,14 @@ def main_callback(
     """segwise: customer segmentation from raw transaction logs."""
 
 
+def out_of_memory_message(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"out of memory ({first}). Raise --memory-limit, lower --threads, or give --temp-dir on a disk with "
+        "free space (DuckDB spills there when over the limit)"
+    )
+
+
 def handle_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +74,12 @@ def handle_errors(command: Callable) -> Callable:
                 raise typer.Exit(2) from None
             except typer.Exit:
                 raise
+            except (MemoryError, duckdb.OutOfMemoryException) as exc:
+                if debug:
+                    traceback.print_exc()
+                err.print(f"[bold red]error:[/bold red] {escape(out_of_memory_message(exc))}", highlight=False,
+                          markup=True, soft_wrap=True)
+                raise typer.Exit(2) from None
             except KeyboardInterrupt:
                 err.print("interrupted; previous outputs are untouched")
                 raise typer.Exit(130) from None
@@ -118,6 +134,33 @@ AsOfOpt = Annotated[
 CustomersOpt = Annotated[
     Optional[Path], typer.Option("--customers", help="Customer attribute table (one row per customer).")
 ]
+MemoryLimitOpt = Annotated[
+    Optional[str],
+    typer.Option("--memory-limit", help="Memory for DuckDB, e.g. 4GB or 500MB; beyond it DuckDB spills to --temp-dir."),
+]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="DuckDB worker threads (default: one per core).")]
+TempDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--temp-dir", help="Where DuckDB spills data over --memory-limit (default: a new system temp dir)."),
+]
+
+_MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+def make_engine(memory_limit: Optional[str], threads: Optional[int], temp_dir: Optional[Path]):
+    """The DuckDB engine of one command, with its resource bounds checked."""
+    from segwise.engine import get_engine
+
+    if memory_limit is not None and not _MEMORY_LIMIT.match(memory_limit):
+        raise InputError(f"--memory-limit takes a size such as 4GB or 500MB; got {memory_limit!r}")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1; got {threads}")
+    if temp_dir is not None:
+        if temp_dir.exists() and not temp_dir.is_dir():
+            raise InputError(f"--temp-dir {temp_dir}: is a file; give a directory")
+        temp_dir.mkdir(parents=True, exist_ok=True)
+    return get_engine(memory_limit=memory_limit, threads=threads,
+                      temp_directory=str(temp_dir) if temp_dir is not None else None)
 
 
 def load_options(
@@ -199,14 +242,14 @@ class StageProgress:
             self.tasks[stage] = self.progress.add_task(label, total=None)
 
 
-def load_inputs(data: Optional[Path], customers: Optional[Path], load: dict[str, Any]):
+def load_inputs(data: Optional[Path], customers: Optional[Path], load: dict[str, Any], engine=None):
     """Load the transaction log and/or customer table given on the command line."""
     from segwise.data import load_customers, load_transactions
     from segwise.engine import get_engine
 
     if data is None and customers is None:
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")
-    engine = get_engine()
+    engine = get_engine(engine)
     transactions = load_transactions(str(data), engine=engine, **load) if data is not None else None
     customer_table = (
         load_customers(str(customers), engine=engine, **customer_options(load, primary=data is None))

@@ -12,7 +12,8 @@ from segwise.cli.common import (
     AmountOpt, AsOfOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt,
     DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
     TimestampOpt, StageProgress, app, customer_options, err, handle_errors, load_inputs, load_options, out,
-    parse_segments, parse_weights, split_list, write_atomic_table,
+    parse_segments, parse_weights, split_list, write_atomic_table, MemoryLimitOpt, TempDirOpt, ThreadsOpt,
+    make_engine,
 )
 from segwise.errors import InputError
 
@@ -29,8 +30,10 @@ SparkConfOpt = Annotated[
 ]
 
 
-def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[str]]):
-    """The engine named on the command line (Spark options only with --engine spark)."""
+def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[str]], memory_limit: Optional[str],
+            threads: Optional[int], temp_dir: Optional[Path]):
+    """The engine named on the command line (Spark options only with --engine spark, DuckDB's
+    resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
     from segwise.engine import ENGINES, get_engine
 
     if engine not in ENGINES:
@@ -38,7 +41,10 @@ def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[
     if engine != "spark":
         if spark_master or spark_conf:
             raise InputError("--spark-master and --spark-conf need --engine spark")
-        return get_engine()
+        return make_engine(memory_limit, threads, temp_dir)
+    if memory_limit is not None or threads is not None or temp_dir is not None:
+        raise InputError("--memory-limit, --threads and --temp-dir bound the DuckDB engine; with --engine spark "
+                         "set spark.driver.memory and spark.executor.memory with --spark-conf")
     conf = {}
     for item in spark_conf or []:
         key, sep, value = item.partition("=")
@@ -245,6 +251,9 @@ def run(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not append the run to DIR/segwise.duckdb.")] = False,
     playbook: Annotated[
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
@@ -277,7 +286,7 @@ def run(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    run_engine = _engine(engine, spark_master, spark_conf)
+    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
@@ -323,6 +332,9 @@ def features_command(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Write the customer feature table (one row per customer) without segmenting."""
@@ -331,7 +343,7 @@ def features_command(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    run_engine = _engine(engine, spark_master, spark_conf)
+    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir)
     if run_engine.name == "spark":
         from segwise.data import load_customers, load_transactions
 
@@ -340,7 +352,7 @@ def features_command(
         tx = load_transactions(str(data) if data is not None else None, engine=run_engine, **load)
         cu = load_customers(str(customers), **customer_options(load, primary=False)) if customers else None
     else:
-        tx, cu = load_inputs(data, customers, load)
+        tx, cu = load_inputs(data, customers, load, run_engine)
     table_ = build_features(tx, customers=cu, as_of=as_of)
     write_atomic_table(table_.frame.reset_index(), out_file)
     out.print(
@@ -372,6 +384,9 @@ def assign(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Assign the customers of new data to the segments of a saved model."""
@@ -381,7 +396,7 @@ def assign(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    tx, cu = load_inputs(data, customers, load)
+    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
     assignments = model.assign(tx, customers=cu, as_of=as_of)
     write_atomic_table(assignments, out_file)
     counts = assignments["segment_name"].value_counts()

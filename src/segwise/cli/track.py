@@ -12,7 +12,7 @@ from rich.table import Table
 from segwise.cli.common import (
     AmountOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt, DebugOpt,
     DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt, TimestampOpt,
-    app, handle_errors, load_inputs, load_options, out,
+    MemoryLimitOpt, TempDirOpt, ThreadsOpt, app, handle_errors, load_inputs, load_options, make_engine, out,
 )
 from segwise.errors import InputError
 
@@ -54,6 +54,9 @@ def track_command(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Assign customers with one model at several dates and measure who moved where.
@@ -72,7 +75,7 @@ def track_command(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    tx, cu = load_inputs(data, customers, load)
+    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
     result = track(model, tx, as_of, customers=cu)
     commit_outputs(out_dir, {
         "transitions.parquet": lambda p: write_table(result.transitions, p),
@@ -166,6 +169,9 @@ def update(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    threads: ThreadsOpt = None,
+    temp_dir: TempDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Assign current customers with a model, record their segment history and check drift.
@@ -187,7 +193,7 @@ def update(
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
                          encoding, table)
-    tx, cu = load_inputs(data, customers, load)
+    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
     result = run_update(model, tx, store, as_of=as_of, customers=cu)
     summary = result.summary
     commit_outputs(out_dir, {
