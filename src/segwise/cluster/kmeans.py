@@ -87,7 +87,7 @@ class KMeansSegmenter(SegmentClusterer):
     """
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), n_init=4, max_iter=300, random_state=None,
-                 selection_sample=10_000, fit_sample=200_000):
+                 selection_sample=10_000, fit_sample=100_000):
         self.n_segments = n_segments
         self.k_range = k_range
         self.n_init = n_init
@@ -111,16 +111,18 @@ class KMeansSegmenter(SegmentClusterer):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if self.n_segments == "auto":
             lo, hi = self.k_range
+            # Candidates are fitted in float32 (half the memory traffic of Lloyd's
+            # iterations, the bulk of choosing k); scores are computed in float64.
             self.selection_: KSelection | None = select_n_segments(
-                X, lambda X_fit, k: self._fit_k(X_fit, k, seed), k_range=(lo, hi),
+                X, lambda X_fit, k: self._fit_k(X_fit.astype(np.float32), k, seed), k_range=(lo, hi),
                 sample_size=self.selection_sample, fit_sample_size=self.fit_sample, random_state=seed,
             )
             model = self.selection_.models[self.selection_.chosen]
             self.selection_.models = {}
-            if model.labels_.shape[0] != X.shape[0]:
-                # Chosen on a sample: refit on everyone from the sample's centroids.
-                model = KMeans(n_clusters=self.selection_.chosen, init=model.cluster_centers_, n_init=1,
-                               max_iter=self.max_iter).fit(X)
+            # Refit the chosen k on everyone in float64 from the candidate's centroids
+            # (a few iterations), so labels_ agree with predict.
+            model = KMeans(n_clusters=self.selection_.chosen, init=model.cluster_centers_.astype(X.dtype), n_init=1,
+                           max_iter=self.max_iter).fit(X)
         else:
             self.selection_ = None
             model = self._fit_k(X, int(self.n_segments), seed)

@@ -262,9 +262,11 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
     if spec.channel_levels:
         metrics["channel"] = purchases.channel.arbitrary()
     orders_expr = purchases.group_by(["customer_id", "order_key"]).aggregate(**metrics)
-    # The orders table feeds several families: compute it once.
+    # The orders table feeds several families: compute it once. The lines are only
+    # filtered and given an order key: a view, not a copy of the whole log.
     orders_name = engine.materialize(orders_expr)
-    lines_name = engine.materialize(lines)
+    lines_name = engine.unique_name("segwise_lines")
+    engine.execute(f"CREATE TEMP VIEW {q(lines_name)} AS {ibis.to_sql(lines, dialect='duckdb')}")
     try:
         lines_t = engine.table(lines_name)
         ctx = FeatureContext(
@@ -289,7 +291,7 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         )[0][0]
     finally:
         engine.execute(f"DROP TABLE IF EXISTS {q(orders_name)}")
-        engine.execute(f"DROP TABLE IF EXISTS {q(lines_name)}")
+        engine.execute(f"DROP VIEW IF EXISTS {q(lines_name)}")
     for column in frame.columns:
         if column != "customer_id":
             frame[column] = frame[column].astype("float64")
