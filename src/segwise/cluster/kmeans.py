@@ -155,6 +155,11 @@ class KMeansSegmenter(SegmentClusterer):
         """``1 - d_nearest / d_second`` with Euclidean distances (see `centroid_confidence`)."""
         return centroid_confidence(np.sqrt(self._distances(X)))
 
+    def predict_with_confidence(self, X):
+        """`predict` and `confidence` from one computation of the distances."""
+        squared = self._distances(X)
+        return np.argmin(squared, axis=1).astype(np.int64), centroid_confidence(np.sqrt(squared))
+
     def distances(self, X):
         """Euclidean distance of each row to each centroid."""
         return np.sqrt(self._distances(X))

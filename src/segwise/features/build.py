@@ -284,7 +284,9 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
                 continue
             part = FAMILIES[family].compute(ctx)
             result = result.left_join(part, "customer_id").drop("customer_id_right")
-        frame = engine.fetch_df(result)
+        # Sorted by DuckDB (in parallel, byte order = the code point order pandas uses),
+        # the later sort_index of the customer ids finds them in order and does nothing.
+        frame = engine.fetch_df(result.order_by("customer_id"))
         n_returns_only = engine.execute(
             f"SELECT count(DISTINCT customer_id) FROM {q(lines_name)} WHERE customer_id NOT IN "
             f"(SELECT customer_id FROM {q(orders_name)})"
