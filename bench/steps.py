@@ -47,6 +47,11 @@ def _notebook_pandas_skip(size: BenchSize) -> str | None:
     )
 
 
+def _targets_only(size: BenchSize) -> str:
+    # Minutes each at 10m: kept out of `python -m bench` (and its 2-minute quick size).
+    return "a per-method target: run by python -m bench.targets (bench/README.md#targets)"
+
+
 STEPS: tuple[Step, ...] = (
     Step("segwise_features", "segwise: load_transactions + build_features (22 features)",
          "bench.segwise_steps:segwise_features"),
@@ -62,4 +67,18 @@ STEPS: tuple[Step, ...] = (
          "bench.baseline_sklearn:sklearn_notebook"),
     Step("segwise_end_to_end", "segwise: segment(orders) + result.save",
          "bench.segwise_steps:segwise_end_to_end"),
+    Step("segwise_assign", "segwise: Segmenter.assign of every customer (k-means, 8 segments)",
+         "bench.target_steps:assign_throughput", skip_reason=_targets_only),
+    Step("segwise_method_gmm", "segwise: Segmenter(method='gmm').fit, BIC choice",
+         "bench.target_steps:segwise_method_gmm", skip_reason=_targets_only),
+    Step("segwise_method_hierarchical", "segwise: Segmenter(method='hierarchical').fit (micro-clusters above 20k)",
+         "bench.target_steps:segwise_method_hierarchical", skip_reason=_targets_only),
+    Step("segwise_method_dbscan", "segwise: Segmenter(method='dbscan').fit (sample fit, everyone assigned)",
+         "bench.target_steps:segwise_method_dbscan", skip_reason=_targets_only),
+    Step("segwise_method_hdbscan", "segwise: Segmenter(method='hdbscan').fit (sample fit, everyone assigned)",
+         "bench.target_steps:segwise_method_hdbscan", skip_reason=_targets_only),
+    Step("segwise_method_som", "segwise: Segmenter(method='som').fit, 10 x 10 map",
+         "bench.target_steps:segwise_method_som", skip_reason=_targets_only),
+    Step("segwise_stability", "segwise: bootstrap stability, B = 20 refits of the whole pipeline",
+         "bench.target_steps:stability_b20", skip_reason=_targets_only),
 )

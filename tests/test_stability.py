@@ -165,3 +165,34 @@ def test_a_run_carries_the_stability(small_population, tmp_path):
     result.save(tmp_path)
     assert json.loads((tmp_path / "run.json").read_text())["stability"]["ari_mean"] == pytest.approx(
         result.stability["ari_mean"])
+
+
+class _SizeRecordingSegmenter(Segmenter):
+    """A Segmenter that records how many customers each fit saw (clones keep the class)."""
+
+    fitted_sizes: list[int] = []
+
+    def fit(self, X, y=None):
+        _SizeRecordingSegmenter.fitted_sizes.append(len(X.frame) if hasattr(X, "frame") else len(X))
+        return super().fit(X, y)
+
+
+def test_large_tables_are_bootstrapped_with_capped_samples_and_every_customer_assigned(separated):
+    seg = _SizeRecordingSegmenter(n_segments=4, random_state=0).fit(separated)
+    _SizeRecordingSegmenter.fitted_sizes.clear()
+    result = bootstrap_stability(seg, separated, n_bootstrap=4, random_state=1, max_sample=300)
+    assert _SizeRecordingSegmenter.fitted_sizes == [300] * 4
+    record = result.to_dict()
+    assert record["sample_size"] == 300 and record["n_customers"] == 900
+    assert "300 draws with replacement (m-out-of-n bootstrap) of the 900 customers" in record["method"]
+    # still stable on well-separated groups, and every original customer is assigned by each refit
+    assert result.ari_mean > 0.97 and result.unstable == []
+    assert result.ari_all is not None and result.ari_all.mean() > 0.97
+    # below the cap, the classic bootstrap: n draws
+    _SizeRecordingSegmenter.fitted_sizes.clear()
+    full = bootstrap_stability(seg, separated, n_bootstrap=2, random_state=1)
+    assert _SizeRecordingSegmenter.fitted_sizes == [900, 900] and full.to_dict()["sample_size"] == 900
+    assert "m-out-of-n" not in full.to_dict()["method"]
+    with pytest.raises(InputError, match=r"The 'max_sample' parameter of bootstrap_stability must be an int in the "
+                                         r"range \[2, inf\) or None\. Got 1 instead\."):
+        bootstrap_stability(seg, separated, max_sample=1)

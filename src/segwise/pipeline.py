@@ -32,6 +32,7 @@ from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
 from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel
 from segwise.outputs import commit_outputs, recover
+from segwise.persist import atomic_write_bytes
 from segwise.playbook import Playbook, load_playbook
 from segwise.profile import Profiles
 from segwise.report import REPORT_FILENAME, render_report
@@ -127,13 +128,20 @@ class SegmentationResult:
         def write_model(path: Path) -> None:
             model_hash["sha256"] = self.model.save(path)
 
+        def run_json() -> bytes:
+            return json.dumps(_json_safe(run), indent=2, allow_nan=False).encode()
+
         def write_run(path: Path) -> None:
             run["model_sha256"] = model_hash.get("sha256")
             run["timings"]["outputs"] = round(time.perf_counter() - started, 3)
-            path.write_text(json.dumps(_json_safe(run), indent=2, allow_nan=False))
+            path.write_bytes(run_json())
 
         def write_report(path: Path) -> None:
+            report_started = time.perf_counter()
             path.write_text(render_report(path.parent), encoding="utf-8")
+            # The report is built from the staged run.json, so its own time is added afterwards.
+            run["timings"]["report"] = round(time.perf_counter() - report_started, 3)
+            atomic_write_bytes(path.parent / "run.json", run_json())
 
         writers = {
             "assignments.parquet": lambda p: write_table(self.assignments, p),

@@ -399,8 +399,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         """Segment id, name and confidence of each customer, indexed like ``X``."""
         frame, _ = self._frame(X)
         prepared = self._prepared(frame)
-        segment = self.label_map_[self.clusterer_.predict(prepared)]
-        confidence = self.clusterer_.confidence(prepared)
+        clusters, confidence = self.clusterer_.predict_with_confidence(prepared)
+        segment = self.label_map_[clusters]
         # Ids may have gaps after alignment to a previous model (see segwise.align).
         names = pd.Series(self.segment_names_, dtype=object).reindex(segment).to_numpy()
         return pd.DataFrame(

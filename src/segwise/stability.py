@@ -3,7 +3,10 @@
 `bootstrap_stability` follows Hennig's clusterboot (Hennig 2007, "Cluster-wise
 assessment of cluster stability"), applied to the whole pipeline:
 
-1. draw ``B`` bootstrap samples of the customers (n draws with replacement);
+1. draw ``B`` bootstrap samples of the customers (n draws with replacement; above
+   ``max_sample`` customers, `MAX_BOOTSTRAP_SAMPLE` by default, ``max_sample`` draws
+   with replacement: the m-out-of-n bootstrap, so that the time and memory of a refit
+   stop growing with n; every original customer is still assigned, see 4.);
 2. refit a clone of the fitted `segwise.Segmenter` on each, with its parameters
    unchanged (same columns, same preparation, same method and the same way of
    choosing the number of segments) and a seed of its own, so both the sampling
@@ -30,7 +33,7 @@ assessment of cluster stability"), applied to the whole pipeline:
 so the number can be chosen by stability (rule in `STABILITY_K_RULE`).
 
 What a run records under ``"stability"`` in run.json (`StabilityResult.to_dict`):
-``B``, ``ari_mean``, ``ari_ci`` [low, high], ``ari_all_mean``, ``per_segment``
+``B``, ``sample_size`` (draws per bootstrap sample), ``ari_mean``, ``ari_ci`` [low, high], ``ari_all_mean``, ``per_segment``
 (segment id as text to mean Jaccard), ``per_segment_ci``, ``unstable`` (segment ids
 below the threshold), ``threshold``, ``confidence``, ``n_segments`` (reference and
 each refit's), ``n_customers``, ``random_state``, ``seconds``, ``method``, ``rule``.
@@ -53,7 +56,11 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.errors import InputError
 
 __all__ = ["StabilityResult", "bootstrap_stability", "stability_by_k", "jaccard_best_match", "UNSTABLE_BELOW",
-           "STABILITY_K_RULE"]
+           "STABILITY_K_RULE", "MAX_BOOTSTRAP_SAMPLE"]
+
+#: Draws per bootstrap sample above which samples are capped (m-out-of-n bootstrap):
+#: 20 refits of the whole pipeline on 1M customers then take minutes, not an hour.
+MAX_BOOTSTRAP_SAMPLE = 50_000
 
 #: Mean best-match Jaccard below which a segment is flagged unstable (Hennig).
 UNSTABLE_BELOW = 0.6
@@ -106,6 +113,8 @@ class StabilityResult:
     threshold, confidence : float
     random_state : int or None
     seconds : float
+    sample_size : int or None
+        Draws per bootstrap sample (``n_customers`` unless capped).
     """
 
     segment_ids: list[int]
@@ -119,6 +128,7 @@ class StabilityResult:
     confidence: float = 0.95
     random_state: int | None = 0
     seconds: float = 0.0
+    sample_size: int | None = None
 
     @property
     def B(self) -> int:  # noqa: N802 - the conventional name of the number of resamples
@@ -154,6 +164,7 @@ class StabilityResult:
         """The run.json shape (see the module docstring)."""
         return {
             "B": self.B,
+            "sample_size": self.sample_size if self.sample_size is not None else self.n_customers,
             "ari_mean": self.ari_mean,
             "ari_ci": self._interval(self.ari),
             "ari_all_mean": float(np.mean(self.ari_all)) if self.ari_all is not None else None,
@@ -166,7 +177,10 @@ class StabilityResult:
             "n_customers": self.n_customers,
             "random_state": self.random_state,
             "seconds": round(self.seconds, 3),
-            "method": "bootstrap refits of the whole pipeline (preparation + method), Hennig's clusterboot",
+            "method": "bootstrap refits of the whole pipeline (preparation + method), Hennig's clusterboot"
+                      + ("" if self.sample_size is None or self.sample_size >= self.n_customers else
+                         f"; each sample is {self.sample_size:,} draws with replacement (m-out-of-n bootstrap) "
+                         f"of the {self.n_customers:,} customers"),
             "rule": (
                 f"a segment is unstable when its mean best-match Jaccard over the refits is below {self.threshold}; "
                 "ARI and Jaccard are computed over the customers present in each bootstrap sample"
@@ -191,10 +205,10 @@ def _resampled(frame: pd.DataFrame, table: Any, rows: np.ndarray):
     return replace(table, frame=boot) if table is not None else boot
 
 
-def _one_refit(segmenter, frame, table, reference, segment_ids, seed_seq, params) -> tuple[float, float | None, np.ndarray, int]:
+def _one_refit(segmenter, frame, table, reference, segment_ids, seed_seq, params,
+               draws) -> tuple[float, float | None, np.ndarray, int]:
     rng = np.random.default_rng(seed_seq)
-    n = len(frame)
-    rows = rng.integers(0, n, n)
+    rows = rng.integers(0, len(frame), draws)
     seed = int(rng.integers(0, np.iinfo(np.int32).max))
     refit = clone(segmenter).set_params(random_state=seed, **params).fit(_resampled(frame, table, rows))
     refit_labels = np.asarray(refit.labels_)
@@ -230,6 +244,7 @@ def bootstrap_stability(
     threshold: float = UNSTABLE_BELOW,
     confidence: float = 0.95,
     n_segments: int | None = None,
+    max_sample: int | None = MAX_BOOTSTRAP_SAMPLE,
 ) -> StabilityResult:
     """Bootstrap stability of a fitted `Segmenter` (procedure in the module docstring).
 
@@ -252,6 +267,9 @@ def bootstrap_stability(
         Coverage of the reported intervals.
     n_segments : int, optional
         Refit with this number of segments instead of the segmenter's own setting.
+    max_sample : int or None
+        Most draws per bootstrap sample (m-out-of-n bootstrap above it); None: always
+        n draws (the classic bootstrap, whatever n).
 
     Returns
     -------
@@ -268,6 +286,10 @@ def bootstrap_stability(
     if not 0 < confidence < 1:
         raise InputError(f"The 'confidence' parameter of {owner} must be a float in the range (0, 1). "
                          f"Got {confidence!r} instead.")
+    if max_sample is not None and (not isinstance(max_sample, (int, np.integer)) or isinstance(max_sample, bool)
+                                   or max_sample < 2):
+        raise InputError(f"The 'max_sample' parameter of {owner} must be an int in the range [2, inf) or None. "
+                         f"Got {max_sample!r} instead.")
     frame, table = _frame_of(X)
     reference = np.asarray(segmenter.labels_)
     if len(reference) != len(frame):
@@ -282,7 +304,8 @@ def bootstrap_stability(
     started = time.perf_counter()
     seeds = np.random.SeedSequence(random_state).spawn(n_bootstrap)
     jobs = _resolve_jobs(n_jobs, n_bootstrap)
-    tasks = (delayed(_one_refit)(segmenter, frame, table, reference, segment_ids, s, params) for s in seeds)
+    draws = len(frame) if max_sample is None else min(len(frame), int(max_sample))
+    tasks = (delayed(_one_refit)(segmenter, frame, table, reference, segment_ids, s, params, draws) for s in seeds)
     results = Parallel(n_jobs=jobs)(tasks) if jobs > 1 else [task[0](*task[1], **task[2]) for task in tasks]
     ari_all = [r[1] for r in results]
     return StabilityResult(
@@ -297,6 +320,7 @@ def bootstrap_stability(
         confidence=confidence,
         random_state=random_state,
         seconds=time.perf_counter() - started,
+        sample_size=draws,
     )
 
 
@@ -309,12 +333,13 @@ def stability_by_k(
     random_state: int | None = 0,
     n_jobs: int | None = None,
     threshold: float = UNSTABLE_BELOW,
+    max_sample: int | None = MAX_BOOTSTRAP_SAMPLE,
 ) -> dict[str, Any]:
     """Bootstrap stability for every number of segments in ``ks``.
 
     For each k a clone of ``segmenter`` (fitted or not: only its parameters are
     used) is fitted on ``X`` with ``n_segments=k`` as the reference and then
-    bootstrapped with k fixed.
+    bootstrapped with k fixed (``max_sample`` as in `bootstrap_stability`).
 
     Returns
     -------
@@ -330,7 +355,7 @@ def stability_by_k(
     for k in ks:
         reference = clone(segmenter).set_params(n_segments=k, names=None, random_state=random_state).fit(X)
         result = bootstrap_stability(reference, X, n_bootstrap=n_bootstrap, random_state=random_state,
-                                     n_jobs=n_jobs, threshold=threshold, n_segments=k)
+                                     n_jobs=n_jobs, threshold=threshold, n_segments=k, max_sample=max_sample)
         jaccards = [v for v in result.per_segment.values() if v is not None]
         candidates.append({
             "k": k, "ari_mean": result.ari_mean, "ari_ci": result._interval(result.ari),

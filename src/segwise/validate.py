@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "internal_metrics", "sample_indices", "silhouette_many", "silhouette_values", "cluster_scatter",
@@ -69,29 +70,48 @@ def _block_rows(row_bytes: int) -> int:
 
 def _silhouette_rows(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     """Silhouette of every row for each labeling (None for fewer than two clusters)."""
+    # The products here are thin (a few columns) and bound by memory: a second BLAS
+    # thread mostly waits. One thread used half the CPU time and half the wall time
+    # of two (10,000 customers, 11 labelings, on a shared 2-core machine; bench/results).
+    with threadpool_limits(1, user_api="blas"):
+        return _silhouette_blocks(X, labelings)
+
+
+def _silhouette_blocks(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     encoded = []
+    offset = 0
     for labels in labelings:
         codes, labels_idx = np.unique(np.asarray(labels), return_inverse=True)
-        onehot = np.zeros((n, len(codes)))
-        onehot[np.arange(n), labels_idx] = 1.0
-        encoded.append((labels_idx, onehot, onehot.sum(axis=0)))
-    values = [np.zeros(n) if len(enc[2]) >= 2 else None for enc in encoded]
+        sizes = np.bincount(labels_idx, minlength=len(codes)).astype(np.float64)
+        encoded.append((labels_idx, sizes, offset))
+        offset += len(codes)
+    # One indicator matrix for all labelings side by side: each block of distances
+    # is multiplied once (one wide product instead of a thin one per labeling).
+    onehot = np.zeros((n, offset))
+    for labels_idx, _, start in encoded:
+        onehot[np.arange(n), start + labels_idx] = 1.0
+    values = [np.zeros(n) if len(enc[1]) >= 2 else None for enc in encoded]
     sq = np.einsum("ij,ij->i", X, X)
     # Two n-wide float arrays per row of a block (squared and plain distances).
     block = _block_rows(16 * n)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        d2 = sq[start:stop, None] - 2.0 * X[start:stop] @ X.T + sq[None, :]
+        # In place: one block-sized array instead of a temporary per operation.
+        d2 = X[start:stop] @ X.T
+        d2 *= -2.0
+        d2 += sq[start:stop, None]
+        d2 += sq[None, :]
         np.maximum(d2, 0.0, out=d2)
         d = np.sqrt(d2, out=d2)
         rows = np.arange(stop - start)
         d[rows, np.arange(start, stop)] = 0.0
-        for i, (labels_idx, onehot, sizes) in enumerate(encoded):
+        all_sums = d @ onehot
+        for i, (labels_idx, sizes, first) in enumerate(encoded):
             if values[i] is None:
                 continue
-            sums = d @ onehot
+            sums = all_sums[:, first:first + len(sizes)]
             own = labels_idx[start:stop]
             own_size = sizes[own]
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -70,3 +70,5 @@ def test_state_is_json_and_arrays_and_predictions_survive(estimator):
     conf = loaded.confidence(X)
     assert conf.min() >= 0 and conf.max() <= 1 and np.array_equal(conf, model.confidence(X))
     assert len(np.unique(model.labels_)) == model.n_segments_
+    both = loaded.predict_with_confidence(X)
+    assert np.array_equal(both[0], model.predict(X)) and np.array_equal(both[1], conf)

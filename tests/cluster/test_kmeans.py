@@ -55,6 +55,8 @@ def test_confidence_range_and_state_round_trip(blobs):
     again = KMeansSegmenter.from_state(meta, arrays)
     assert np.array_equal(again.predict(X), model.predict(X))
     assert np.array_equal(again.confidence(X), conf)
+    segments, one_pass_conf = again.predict_with_confidence(X)
+    assert np.array_equal(segments, model.predict(X)) and np.array_equal(one_pass_conf, conf)
 
 
 def test_large_inputs_choose_k_on_a_sample_and_refit_on_everyone():

@@ -1,4 +1,4 @@
-"""``segwise run`` options: --as-of, --segments, --features, --exclude, --seed."""
+"""``segwise run`` options: --as-of, --segments, --features, --exclude, --seed, --timings."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ RUNS = {
     "exclude": ["--exclude", "affinity,monetary_avg"],
     "seed_a": ["--seed", "11"],
     "seed_b": ["--seed", "11"],
+    "timings": ["--segments", "4", "--timings"],
 }
 
 
@@ -118,3 +119,29 @@ def test_same_seed_gives_identical_assignments(runs):
     ]
     assert run_a["selection"]["chosen"] == run_b["selection"]["chosen"]
     assert run_a["selection"]["reason"] == run_b["selection"]["reason"]
+
+
+def test_timings_flag_prints_the_stage_table_of_run_json(runs):
+    result = runs["timings"]
+    assert_ok(result)
+    run = json.loads((result.cwd / "timings" / "run.json").read_text())
+    timings = run["timings"]
+    # every stage that ran, in order, the report included (it is timed after run.json is first staged)
+    assert list(timings) == ["load", "features", "segment", "assign", "validate", "outputs", "report"]
+    assert all(isinstance(v, (int, float)) and v >= 0 for v in timings.values())
+    total = sum(timings.values())
+    assert f"stage timings ({total:.1f} s in all)" in result.out
+    rows = result.stdout[result.stdout.index("stage timings"):].splitlines()
+    printed = {}
+    for line in rows:
+        cells = [c.strip() for c in line.strip("│┃ ").replace("┃", "│").split("│")]
+        if len(cells) == 3 and cells[0] in set(timings) | {"total"}:
+            printed[cells[0]] = float(cells[1])
+    assert printed == {**{k: round(v, 2) for k, v in timings.items()}, "total": round(total, 2)}
+
+
+def test_no_timings_table_without_the_flag(runs):
+    result = runs["segments_4"]
+    assert_ok(result)
+    assert "stage timings" not in result.out
+    assert "report" in json.loads((result.cwd / "segments_4" / "run.json").read_text())["timings"]

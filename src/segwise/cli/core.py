@@ -74,6 +74,19 @@ def _segments_table(result) -> Table:
     return table
 
 
+def _timings_table(timings: dict[str, float]) -> Table:
+    """Seconds and share of the total of every pipeline stage, in the order they ran."""
+    total = sum(timings.values())
+    table = Table(title=f"stage timings ({total:.1f} s in all)", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    for stage, seconds in timings.items():
+        table.add_row(stage, f"{seconds:.2f}", f"{seconds / total:.0%}" if total > 0 else "-")
+    table.add_row("total", f"{total:.2f}", "100%" if total > 0 else "-", style="bold")
+    return table
+
+
 def _method_params(method: str, values: Optional[list[str]], levels: Optional[str]) -> Optional[dict[str, Any]]:
     """``--method-param KEY=VALUE`` (VALUE read as JSON when it parses, else text) and ``--levels``."""
     import json
@@ -262,6 +275,7 @@ def run(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
+    timings: Annotated[bool, typer.Option("--timings", help="Print the seconds each stage took (also in run.json).")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: load, clean, build features, choose segments, profile, name, save.
@@ -305,6 +319,8 @@ def run(
     _print_method_summary(result.run.get("method_details") or {})
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
     _print_report(paths)
+    if timings:
+        out.print(_timings_table(result.run["timings"]))
 
 
 @app.command("features")

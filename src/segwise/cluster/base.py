@@ -74,6 +74,10 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         """How sure each assignment is, in [0, 1]."""
         raise NotImplementedError
 
+    def predict_with_confidence(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict(X), confidence(X))``; a method that gets both from one pass overrides it."""
+        return np.asarray(self.predict(X)), np.asarray(self.confidence(X), dtype=np.float64)
+
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # pragma: no cover
         """Fitted state as (JSON-able dict, arrays)."""
         raise NotImplementedError

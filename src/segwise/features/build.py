@@ -263,9 +263,15 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
     if spec.channel_levels:
         metrics["channel"] = purchases.channel.arbitrary()
     orders_expr = purchases.group_by(["customer_id", "order_key"]).aggregate(**metrics)
-    # The orders table feeds several families: compute it once.
+    # The orders table feeds several families: compute it once. The lines are only
+    # filtered and given an order key: a view, not a copy of the whole log.
     orders_name = engine.materialize(orders_expr)
-    lines_name = engine.materialize(lines)
+    lines_is_view = engine.name == "duckdb"  # Spark's materialize is already a lazy, persisted view
+    if lines_is_view:
+        lines_name = engine.unique_name("segwise_lines")
+        engine.execute(f"CREATE TEMP VIEW {q(lines_name)} AS {ibis.to_sql(lines, dialect=engine.dialect)}")
+    else:
+        lines_name = engine.materialize(lines)
     try:
         lines_t = engine.table(lines_name)
         ctx = FeatureContext(
@@ -283,14 +289,19 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
                 continue
             part = FAMILIES[family].compute(ctx)
             result = result.left_join(part, "customer_id").drop("customer_id_right")
-        frame = engine.fetch_df(result)
+        # Sorted by DuckDB (in parallel, byte order = the code point order pandas uses),
+        # the later sort_index of the customer ids finds them in order and does nothing.
+        frame = engine.fetch_df(result.order_by("customer_id"))
         n_returns_only = engine.execute(
             f"SELECT count(DISTINCT customer_id) FROM {q(lines_name)} WHERE customer_id NOT IN "
             f"(SELECT customer_id FROM {q(orders_name)})"
         )[0][0]
     finally:
         engine.drop(orders_name)
-        engine.drop(lines_name)
+        if lines_is_view:
+            engine.execute(f"DROP VIEW IF EXISTS {q(lines_name)}")
+        else:
+            engine.drop(lines_name)
     for column in frame.columns:
         if column != "customer_id":
             frame[column] = frame[column].astype("float64")
