@@ -17,28 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+# Run as a script (python bench/NAME.py): the repository root makes `bench` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import describe_machine  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "memory_gib": round(memory_gib, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -56,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     record: dict = {
         "benchmark": "report_size", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(), "load_before": os.getloadavg(), "segwise": segwise.__version__, "seconds": {},
+        "machine": describe_machine(), "load_before": os.getloadavg(), "segwise": segwise.__version__, "seconds": {},
     }
     if args.run_dir is None:
         started = time.perf_counter()

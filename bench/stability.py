@@ -15,28 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+# Run as a script (python bench/NAME.py): the repository root makes `bench` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import describe_machine  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "memory_gib": round(memory_gib, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
 
 
 def _peak_rss_mib() -> dict:
@@ -62,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     record: dict = {
         "benchmark": "bootstrap stability",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": describe_machine(),
         "load_average_before": os.getloadavg(),
         "customers_requested": args.customers,
         "B": args.bootstrap,
