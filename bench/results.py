@@ -15,13 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "describe_machine", "record_size", "render_markdown"]
+__all__ = ["RESULTS_DIR", "describe_machine", "machine_sentence", "record_size", "record_named", "render_markdown"]
 
 #: Where result files are written.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: Distributions whose versions are recorded.
-LIBRARIES = ("segwise", "numpy", "pandas", "pyarrow", "duckdb", "ibis-framework", "scikit-learn", "scipy")
+LIBRARIES = ("segwise", "numpy", "pandas", "pyarrow", "duckdb", "ibis-framework", "scikit-learn", "scipy", "pyspark")
 
 
 def _cpu_model() -> str | None:
@@ -66,6 +66,16 @@ def describe_machine() -> dict[str, Any]:
     }
 
 
+def machine_sentence(machine: dict[str, Any], libraries: tuple[str, ...] = ()) -> str:
+    """``machine`` (from `describe_machine`) in words, e.g. for a results file's header.
+
+    ``libraries`` adds those libraries' versions.
+    """
+    versions = "".join(f", {name} {machine['libraries'].get(name)}" for name in libraries)
+    return (f"{machine['architecture']}, {machine['cpu_count']} CPUs ({machine['cpu_model'] or 'unknown model'}), "
+            f"{machine['ram_gib']} GiB RAM, Python {machine['python']}{versions}")
+
+
 def record_size(size_result: dict[str, Any], run_date: date, machine: dict[str, Any]) -> tuple[Path, Path]:
     """Add one size's results to the day's files for this machine and rewrite both.
 
@@ -92,6 +102,25 @@ def record_size(size_result: dict[str, Any], run_date: date, machine: dict[str, 
     record["sizes"] = {name: record["sizes"][name] for name in sorted(record["sizes"], key=_size_order)}
     _write_atomically(json_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
     _write_atomically(markdown_path, render_markdown(record))
+    return json_path, markdown_path
+
+
+def record_named(name: str, record: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """Write one benchmark's record as ``bench/results/<name>.json`` and ``.md``.
+
+    For benchmarks with their own layout (e.g. ``bench.spark``); ``name`` should
+    carry the date and the machine slug. Each file is replaced atomically.
+
+    Returns
+    -------
+    tuple of Path
+        The JSON and markdown files written.
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    # Not Path.with_suffix: the machine slug ends in ".11" (py3.11), which it would replace.
+    json_path, markdown_path = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.md"
+    _write_atomically(json_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
+    _write_atomically(markdown_path, markdown)
     return json_path, markdown_path
 
 

@@ -2,70 +2,202 @@
 
 Usage::
 
-    .venv/bin/python bench/spark.py --customers 900000   # about 10M order lines
-    .venv/bin/python bench/spark.py --customers 20000    # a quick check
+    .venv/bin/python -m bench.spark --size 10m --wait-idle 600   # 9,991,165 order lines
+    .venv/bin/python -m bench.spark --size quick                 # a quick check
 
-Each engine runs in a fresh child process (``segwise run DATA --engine E``, fixed
-k so both do the same work), timed from outside; peak memory is the child's
-maximum resident set (``ru_maxrss`` of the children), which for Spark includes the
-JVM (the Python driver and the JVM are both children of the measured process).
-Prints one JSON line per engine; record results in bench/README.md with the machine
-and date.
+Both engines read the same ``bench/data/<size>/orders.parquet`` (generated once by
+`bench.datasets.ensure_dataset`, shared with ``python -m bench``). Each engine runs
+``segwise run ORDERS --engine E --segments K --no-store`` in a fresh process, timed
+from outside. Peak memory is the largest sum of resident memory over the whole
+process tree, sampled every 0.2 s from ``/proc``: for Spark that is the Python
+driver plus the JVM (which does the work in local mode), for DuckDB the one
+Python process. ``--segments 0`` lets both engines choose the number of segments.
+
+Results go to ``bench/results/spark-<size>-<date>-<machine>.{json,md}`` with the
+machine, the date and the share of the CPUs other processes used during each run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
+
+from bench.datasets import ensure_dataset
+from bench.harness import _machine_busy_seconds, wait_for_idle
+from bench.results import describe_machine, machine_sentence, record_named
+from bench.sizes import SIZES
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_INTERVAL_S = 0.2
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
-def run_engine(data: str, engine: str, out: Path, segments: int) -> dict:
-    command = [str(Path(sys.executable).parent / "segwise"), "run", data, "--out", str(out), "--segments", str(segments),
-               "--no-store", "--engine", engine]
+def _process_tree(root_pid: int) -> list[int]:
+    """``root_pid`` and all its descendants, read from ``/proc/*/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may contain spaces; the parent pid follows its closing ')'.
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    total = 0
+    for pid in _process_tree(root_pid):
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended between listing and reading
+    return total
+
+
+class TreeMemorySampler:
+    """Largest resident memory of a process tree, sampled in a background thread."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid = root_pid
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, _tree_rss_bytes(self.root_pid))
+            self._stop.wait(SAMPLE_INTERVAL_S)
+
+    def __enter__(self) -> "TreeMemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_engine(orders: Path, engine: str, out: Path, segments: int, driver_memory: str) -> dict[str, Any]:
+    """One ``segwise run`` with ``engine`` in a fresh process: wall time, peak tree memory, stage timings."""
+    command = [str(Path(sys.executable).parent / "segwise"), "run", str(orders), "--out", str(out),
+               "--no-store", "--timings", "--engine", engine]
+    if segments:
+        command += ["--segments", str(segments)]
     if engine == "spark":
-        command += ["--spark-master", "local[2]", "--spark-conf", "spark.driver.memory=8g"]
-    wrapper = (
-        "import resource, subprocess, sys, time, json\n"
-        "start = time.perf_counter()\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "elapsed = time.perf_counter() - start\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(json.dumps({'rc': done.returncode, 'seconds': elapsed, 'peak_rss_mb': peak / 1024,"
-        " 'stderr': done.stderr[-2000:]}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True, check=True)
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
-    run = json.loads((out / "run.json").read_text()) if measured["rc"] == 0 else {}
-    return {"engine": engine, "seconds": round(measured["seconds"], 1), "peak_rss_mb": round(measured["peak_rss_mb"]),
-            "timings": run.get("timings"), "rc": measured["rc"], "error": None if measured["rc"] == 0 else measured["stderr"]}
+        command += ["--spark-master", "local[2]", "--spark-conf", f"spark.driver.memory={driver_memory}"]
+    busy_before, started = _machine_busy_seconds(), time.perf_counter()
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True, cwd=ROOT)
+        with TreeMemorySampler(process.pid) as sampler:
+            returncode = process.wait()
+        seconds = time.perf_counter() - started
+        stderr.seek(0)
+        error_output = stderr.read()
+    busy_after = _machine_busy_seconds()
+    run: dict[str, Any] = json.loads((out / "run.json").read_text()) if returncode == 0 else {}
+    result = {
+        "engine": engine,
+        "returncode": returncode,
+        "wall_s": round(seconds, 1),
+        "peak_tree_rss_mib": round(sampler.peak_bytes / 2**20),
+        "machine_busy_share": None if busy_before is None else round(
+            (busy_after - busy_before) / (seconds * os.cpu_count()), 2),
+        "segments": run.get("n_segments") or run.get("segments"),
+        "timings": run.get("timings"),
+        "error": None if returncode == 0 else error_output[-3000:],
+    }
+    return result
 
 
-def main() -> None:
+def _order_log(size: str, orders: Path | None) -> tuple[Path, int, int | None, str]:
+    """The log to benchmark: its path, order lines, customers (None when unknown) and size label."""
+    if orders is None:
+        dataset = ensure_dataset(SIZES[size])
+        return dataset.orders_path, dataset.order_lines, dataset.customers_with_features, size
+    import pyarrow.parquet as pq
+
+    return orders, pq.ParquetFile(orders).metadata.num_rows, None, orders.stem
+
+
+def _markdown(record: dict[str, Any]) -> str:
+    customers = f", {record['customers']:,} customers" if record["customers"] else ""
+    lines = [
+        f"# Spark local[2] vs DuckDB, {record['size']} ({record['order_lines']:,} order lines{customers})",
+        "",
+        f"Measured {record['started']} on {machine_sentence(record['machine'], ('pyspark', 'duckdb'))}.",
+        f"Command: `segwise run orders.parquet --engine E --no-store --timings"
+        f"{' --segments ' + str(record['segments']) if record['segments'] else ''}`"
+        f" (Spark: `--spark-master local[2] --spark-conf spark.driver.memory={record['driver_memory']}`).",
+        "Peak memory is the largest sum of resident memory over the process tree (Spark: Python driver + JVM).",
+        "Machine busy share is the share of both CPUs used by everything, the run included "
+        "(about 0.5 means one core busy, 1.0 both).",
+        "",
+        "| engine | exit | wall time | peak memory (tree) | machine busy | stages (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in record["runs"]:
+        stages = ", ".join(f"{name} {seconds:.1f}" for name, seconds in (run["timings"] or {}).items()
+                           if isinstance(seconds, (int, float)))
+        lines.append(f"| {run['engine']} | {run['returncode']} | {run['wall_s']:.1f} s | "
+                     f"{run['peak_tree_rss_mib']:,} MiB | {run['machine_busy_share']} | {stages} |")
+    failed = [run for run in record["runs"] if run["returncode"] != 0]
+    for run in failed:
+        lines += ["", f"{run['engine']} failed:", "", "```", run["error"].strip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--segments", type=int, default=6)
+    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument("--segments", type=int, default=6, help="fixed k for both engines; 0 lets each choose")
     parser.add_argument("--engines", default="duckdb,spark")
-    args = parser.parse_args()
-    from segwise.synth import generate_population
+    parser.add_argument("--driver-memory", default="8g", help="spark.driver.memory (default: 8g)")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each engine, wait up to SECONDS for the machine to be idle")
+    parser.add_argument("--orders", type=Path, metavar="PARQUET",
+                        help="benchmark this order log instead of the generated one of --size")
+    parser.add_argument("--no-record", action="store_true", help="print only; write nothing to bench/results")
+    args = parser.parse_args(argv)
 
+    orders, order_lines, customers, size = _order_log(args.size, args.orders)
+    machine = describe_machine()
+    record: dict[str, Any] = {
+        "size": size, "order_lines": order_lines, "customers": customers,
+        "segments": args.segments, "driver_memory": args.driver_memory, "machine": machine,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": [],
+    }
+    print(json.dumps({key: record[key] for key in ("size", "order_lines", "customers")}), flush=True)
     with tempfile.TemporaryDirectory(prefix="segwise-bench-spark-") as tmp:
-        started = time.perf_counter()
-        population = generate_population(args.customers, seed=0)
-        paths = population.write(Path(tmp) / "data", "parquet")
-        print(json.dumps({"order_lines": population.orders.num_rows, "customers": args.customers,
-                          "generated_seconds": round(time.perf_counter() - started, 1),
-                          "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-                          "python": platform.python_version()}), flush=True)
-        del population
         for engine in args.engines.split(","):
-            print(json.dumps(run_engine(paths["orders"], engine, Path(tmp) / engine, args.segments)), flush=True)
+            waited = wait_for_idle(args.wait_idle) if args.wait_idle else 0.0
+            run = run_engine(orders, engine, Path(tmp) / engine, args.segments, args.driver_memory)
+            run["idle_wait_s"] = round(waited, 1)
+            record["runs"].append(run)
+            print(json.dumps(run), flush=True)
+    if not args.no_record:
+        written = record_named(f"spark-{size}-{date.today().isoformat()}-{machine['slug']}", record,
+                               _markdown(record))
+        print("recorded", *written)
+    return 0 if all(run["returncode"] == 0 for run in record["runs"]) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

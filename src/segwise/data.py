@@ -272,7 +272,7 @@ def _sql_dialect(engine: Engine):
     `segwise.readers` for DuckDB, `segwise.spark.parse` for Spark: both define
     ``read_raw``, ``timestamp_sql``, ``number_sql``, ``id_sql``, ``flag_sql``,
     ``text_sql``, ``full_match``, ``starts_with_c``, ``line_hash``,
-    ``invalid_number``, ``NULL_TEXT`` and ``create_view``, so the cleaning rules
+    ``invalid_number`` and ``NULL_TEXT``, so the cleaning rules
     below are written once for both engines.
     """
     if engine.name == "spark":
@@ -393,9 +393,10 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
     # are two lines, not a double export.
     line_hash = sql.line_hash([q(c) for c in raw_cols]) if roles.order_id else "0"
     price_rule = "WHEN unit_price <= 0 THEN 'non_positive_price'" if unit_price_sql is not None else ""
-    typed = engine.unique_name("segwise_typed")
-    engine.execute(
-        f"""{sql.create_view(q(typed))} AS
+    # A subquery, not a temporary view: on Spark, dropping a view uncaches every
+    # persisted table computed from it (cascading invalidation), so the cleaned
+    # table would be recomputed from the raw file by every later query.
+    typed = f"""(
         SELECT customer_id, order_id, ts, amount_raw, cancel_id, line_hash{extra_cols},
             CASE WHEN customer_id IS NULL THEN 'missing_customer_id'
                  WHEN ts IS NULL THEN 'missing_timestamp'
@@ -412,9 +413,9 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
                    {cancel_id} AS cancel_id,
                    {line_hash} AS line_hash{extra_select}
             FROM {q(raw.name)}
-        )"""
-    )
-    counts = dict(engine.execute(f"SELECT coalesce(drop_rule, 'kept'), count(*) FROM {q(typed)} GROUP BY 1"))
+        )
+    ) AS typed"""
+    counts = dict(engine.execute(f"SELECT coalesce(drop_rule, 'kept'), count(*) FROM {typed} GROUP BY 1"))
     input_rows = sum(counts.values())
     kept = counts.get("kept", 0)
     rules = {rule: int(counts.get(rule, 0)) for rule in _REMOVING_RULES}
@@ -430,11 +431,11 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
         distinct_cols = "customer_id, order_id, ts, amount_raw, cancel_id, line_hash" + extra_cols
         engine.materialize(
             f"SELECT {canonical} FROM "
-            f"(SELECT DISTINCT {distinct_cols} FROM {q(typed)} WHERE drop_rule IS NULL)",
+            f"(SELECT DISTINCT {distinct_cols} FROM {typed} WHERE drop_rule IS NULL)",
             clean,
         )
     else:
-        engine.materialize(f"SELECT {canonical} FROM {q(typed)} WHERE drop_rule IS NULL", clean)
+        engine.materialize(f"SELECT {canonical} FROM {typed} WHERE drop_rule IS NULL", clean)
         notes.append("the log has no order id: identical rows are kept as separate purchases")
     stats = engine.execute(
         f"SELECT count(*), count(DISTINCT customer_id), min(ts), max(ts), "
@@ -460,7 +461,6 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
             f"{raw.label}: every one of the {n_rows} usable rows is a cancellation or return "
             "(negative amount or invoice id starting with 'C'); there are no purchases to segment"
         )
-    engine.execute(f"DROP VIEW {q(typed)}")
     report = CleaningReport(input_rows=int(input_rows), rules=rules, notes=notes)
     log.info("loaded %s: %d rows in, %d kept, %d customers", raw.label, input_rows, n_rows, n_customers)
     return Transactions(

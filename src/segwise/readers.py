@@ -747,11 +747,6 @@ def invalid_number(column: str) -> str:
     return f"{column} IS NULL OR isnan({column}) OR isinf({column})"
 
 
-def create_view(quoted_name: str) -> str:
-    """SQL that starts a temporary view definition."""
-    return f"CREATE TEMP VIEW {quoted_name}"
-
-
 _TRUE = ("true", "t", "yes", "y", "1", "1.0", "x")
 _FALSE = ("false", "f", "no", "n", "0", "0.0", "")
 

@@ -42,6 +42,16 @@ def test_cleaning_counts_and_every_feature_equal_duckdb(spark_engine, synthetic_
     assert_same_features(build_features(local_tx, as_of="2024-10-01"), build_features(spark_tx, as_of="2024-10-01"))
 
 
+def test_cleaned_log_is_computed_once_and_served_from_the_cache(spark_engine, synthetic_log):
+    # Every feature family reads the cleaned log; if its cache were dropped (as a
+    # dropped upstream view does on Spark) each query would parse the file again.
+    transactions = load_transactions(synthetic_log["parquet"], engine=spark_engine)
+    build_features(transactions)
+    query = spark_engine.spark.sql(f"SELECT count(*) FROM {spark_engine.quote(transactions.table_name)}")
+    plan = query._jdf.queryExecution().executedPlan().toString()
+    assert "InMemoryTableScan" in plan
+
+
 MESSY = """Invoice,CustomerID,InvoiceDate,Quantity,UnitPrice,Channel
 1001,17850.0,13/01/2024 08:26:00,6,2.55,web
 1001,17850.0,13/01/2024 08:26:00,6,2.55,web

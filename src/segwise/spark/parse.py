@@ -28,7 +28,7 @@ from segwise.readers import ROW_COL, ParsedColumn, RawInput, _offending, flag_sq
 
 __all__ = [
     "SparkRawInput", "read_raw", "timestamp_sql", "number_sql", "id_sql", "flag_sql", "text_sql", "full_match",
-    "starts_with_c", "line_hash", "invalid_number", "create_view", "NULL_TEXT", "spark_datetime_pattern",
+    "starts_with_c", "line_hash", "invalid_number", "NULL_TEXT", "spark_datetime_pattern",
 ]
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -207,11 +207,6 @@ def line_hash(quoted_columns: list[str]) -> str:
 def invalid_number(column: str) -> str:
     """SQL: the number is missing, NaN or infinite."""
     return f"{column} IS NULL OR isnan({column}) OR abs({column}) = double('Infinity')"
-
-
-def create_view(quoted_name: str) -> str:
-    """SQL that starts a temporary view definition."""
-    return f"CREATE OR REPLACE TEMP VIEW {quoted_name}"
 
 
 def text_sql(column: str) -> str:

@@ -1,0 +1,53 @@
+"""The measuring tools of the benchmarks: process-tree memory and the Spark benchmark records."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from bench.results import describe_machine
+from bench.spark import TreeMemorySampler, _markdown, _process_tree
+
+#: A child that starts a grandchild holding 300 MiB of touched memory, then waits for it.
+PARENT_OF_A_HOG = textwrap.dedent(
+    """
+    import subprocess, sys
+    hog = "import time; block = bytearray(300 * 2**20); block[::4096] = b'x' * len(block[::4096]); time.sleep(3)"
+    subprocess.run([sys.executable, "-c", hog], check=True)
+    """
+)
+
+
+def test_tree_memory_counts_the_grandchildren():
+    # Spark's work happens in a JVM started by the Python driver: a measure of the
+    # driver alone (ru_maxrss of one process) would miss it.
+    process = subprocess.Popen([sys.executable, "-c", PARENT_OF_A_HOG])
+    with TreeMemorySampler(process.pid) as sampler:
+        assert process.wait(timeout=60) == 0
+    assert sampler.peak_bytes >= 300 * 2**20
+
+
+def test_process_tree_of_a_process_without_children_is_itself():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
+    try:
+        assert _process_tree(process.pid) == [process.pid]
+    finally:
+        process.wait(timeout=30)
+
+
+def test_spark_record_shows_failures_with_their_error():
+    record = {
+        "size": "10m", "order_lines": 9_991_165, "customers": 884_728, "segments": 6, "driver_memory": "8g",
+        "machine": describe_machine(), "started": "2026-11-27T23:00:00+00:00",
+        "runs": [
+            {"engine": "duckdb", "returncode": 0, "wall_s": 43.6, "peak_tree_rss_mib": 2754,
+             "machine_busy_share": 0.75, "timings": {"load": 10.8, "features": 13.5}, "error": None},
+            {"engine": "spark", "returncode": 1, "wall_s": 12.0, "peak_tree_rss_mib": 900,
+             "machine_busy_share": 0.9, "timings": None, "error": "java.lang.OutOfMemoryError: Java heap space\n"},
+        ],
+    }
+    text = _markdown(record)
+    assert "9,991,165 order lines, 884,728 customers" in text
+    assert "| duckdb | 0 | 43.6 s | 2,754 MiB | 0.75 | load 10.8, features 13.5 |" in text
+    assert "spark failed:" in text and "OutOfMemoryError" in text
