@@ -20,7 +20,7 @@ from bench.runner import RESULT_MARKER
 from bench.sizes import SEED, BenchSize
 from bench.steps import STEPS, Step
 
-__all__ = ["run_size", "busy_share", "wait_for_idle", "StepFailed", "IDLE_SHARE"]
+__all__ = ["run_size", "busy_share", "machine_busy_seconds", "wait_for_idle", "StepFailed", "IDLE_SHARE"]
 
 #: The repository root: steps run from here so ``bench`` is importable.
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _machine_busy_seconds() -> float | None:
+def machine_busy_seconds() -> float | None:
     """CPU seconds spent by all processes since boot (Linux ``/proc/stat``), or None."""
     try:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -64,11 +64,11 @@ def _machine_busy_seconds() -> float | None:
 
 def busy_share(window_s: float = 1.0) -> float | None:
     """Share of the machine's CPUs busy during the next ``window_s`` seconds (Linux), or None."""
-    busy_before = _machine_busy_seconds()
+    busy_before = machine_busy_seconds()
     if busy_before is None:
         return None
     time.sleep(window_s)
-    return (_machine_busy_seconds() - busy_before) / (window_s * os.cpu_count())
+    return (machine_busy_seconds() - busy_before) / (window_s * os.cpu_count())
 
 
 def wait_for_idle(max_wait_s: float, log: Callable[[str], None] = print) -> float:
@@ -105,10 +105,10 @@ def _run_once(step: Step, dataset: Dataset, output: Path | None) -> dict[str, An
     command = [sys.executable, "-m", "bench.runner", step.name, str(dataset.directory)]
     if output is not None:
         command += ["--output", str(output)]
-    busy_before, own_before, started = _machine_busy_seconds(), _children_cpu_seconds(), time.perf_counter()
+    busy_before, own_before, started = machine_busy_seconds(), _children_cpu_seconds(), time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     process_seconds = time.perf_counter() - started
-    busy_after, own_after = _machine_busy_seconds(), _children_cpu_seconds()
+    busy_after, own_after = machine_busy_seconds(), _children_cpu_seconds()
     results = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
     if completed.returncode != 0 or not results:
         error_output = completed.stderr.strip()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -37,6 +36,10 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import machine_busy_seconds  # noqa: E402
+from bench.results import describe_machine  # noqa: E402
 
 METHODS = ("kmeans", "hierarchical", "dbscan", "hdbscan", "gmm", "som", "kprototypes", "two_stage", "multiview",
            "autoencoder", "auto")
@@ -87,6 +90,18 @@ def _features(n: int, cache: Path, with_customers: bool):
     return table, truth.reindex(frame.index.astype(str)).to_numpy()
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a child started by a
+    parent that had built a large feature table would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def run_one(method: str, n: int, cache: Path) -> dict:
     """Fit and assign one method in this process (called in a subprocess by `main`)."""
     import numpy as np
@@ -111,7 +126,7 @@ def run_one(method: str, n: int, cache: Path) -> dict:
         "assign_seconds": round(assign_seconds, 2), "n_segments": int(segmenter.n_segments_),
         "ari_vs_planted_types": round(float(adjusted_rand_score(truth, segmenter.labels_)), 4),
         "assign_equals_fit": round(float(np.mean(assigned["segment_id"].to_numpy() == segmenter.labels_)), 5),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(_peak_rss_bytes() / 2**20, 1),
         "notes": notes,
     }
 
@@ -165,14 +180,19 @@ def main(argv: list[str] | None = None) -> int:
             for flag in (["--one"] if "python" in kinds else []) + (["--one-cli"] if "cli" in kinds else []):
                 result_file = cache / "result.json"
                 result_file.unlink(missing_ok=True)
+                busy_before, started = machine_busy_seconds(), time.perf_counter()
                 proc = subprocess.run([sys.executable, __file__, flag, method, str(n), "--cache", str(cache),
                                        "--result-file", str(result_file)], capture_output=True, text=True, env=env)
+                busy_share = None if busy_before is None else round(
+                    (machine_busy_seconds() - busy_before) / ((time.perf_counter() - started) * os.cpu_count()), 2)
                 if proc.returncode == 0:
                     record = json.loads(result_file.read_text())
                 else:
                     record = {"method": method, "n_customers": n, "kind": flag, "failed": True,
                               "error": proc.stderr.strip()[-800:]}
                 record["kind"] = "cli" if flag == "--one-cli" else "python"
+                # Share of both CPUs busy during the run, this method's process included.
+                record["machine_busy_share"] = busy_share
                 print(json.dumps(record), flush=True)
                 results.append(record)
     if args.out:
@@ -180,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         existing = json.loads(out.read_text()) if out.exists() else []
         existing.append({
             "benchmark": "methods", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                        "cpus": os.cpu_count(), "threads_per_process": args.threads,
-                        "note": "shared machine (other jobs running): figures are provisional"},
+            "machine": describe_machine(), "threads_per_process": args.threads,
+            "note": ("machine_busy_share is the share of the CPUs busy during each run, the method's own "
+                     "process included: with one thread per process, much above 0.5 means other work shared "
+                     "the machine"),
             "results": results,
         })
         out.parent.mkdir(parents=True, exist_ok=True)

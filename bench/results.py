@@ -7,6 +7,7 @@ the three sizes on one day fills one file.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -15,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "describe_machine", "machine_sentence", "record_size", "record_named", "render_markdown"]
+__all__ = ["RESULTS_DIR", "describe_machine", "machine_sentence", "record_size", "record_named", "render_markdown", "result_parser"]
 
 #: Where result files are written.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -105,11 +106,22 @@ def record_size(size_result: dict[str, Any], run_date: date, machine: dict[str, 
     return json_path, markdown_path
 
 
-def record_named(name: str, record: dict[str, Any], markdown: str) -> tuple[Path, Path]:
-    """Write one benchmark's record as ``bench/results/<name>.json`` and ``.md``.
+def result_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every recorded benchmark has: ``--size`` and ``--no-record``."""
+    from bench.sizes import SIZES
 
-    For benchmarks with their own layout (e.g. ``bench.spark``); ``name`` should
-    carry the date and the machine slug. Each file is replaced atomically.
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size", choices=list(SIZES), default="quick", help="benchmark data set (default: quick)")
+    parser.add_argument("--no-record", action="store_true", help="print only; write nothing to bench/results")
+    return parser
+
+
+def record_named(prefix: str, record: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """Write one benchmark's record as ``bench/results/<prefix>-<date>-<machine>.json`` and ``.md``.
+
+    For benchmarks with their own layout (e.g. ``bench.spark``); ``record["machine"]``
+    comes from `describe_machine`, the date is today's. Each file is replaced
+    atomically, and their paths are printed.
 
     Returns
     -------
@@ -117,10 +129,12 @@ def record_named(name: str, record: dict[str, Any], markdown: str) -> tuple[Path
         The JSON and markdown files written.
     """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    name = f"{prefix}-{date.today().isoformat()}-{record['machine']['slug']}"
     # Not Path.with_suffix: the machine slug ends in ".11" (py3.11), which it would replace.
     json_path, markdown_path = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.md"
     _write_atomically(json_path, json.dumps(record, indent=2, allow_nan=False) + "\n")
     _write_atomically(markdown_path, markdown)
+    print("recorded", json_path, markdown_path)
     return json_path, markdown_path
 
 

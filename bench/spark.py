@@ -19,7 +19,6 @@ machine, the date and the share of the CPUs other processes used during each run
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -27,13 +26,13 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.datasets import ensure_dataset
-from bench.harness import _machine_busy_seconds, wait_for_idle
-from bench.results import describe_machine, machine_sentence, record_named
+from bench.harness import machine_busy_seconds, wait_for_idle
+from bench.results import describe_machine, machine_sentence, record_named, result_parser
 from bench.sizes import SIZES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +102,7 @@ def run_engine(orders: Path, engine: str, out: Path, segments: int, driver_memor
         command += ["--segments", str(segments)]
     if engine == "spark":
         command += ["--spark-master", "local[2]", "--spark-conf", f"spark.driver.memory={driver_memory}"]
-    busy_before, started = _machine_busy_seconds(), time.perf_counter()
+    busy_before, started = machine_busy_seconds(), time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True, cwd=ROOT)
         with TreeMemorySampler(process.pid) as sampler:
@@ -111,7 +110,7 @@ def run_engine(orders: Path, engine: str, out: Path, segments: int, driver_memor
         seconds = time.perf_counter() - started
         stderr.seek(0)
         error_output = stderr.read()
-    busy_after = _machine_busy_seconds()
+    busy_after = machine_busy_seconds()
     run: dict[str, Any] = json.loads((out / "run.json").read_text()) if returncode == 0 else {}
     result = {
         "engine": engine,
@@ -165,8 +164,7 @@ def _markdown(record: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser = result_parser(__doc__.splitlines()[0])
     parser.add_argument("--segments", type=int, default=6, help="fixed k for both engines; 0 lets each choose")
     parser.add_argument("--engines", default="duckdb,spark")
     parser.add_argument("--driver-memory", default="8g", help="spark.driver.memory (default: 8g)")
@@ -174,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="before each engine, wait up to SECONDS for the machine to be idle")
     parser.add_argument("--orders", type=Path, metavar="PARQUET",
                         help="benchmark this order log instead of the generated one of --size")
-    parser.add_argument("--no-record", action="store_true", help="print only; write nothing to bench/results")
     args = parser.parse_args(argv)
 
     orders, order_lines, customers, size = _order_log(args.size, args.orders)
@@ -193,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             record["runs"].append(run)
             print(json.dumps(run), flush=True)
     if not args.no_record:
-        written = record_named(f"spark-{size}-{date.today().isoformat()}-{machine['slug']}", record,
-                               _markdown(record))
-        print("recorded", *written)
+        record_named(f"spark-{size}", record, _markdown(record))
     return 0 if all(run["returncode"] == 0 for run in record["runs"]) else 1
 
 

@@ -19,18 +19,17 @@ Results go to ``bench/results/spark-shuffle-<size>-<date>-<machine>.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import sys
 import time
 import urllib.request
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.datasets import ensure_dataset
-from bench.results import describe_machine, machine_sentence, record_named
+from bench.results import describe_machine, machine_sentence, record_named, result_parser
 from bench.sizes import SIZES
 
 #: The UI's store is updated by a listener after each job ends; give it time.
@@ -131,12 +130,10 @@ def _markdown(record: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser = result_parser(__doc__.splitlines()[0])
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--orders", type=Path, metavar="PARQUET",
                         help="measure this order log instead of the generated one of --size")
-    parser.add_argument("--no-record", action="store_true", help="print only; write nothing to bench/results")
     args = parser.parse_args(argv)
     machine = describe_machine()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -150,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {**measure(orders, order_lines, label, args.driver_memory), "machine": machine, "started": started}
     print(_markdown(record))
     if not args.no_record:
-        written = record_named(f"spark-shuffle-{label}-{date.today().isoformat()}-{machine['slug']}", record,
-                               _markdown(record))
-        print("recorded", *written)
+        record_named(f"spark-shuffle-{label}", record, _markdown(record))
     return 0
 
 

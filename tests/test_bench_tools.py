@@ -51,3 +51,29 @@ def test_spark_record_shows_failures_with_their_error():
     assert "9,991,165 order lines, 884,728 customers" in text
     assert "| duckdb | 0 | 43.6 s | 2,754 MiB | 0.75 | load 10.8, features 13.5 |" in text
     assert "spark failed:" in text and "OutOfMemoryError" in text
+
+
+def test_exhaustive_k_choice_finds_well_separated_groups():
+    from sklearn.datasets import make_blobs
+
+    from bench.kchoice import exhaustive_choice
+
+    points, _ = make_blobs(n_samples=600, centers=4, cluster_std=0.5, center_box=(-20, 20), random_state=3)
+    reference = exhaustive_choice(points, (2, 6))
+    assert reference["chosen"] == 4
+    assert [c["k"] for c in reference["candidates"]] == [2, 3, 4, 5, 6]
+
+
+def test_k_choice_comparison_records_both_curves():
+    import segwise
+    from bench.kchoice import _markdown, compare_choices
+
+    population = segwise.generate_population(1500, seed=2)
+    features = segwise.build_features(segwise.load_transactions(population.orders))
+    record = compare_choices(features, reference_sample=800)
+    assert record["reference_sample"] == 800 and record["customers"] == len(features.frame)
+    ours, reference = record["segwise"], record["exhaustive"]
+    assert [c["k"] for c in ours["candidates"]] == [c["k"] for c in reference["candidates"]] == list(range(2, 13))
+    assert record["same_choice"] == (ours["chosen"] == reference["chosen"])
+    text = _markdown({**record, "size": "test", "machine": describe_machine(), "started": "now"})
+    assert f"**k = {reference['chosen']}**" in text

@@ -301,18 +301,28 @@ def _cancellation_prefix_rule(engine: Engine, raw: RawInput, order_col: str) -> 
 def _check_not_empty(engine: Engine, raw: RawInput, roles: ColumnRoles) -> None:
     """A role given to a column without a single value is a wrong column, not dirty rows."""
     q = engine.quote
-    for role in ("customer_id", "timestamp", "amount", "unit_price"):
-        column = getattr(roles, role)
-        if column is None:
-            continue
-        filled = engine.execute(
-            f"SELECT count(*), count(NULLIF(trim(CAST({q(column)} AS STRING)), '')) FROM {q(raw.name)}"
-        )[0]
-        if filled[1] == 0:
+    columns = [(role, getattr(roles, role)) for role in ("customer_id", "timestamp", "amount", "unit_price")
+               if getattr(roles, role) is not None]
+    kinds = raw.kinds
+
+    def filled(column: str) -> str:
+        # Only text can hold blanks; counting a typed column's values avoids
+        # casting every timestamp or number to text (a second per 10M rows).
+        if kinds.get(column) in ("timestamp", "date", "integer", "float", "boolean"):
+            return f"count({q(column)})"
+        return f"count(NULLIF(trim(CAST({q(column)} AS STRING)), ''))"
+
+    # One scan for all roles.
+    counts = engine.execute(
+        f"SELECT count(*), {', '.join(filled(column) for _, column in columns)} FROM {q(raw.name)}"
+    )[0]
+    n_rows = counts[0]
+    for (role, column), n_filled in zip(columns, counts[1:]):
+        if n_filled == 0:
             option = {"customer_id": "--customer-id-col", "timestamp": "--timestamp-col",
                       "unit_price": "--price-col"}.get(role, "--amount-col")
             raise InputError(
-                f"{raw.label}: column {column!r} (the {role.replace('_', ' ')}) is empty in all {filled[0]} rows; "
+                f"{raw.label}: column {column!r} (the {role.replace('_', ' ')}) is empty in all {n_rows} rows; "
                 f"export it again with its values, or name another column with {option} NAME"
             )
 

@@ -49,8 +49,13 @@ def affinity(ctx: FeatureContext) -> ibis.Table:
     parts = []
     if ctx.spec.has_category:
         purchases = ctx.purchases.filter(ctx.purchases.category.notnull())
-        by_category = purchases.group_by(["customer_id", "category"]).aggregate(
-            spend=purchases.amount.sum(), orders_with=purchases.order_key.nunique()
+        # Group by order first, then count rows: the same as distinct orders per
+        # category, without a distinct count per group (much slower on 10M lines).
+        category_orders = purchases.group_by(["customer_id", "category", "order_key"]).aggregate(
+            spend=purchases.amount.sum()
+        )
+        by_category = category_orders.group_by(["customer_id", "category"]).aggregate(
+            spend=category_orders.spend.sum(), orders_with=category_orders.count()
         )
         share = by_category.spend / by_category.spend.sum().over(group_by=by_category.customer_id)
         shares = by_category.mutate(share=share)
@@ -59,7 +64,9 @@ def affinity(ctx: FeatureContext) -> ibis.Table:
             top_orders=shares.orders_with.max().cast("float64"),
             category_entropy=(-(shares.share * shares.share.log2())).sum().clip(lower=0.0),
         )
-        n_orders = purchases.group_by("customer_id").aggregate(n_orders=purchases.order_key.nunique())
+        # Orders with at least one categorised purchase line: flagged in the orders table.
+        orders = ctx.orders.filter(ctx.orders.has_category)
+        n_orders = orders.group_by("customer_id").aggregate(n_orders=orders.count())
         joined = per_customer.inner_join(n_orders, "customer_id")
         parts.append(
             joined.select(

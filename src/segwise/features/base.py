@@ -80,7 +80,8 @@ class FeatureContext:
     orders : ibis.Table
         One row per customer and order: ``customer_id``, ``order_ts`` (first line
         time), ``order_value`` (sum of purchase lines), ``discount`` (any line
-        discounted, when known), ``channel`` (when known).
+        discounted, when known), ``channel`` (when known), ``has_category`` (any
+        purchase line has a category, when the log has categories).
     as_of : date
     spec : FeatureSpec
     """

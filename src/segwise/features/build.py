@@ -262,6 +262,8 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         metrics["discount"] = purchases.discount.fill_null(False).any()
     if spec.channel_levels:
         metrics["channel"] = purchases.channel.arbitrary()
+    if spec.has_category:
+        metrics["has_category"] = purchases.category.notnull().any()
     orders_expr = purchases.group_by(["customer_id", "order_key"]).aggregate(**metrics)
     # The orders table feeds several families: compute it once. The lines are only
     # filtered and given an order key: a view, not a copy of the whole log.
@@ -292,10 +294,15 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         # Sorted by DuckDB (in parallel, byte order = the code point order pandas uses),
         # the later sort_index of the customer ids finds them in order and does nothing.
         frame = engine.fetch_df(result.order_by("customer_id"))
-        n_returns_only = engine.execute(
-            f"SELECT count(DISTINCT customer_id) FROM {q(lines_name)} WHERE customer_id NOT IN "
-            f"(SELECT customer_id FROM {q(orders_name)})"
-        )[0][0]
+        # The frame has one row per customer with an order (rfm is the base of the
+        # joins) and those are a subset of the customers with lines: the rest only
+        # returned. With nothing after as_of, the lines are the whole cleaned log,
+        # whose customers the loader has counted.
+        if n_after == 0:
+            n_line_customers = tx.n_customers
+        else:
+            n_line_customers = engine.execute(f"SELECT count(DISTINCT customer_id) FROM {q(lines_name)}")[0][0]
+        n_returns_only = int(n_line_customers) - len(frame)
     finally:
         engine.drop(orders_name)
         if lines_is_view:

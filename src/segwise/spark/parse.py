@@ -222,7 +222,10 @@ def id_sql(raw: RawInput, column: str) -> str:
             f"CASE WHEN {col} = floor({col}) AND abs({col}) < 1e18 "
             f"THEN CAST(CAST({col} AS BIGINT) AS STRING) ELSE CAST({col} AS STRING) END"
         )
-    return f"regexp_replace({text_sql(column)}, '^(-?[0-9]+)[.]0+$', '$1')"
+    if raw.kinds[column] == "integer":
+        return f"CAST({col} AS STRING)"
+    text = text_sql(column)
+    return f"CASE WHEN contains({text}, '.') THEN regexp_replace({text}, '^(-?[0-9]+)[.]0+$', '$1') ELSE {text} END"
 
 
 # --------------------------------------------------------------------------- dates
