@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.sizes import SEED, BenchSize
 
-__all__ = ["Dataset", "DATA_DIR", "ensure_dataset", "load_feature_table"]
+__all__ = ["Dataset", "DATA_DIR", "ensure_dataset", "load_feature_table", "order_log"]
 
 #: Where generated data lives (git-ignored).
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -109,6 +109,23 @@ def ensure_dataset(size: BenchSize) -> Dataset:
     if dataset is None:
         raise RuntimeError(f"generating {directory} left no usable dataset")
     return dataset
+
+
+def order_log(size: BenchSize, orders: Path | None = None) -> tuple[Path, int, int | None, str]:
+    """The order log a benchmark runs on: the generated one of ``size``, or ``orders``.
+
+    Returns
+    -------
+    tuple
+        Its path, its order lines, its customers with features (None for a given
+        file) and a label for result files (the size name, or the file's stem).
+    """
+    if orders is None:
+        dataset = ensure_dataset(size)
+        return dataset.orders_path, dataset.order_lines, dataset.customers_with_features, size.name
+    import pyarrow.parquet as pq
+
+    return orders, pq.ParquetFile(orders).metadata.num_rows, None, orders.stem
 
 
 def generate_dataset(directory: Path, n_customers: int) -> None:

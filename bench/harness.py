@@ -20,7 +20,7 @@ from bench.runner import RESULT_MARKER
 from bench.sizes import SEED, BenchSize
 from bench.steps import STEPS, Step
 
-__all__ = ["run_size", "busy_share", "machine_busy_seconds", "wait_for_idle", "StepFailed", "IDLE_SHARE"]
+__all__ = ["run_size", "busy_share", "busy_share_since", "machine_busy_seconds", "wait_for_idle", "StepFailed", "IDLE_SHARE"]
 
 #: The repository root: steps run from here so ``bench`` is importable.
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,16 @@ def machine_busy_seconds() -> float | None:
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_share_since(busy_before: float | None, seconds: float) -> float | None:
+    """Share of the machine's CPUs busy (every process) over the last ``seconds``, rounded.
+
+    ``busy_before`` is `machine_busy_seconds` read when those seconds began.
+    """
+    if busy_before is None:
+        return None
+    return round((machine_busy_seconds() - busy_before) / (seconds * os.cpu_count()), 2)
 
 
 def busy_share(window_s: float = 1.0) -> float | None:

@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.harness import machine_busy_seconds  # noqa: E402
+from bench.harness import busy_share_since, machine_busy_seconds  # noqa: E402
 from bench.results import describe_machine  # noqa: E402
 
 METHODS = ("kmeans", "hierarchical", "dbscan", "hdbscan", "gmm", "som", "kprototypes", "two_stage", "multiview",
@@ -183,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 busy_before, started = machine_busy_seconds(), time.perf_counter()
                 proc = subprocess.run([sys.executable, __file__, flag, method, str(n), "--cache", str(cache),
                                        "--result-file", str(result_file)], capture_output=True, text=True, env=env)
-                busy_share = None if busy_before is None else round(
-                    (machine_busy_seconds() - busy_before) / ((time.perf_counter() - started) * os.cpu_count()), 2)
+                busy_share = busy_share_since(busy_before, time.perf_counter() - started)
                 if proc.returncode == 0:
                     record = json.loads(result_file.read_text())
                 else:

@@ -30,8 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import ensure_dataset
-from bench.harness import machine_busy_seconds, wait_for_idle
+from bench.datasets import order_log
+from bench.harness import busy_share_since, machine_busy_seconds, wait_for_idle
 from bench.results import describe_machine, machine_sentence, record_named, result_parser
 from bench.sizes import SIZES
 
@@ -110,30 +110,19 @@ def run_engine(orders: Path, engine: str, out: Path, segments: int, driver_memor
         seconds = time.perf_counter() - started
         stderr.seek(0)
         error_output = stderr.read()
-    busy_after = machine_busy_seconds()
+    busy_share = busy_share_since(busy_before, seconds)
     run: dict[str, Any] = json.loads((out / "run.json").read_text()) if returncode == 0 else {}
     result = {
         "engine": engine,
         "returncode": returncode,
         "wall_s": round(seconds, 1),
         "peak_tree_rss_mib": round(sampler.peak_bytes / 2**20),
-        "machine_busy_share": None if busy_before is None else round(
-            (busy_after - busy_before) / (seconds * os.cpu_count()), 2),
+        "machine_busy_share": busy_share,
         "segments": run.get("n_segments") or run.get("segments"),
         "timings": run.get("timings"),
         "error": None if returncode == 0 else error_output[-3000:],
     }
     return result
-
-
-def _order_log(size: str, orders: Path | None) -> tuple[Path, int, int | None, str]:
-    """The log to benchmark: its path, order lines, customers (None when unknown) and size label."""
-    if orders is None:
-        dataset = ensure_dataset(SIZES[size])
-        return dataset.orders_path, dataset.order_lines, dataset.customers_with_features, size
-    import pyarrow.parquet as pq
-
-    return orders, pq.ParquetFile(orders).metadata.num_rows, None, orders.stem
 
 
 def _markdown(record: dict[str, Any]) -> str:
@@ -174,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="benchmark this order log instead of the generated one of --size")
     args = parser.parse_args(argv)
 
-    orders, order_lines, customers, size = _order_log(args.size, args.orders)
+    orders, order_lines, customers, size = order_log(SIZES[args.size], args.orders)
     machine = describe_machine()
     record: dict[str, Any] = {
         "size": size, "order_lines": order_lines, "customers": customers,

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import ensure_dataset
+from bench.datasets import order_log
 from bench.results import describe_machine, machine_sentence, record_named, result_parser
 from bench.sizes import SIZES
 
@@ -137,13 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     machine = describe_machine()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if args.orders is None:
-        dataset = ensure_dataset(SIZES[args.size])
-        orders, order_lines, label = dataset.orders_path, dataset.order_lines, args.size
-    else:
-        import pyarrow.parquet as pq
-
-        orders, order_lines, label = args.orders, pq.ParquetFile(args.orders).metadata.num_rows, args.orders.stem
+    orders, order_lines, _customers, label = order_log(SIZES[args.size], args.orders)
     record = {**measure(orders, order_lines, label, args.driver_memory), "machine": machine, "started": started}
     print(_markdown(record))
     if not args.no_record:
