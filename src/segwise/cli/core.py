@@ -34,7 +34,7 @@ def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[
             threads: Optional[int], temp_dir: Optional[Path]):
     """The engine named on the command line (Spark options only with --engine spark, DuckDB's
     resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
-    from segwise.engine import ENGINES, get_engine
+    from segwise.engines import ENGINES, get_engine
 
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
