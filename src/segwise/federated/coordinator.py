@@ -534,7 +534,7 @@ class FederatedKMeans:
         profile_answers = self._round("/rounds/profile", "profile", {"model": {
             "centroids": protocol.encode_array(chosen), "columns": columns}}, masked=self.secure_aggregation)
         self._charge("profile", profile_answers)
-        profile_stats = MergedColumns(summed(profile_answers), LogGrid.from_dict(self._config.profile_grid),
+        segment_sketches = MergedColumns(summed(profile_answers), LogGrid.from_dict(self._config.profile_grid),
                                       noise_floor=self._noise_floor(profile_answers))
         if k in final:
             s = final[k]
@@ -551,7 +551,7 @@ class FederatedKMeans:
             "silos_used": sorted(self._rounds.active),
         })
         model = assemble_model(
-            preprocessor=pre, centroids=chosen, profile_stats=profile_stats, columns=columns, docs=docs, spec=spec,
+            preprocessor=pre, centroids=chosen, segment_sketches=segment_sketches, columns=columns, docs=docs, spec=spec,
             as_of=as_of, inertia=inertia, metrics=metrics, selection=selection,
             segmenter_params={
                 "method": "kmeans", "n_segments": self.n_segments, "k_range": list(self.k_range),
