@@ -44,7 +44,7 @@ easy to find (``outlier_segment_``).
 from __future__ import annotations
 
 import numbers
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,10 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
-from segwise.method_columns import column_references, resolve_column_params, source_columns
+from segwise.defining_columns import (
+    DEFAULT_FAMILIES, VALUE_COLUMN_HINTS, column_references, families_of, resolve_column_params, select_columns,
+    source_columns, value_column,
+)
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
 from segwise.profile import (
@@ -63,21 +66,6 @@ from segwise.profile import (
 from segwise.validate import internal_metrics
 
 __all__ = ["Segmenter", "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS"]
-
-#: Families that define segments by default (see the module docstring).
-DEFAULT_FAMILIES = ("rfm", "affinity")
-
-#: Starts of column names (normalised: lower case, letters and digits only) that
-#: measure customer value, in order of preference, for ordering segments when there
-#: is no ``monetary_total``.
-VALUE_COLUMN_HINTS = (
-    "monetarytotal", "totalspend", "spend", "spending", "revenue", "clv", "ltv", "value",
-    "monetary", "annualincome", "income", "spendingscore", "mntwines",
-)
-
-
-def _normalise(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 class Segmenter(ClusterMixin, BaseEstimator):
@@ -175,96 +163,6 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return X.frame, dict(X.columns)
         return as_feature_frame(X), {}
 
-    @staticmethod
-    def _families(frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> dict[str, list[str]]:
-        families: dict[str, list[str]] = {}
-        for name, col in docs.items():
-            if name in frame.columns:
-                families.setdefault(col.family, []).append(name)
-        return families
-
-    def _select_columns(self, frame: pd.DataFrame, docs: dict[str, FeatureColumn],
-                        method_columns: Sequence[str] = (), with_categorical: bool = False
-                        ) -> tuple[list[str], list[str]]:
-        families = self._families(frame, docs)
-        columns = list(frame.columns)
-
-        def expand(items: Sequence[str], what: str) -> list[str]:
-            out: list[str] = []
-            for item in items:
-                if item in families:
-                    out += families[item]
-                elif item in columns:
-                    out.append(item)
-                else:
-                    known = ", ".join(list(families) + columns)
-                    raise InputError(f"{what}: {item!r} is neither a feature column nor a family; known: {known}")
-            return list(dict.fromkeys(out))
-
-        notes = []
-        if self.features is not None:
-            chosen = expand(_as_list(self.features), "features")
-        elif method_columns:
-            chosen = list(method_columns)
-            described = [c for c in columns if c not in chosen]
-            if described:
-                notes.append(f"segments are defined by the columns the method's parameters name; "
-                             f"{len(described)} other columns describe them")
-        elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
-            chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])]
-            described = [c for c in columns if c not in chosen]
-            if described:
-                notes.append(
-                    "segments are defined by the rfm and affinity families; "
-                    f"{len(described)} other columns describe them (add them with --features)"
-                )
-        else:
-            chosen = columns
-        if with_categorical and self.features is None:
-            extra = [c for c in columns if c not in chosen and not pd.api.types.is_numeric_dtype(frame[c])]
-            if extra:
-                chosen += extra
-                notes.append(f"categorical column(s) {', '.join(extra)} join the definition (mixed-data method)")
-        if self.exclude is not None:
-            dropped = set(expand(_as_list(self.exclude), "exclude"))
-            chosen = [c for c in chosen if c not in dropped]
-        usable = []
-        n = len(frame)
-        for column in chosen:
-            series = frame[column]
-            n_unique = series.nunique(dropna=True)
-            if n_unique <= 1:
-                notes.append(f"column {column!r} left out: constant")
-                continue
-            is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-            if not is_numeric and n >= 20 and n_unique >= 0.9 * series.notna().sum():
-                notes.append(f"column {column!r} left out: looks like an identifier (one value per customer)")
-                continue
-            if is_numeric and n >= 20 and _normalise(column).endswith("id") and n_unique == series.notna().sum():
-                notes.append(f"column {column!r} left out: looks like an identifier")
-                continue
-            usable.append(column)
-        if not usable:
-            raise InputError(
-                "no columns are left to segment on"
-                + (f" ({'; '.join(notes)})" if notes else "")
-                + ": check --features / --exclude"
-            )
-        return usable, notes
-
-    def _value_column(self, frame: pd.DataFrame) -> str | None:
-        if self.value_col is not None:
-            if self.value_col not in frame.columns:
-                raise InputError(f"value_col {self.value_col!r} is not a feature column")
-            return self.value_col
-        numeric = {_normalise(c): c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
-        for hint in VALUE_COLUMN_HINTS:
-            # A hint matches the start of a name: "Annual Income (k$)" is annualincomek.
-            for name, column in numeric.items():
-                if name.startswith(hint):
-                    return column
-        return None
-
     # ------------------------------------------------------------------ fit
 
     def fit(self, X, y=None, *, engine=None):
@@ -307,11 +205,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
         """`fit` with the customers' statistics from ``source`` (an engine's), or from ``frame`` when None."""
         method_cls = get_method(self.method, engine=None if source is None else source.engine_name)
         method_params = dict(self.method_params or {})
-        families_of = self._families(frame, docs)
-        specs, method_columns, method_notes = column_references(method_cls, method_params, families_of,
+        family_columns = families_of(frame, docs)
+        specs, method_columns, method_notes = column_references(method_cls, method_params, family_columns,
                                                                 list(frame.columns))
         codes = method_cls.categorical_encoding == "codes"
-        columns, notes = self._select_columns(frame, docs, method_columns, with_categorical=codes)
+        columns, notes = select_columns(frame, docs, self.features, self.exclude, method_columns,
+                                        with_categorical=codes)
         notes += method_notes
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
         categorical = [c for c in columns if c not in numeric]
@@ -349,7 +248,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                              f"{', '.join(sorted(estimator_params))}")
         kwargs: dict[str, Any] = {"random_state": self.random_state, **method_params}
         kwargs.update(resolve_column_params(specs, self.preprocessor_.get_feature_names_out().tolist(),
-                                            families_of, list(frame.columns)))
+                                            family_columns, list(frame.columns)))
         if codes and kwargs.get("categorical") is None:
             kwargs["categorical"] = self.preprocessor_.categorical_indices_ or None
         if "n_segments" in estimator_params:
@@ -371,7 +270,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             n_empty = self.clusterer_.n_segments_ - len(np.unique(raw_labels))
             if n_empty > 0:
                 notes.append(f"{n_empty} fitted segment(s) received no customer")
-        value_col = self._value_column(frame)
+        value_col = value_column(frame, self.value_col)
         outlier_cluster = getattr(self.clusterer_, "outlier_cluster_", None)
         n_clusters = int(raw_labels.max()) + 1
         if source is not None:
@@ -382,14 +281,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.outlier_segment_ = None if outlier_cluster is None else int(self.label_map_[outlier_cluster])
         self.labels_ = self.label_map_[raw_labels]
         self.n_segments_ = int(self.clusterer_.n_segments_)
-        self.feature_columns_ = columns
-        self.profile_columns_ = list(frame.columns)
-        self.value_col_ = value_col
-        self.log_columns_ = sorted(c for c, d in docs.items() if d.log_scale)
-        self.units_ = {c: d.unit for c, d in docs.items()}
-        self.feature_docs_ = {c: d.to_dict() for c, d in docs.items()}
-        self.notes_ = notes
-        self.n_features_in_ = frame.shape[1]
+        self._describe(columns, list(frame.columns), value_col, docs, notes)
         if not isinstance(X, np.ndarray):
             self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
         self.profiles_, part_profiles = self._profile(frame, self.labels_, source)
@@ -405,6 +297,49 @@ class Segmenter(ClusterMixin, BaseEstimator):
             **details,
             **({"part_profiles": part_profiles} if part_profiles else {}),
         })
+        return self
+
+    def _describe(self, columns: list[str], profile_columns: list[str], value_col: str | None,
+                  docs: Mapping[str, FeatureColumn], notes: list[str]) -> None:
+        """Record what the segments are defined and described by (read by profiles, reports, the model file)."""
+        self.feature_columns_ = columns
+        self.profile_columns_ = profile_columns
+        self.value_col_ = value_col
+        self.log_columns_ = sorted(c for c, d in docs.items() if d.log_scale)
+        self.units_ = {c: d.unit for c, d in docs.items()}
+        self.feature_docs_ = {c: d.to_dict() for c, d in docs.items()}
+        self.notes_ = notes
+        self.n_features_in_ = len(profile_columns)
+
+    @classmethod
+    def from_parts(cls, params: Mapping[str, Any], *, preprocessor: Preprocessor, clusterer, label_map: np.ndarray,
+                   columns: list[str], docs: Mapping[str, FeatureColumn], value_col: str | None, profiles: Profiles,
+                   notes: list[str], metrics: Mapping[str, Any]) -> "Segmenter":
+        """A fitted Segmenter from parts fitted where no rows are pooled (`segwise.federated`).
+
+        ``preprocessor`` is fitted from statistics, ``clusterer`` holds the centres,
+        ``label_map`` orders its clusters by value (`segwise.profile.order_by_value`) and
+        ``profiles`` are made and named from per-segment statistics; the result is the
+        Segmenter (and model file) of a central fit on ``columns``. There are no training
+        rows, so no ``labels_``.
+        """
+        params = dict(params)
+        if params.get("k_range") is not None:
+            params["k_range"] = tuple(params["k_range"])
+        self = cls(**params)
+        self.preprocessor_ = preprocessor
+        self.clusterer_ = clusterer
+        self.label_map_ = np.asarray(label_map, dtype=np.int64)
+        self.n_segments_ = int(clusterer.n_segments_)
+        self._describe(list(columns), list(columns), value_col, docs, notes)
+        self.feature_names_in_ = np.asarray(list(columns), dtype=object)
+        self.metrics_ = dict(metrics)
+        # As a loaded model holds them (JSON types), so the coordinator's model and the silos' agree.
+        self.profiles_ = Profiles.from_dict(profiles.to_dict())
+        self.segment_names_ = self.profiles_.names
+        self.selection_ = getattr(clusterer, "selection_", None)
+        self.outlier_segment_ = None
+        self.method_details_ = {}
         return self
 
     def _profile(self, frame: pd.DataFrame, labels: np.ndarray, source=None) -> tuple[Profiles, dict[str, Any]]:
@@ -564,12 +499,6 @@ class Segmenter(ClusterMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-
-def _as_list(value) -> list[str]:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return list(value)
 
 
 def translate_details(details: Any, label_map: np.ndarray, profiles: Profiles) -> Any:

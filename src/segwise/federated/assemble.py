@@ -173,28 +173,12 @@ def assemble_model(
         "n_segments": int(k),
         "selection": selection.to_dict() if selection is not None else None,
     }
-    pre_meta, pre_arrays = preprocessor.to_state()
-    segmenter_meta = {
-        "params": dict(segmenter_params),
-        "method": "kmeans",
-        "n_segments": int(k),
-        "feature_columns": list(columns),
-        "profile_columns": list(columns),
-        "value_col": value_col,
-        "log_columns": sorted(c for c in columns if c in docs and docs[c].log_scale),
-        "units": {c: docs[c].unit for c in columns if c in docs},
-        "feature_docs": {c: docs[c].to_dict() for c in columns if c in docs},
-        "notes": ["segments fitted by federated k-means: profiles come from aggregates of every silo"],
-        "metrics": metrics,
-        "n_features_in": len(columns),
-        "feature_names_in": list(columns),
-        "profiles": profiles.to_dict(),
-        "preprocessor": pre_meta,
-        "clusterer": clusterer_meta,
-    }
-    arrays = {"segmenter/label_map": label_map, "clusterer/cluster_centers": np.asarray(centroids, dtype=np.float64)}
-    arrays.update({f"preprocessor/{key}": v for key, v in pre_arrays.items()})
-    segmenter = Segmenter.from_state(segmenter_meta, arrays)
+    clusterer = KMeansSegmenter.from_state(clusterer_meta, {"cluster_centers": np.asarray(centroids, dtype=np.float64)})
+    segmenter = Segmenter.from_parts(
+        segmenter_params, preprocessor=preprocessor, clusterer=clusterer, label_map=label_map, columns=list(columns),
+        docs={c: docs[c] for c in columns if c in docs}, value_col=value_col, profiles=profiles,
+        notes=["segments fitted by federated k-means: profiles come from aggregates of every silo"], metrics=metrics,
+    )
     full_metadata = {
         "model_id": uuid.uuid4().hex,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,0 +1,246 @@
+"""Which feature columns define the segments, order them by value, or are named by a method's parameters.
+
+`select_columns` chooses the defining columns (the rules are in `segwise.segmenter`'s
+docstring: families by default, ``features`` / ``exclude``, constant and
+identifier-like columns left out); `value_column` the column that orders segments.
+
+The methods (`segwise.cluster`) see only a prepared matrix; the Segmenter knows the
+feature table and its families. A method's parameters that name features
+(k-prototypes' ``categorical``, two-stage's ``first_features``, multi-view's
+``views``; declared in its ``column_params``) are given as family names, column
+names or patterns (``share_channel_*``); `column_references` finds the columns
+they name (which then define the segments) and `resolve_column_params` turns them
+into positions in the prepared matrix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import numbers
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from segwise.errors import InputError
+from segwise.features.base import FeatureColumn
+
+__all__ = [
+    "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS", "families_of", "select_columns", "value_column", "column_references",
+    "resolve_column_params", "source_columns",
+]
+
+#: Families that define segments by default (see the module docstring).
+DEFAULT_FAMILIES = ("rfm", "affinity")
+
+#: Starts of column names (normalised: lower case, letters and digits only) that
+#: measure customer value, in order of preference, for ordering segments when there
+#: is no ``monetary_total``.
+VALUE_COLUMN_HINTS = (
+    "monetarytotal", "totalspend", "spend", "spending", "revenue", "clv", "ltv", "value",
+    "monetary", "annualincome", "income", "spendingscore", "mntwines",
+)
+
+
+def _normalise(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def families_of(frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> dict[str, list[str]]:
+    """Family name to its columns present in ``frame``."""
+    families: dict[str, list[str]] = {}
+    for name, col in docs.items():
+        if name in frame.columns:
+            families.setdefault(col.family, []).append(name)
+    return families
+
+
+def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], features: Any = None, exclude: Any = None,
+                   method_columns: Sequence[str] = (), with_categorical: bool = False) -> tuple[list[str], list[str]]:
+    """The columns that define the segments, and notes on those left out (see `segwise.segmenter`).
+
+    ``features`` / ``exclude`` name columns or families (the Segmenter's parameters);
+    ``method_columns`` are those a method's parameters name (`column_references`).
+    """
+    families = families_of(frame, docs)
+    columns = list(frame.columns)
+
+    def expand(items: Sequence[str], what: str) -> list[str]:
+        out: list[str] = []
+        for item in items:
+            if item in families:
+                out += families[item]
+            elif item in columns:
+                out.append(item)
+            else:
+                known = ", ".join(list(families) + columns)
+                raise InputError(f"{what}: {item!r} is neither a feature column nor a family; known: {known}")
+        return list(dict.fromkeys(out))
+
+    notes = []
+    if features is not None:
+        chosen = expand(_as_list(features), "features")
+    elif method_columns:
+        chosen = list(method_columns)
+        described = [c for c in columns if c not in chosen]
+        if described:
+            notes.append(f"segments are defined by the columns the method's parameters name; "
+                         f"{len(described)} other columns describe them")
+    elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
+        chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])]
+        described = [c for c in columns if c not in chosen]
+        if described:
+            notes.append(
+                "segments are defined by the rfm and affinity families; "
+                f"{len(described)} other columns describe them (add them with --features)"
+            )
+    else:
+        chosen = columns
+    if with_categorical and features is None:
+        extra = [c for c in columns if c not in chosen and not pd.api.types.is_numeric_dtype(frame[c])]
+        if extra:
+            chosen += extra
+            notes.append(f"categorical column(s) {', '.join(extra)} join the definition (mixed-data method)")
+    if exclude is not None:
+        dropped = set(expand(_as_list(exclude), "exclude"))
+        chosen = [c for c in chosen if c not in dropped]
+    usable = []
+    n = len(frame)
+    for column in chosen:
+        series = frame[column]
+        n_unique = series.nunique(dropna=True)
+        if n_unique <= 1:
+            notes.append(f"column {column!r} left out: constant")
+            continue
+        is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if not is_numeric and n >= 20 and n_unique >= 0.9 * series.notna().sum():
+            notes.append(f"column {column!r} left out: looks like an identifier (one value per customer)")
+            continue
+        if is_numeric and n >= 20 and _normalise(column).endswith("id") and n_unique == series.notna().sum():
+            notes.append(f"column {column!r} left out: looks like an identifier")
+            continue
+        usable.append(column)
+    if not usable:
+        raise InputError(
+            "no columns are left to segment on"
+            + (f" ({'; '.join(notes)})" if notes else "")
+            + ": check --features / --exclude"
+        )
+    return usable, notes
+
+
+def value_column(frame: pd.DataFrame, value_col: str | None = None) -> str | None:
+    """The column that orders segments by value: ``value_col``, else the first column named
+    like `VALUE_COLUMN_HINTS`, else None (segments are then ordered by size)."""
+    if value_col is not None:
+        if value_col not in frame.columns:
+            raise InputError(f"value_col {value_col!r} is not a feature column")
+        return value_col
+    numeric = {_normalise(c): c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+    for hint in VALUE_COLUMN_HINTS:
+        # A hint matches the start of a name: "Annual Income (k$)" is annualincomek.
+        for name, column in numeric.items():
+            if name.startswith(hint):
+                return column
+    return None
+
+
+def _expand(items: Sequence[Any], families: Mapping[str, list[str]], columns: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, numbers.Integral):
+            continue
+        item = str(item)
+        if item in families:
+            out += families[item]
+        elif item in columns:
+            out.append(item)
+        elif any(ch in item for ch in "*?["):
+            out += [c for c in columns if fnmatch.fnmatchcase(c, item)]
+    return list(dict.fromkeys(out))
+
+
+def _as_names(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def column_references(method_cls, method_params: Mapping[str, Any], families: Mapping[str, list[str]],
+                      columns: Sequence[str]) -> tuple[dict[str, tuple[str, Any, bool]], list[str], list[str]]:
+    """The column parameters of a method, the feature columns they name, and notes.
+
+    Returns ``(specs, referenced, notes)``: ``specs[param] = (kind, value, given)``
+    where ``given`` says whether the user set it (else it is the method's default).
+    """
+    specs: dict[str, tuple[str, Any, bool]] = {}
+    defaults = getattr(method_cls, "default_column_params", {})
+    for param, kind in method_cls.column_params.items():
+        if method_params.get(param) is not None:
+            specs[param] = (kind, method_params[param], True)
+        elif param in defaults:
+            specs[param] = (kind, defaults[param], False)
+    referenced: list[str] = []
+    notes: list[str] = []
+    for param, (kind, value, given) in specs.items():
+        groups = value.items() if kind == "groups" else [(param, value)]
+        for group, names in groups:
+            found = _expand(_as_names(names), families, columns)
+            if not found and not all(isinstance(v, numbers.Integral) for v in _as_names(names)):
+                if given:
+                    raise InputError(
+                        f"{param}: {group!r} names no feature column ({', '.join(map(str, _as_names(names)))}); "
+                        f"known families: {', '.join(families) or 'none'}; columns: {', '.join(columns)}"
+                    )
+                notes.append(f"{param} {group!r} left out: the features have none of {', '.join(map(str, _as_names(names)))}")
+            referenced += found
+    return specs, list(dict.fromkeys(referenced)), notes
+
+
+def source_columns(prepared_names: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """The feature column each prepared column comes from (``region=North`` -> ``region``)."""
+    base = []
+    for name in prepared_names:
+        root = name.split("=")[0]
+        if root.endswith("_missing") and root not in columns:
+            root = root[: -len("_missing")]
+        base.append(root)
+    return base
+
+
+def resolve_column_params(specs: Mapping[str, tuple[str, Any, bool]], prepared_names: Sequence[str],
+                          families: Mapping[str, list[str]], columns: Sequence[str]) -> dict[str, Any]:
+    """Column parameters as prepared-column positions (integers pass through)."""
+    base = source_columns(prepared_names, columns)
+
+    def positions(names: Any) -> list[int]:
+        items = _as_names(names)
+        wanted = set(_expand(items, families, columns))
+        out = [i for i, b in enumerate(base) if b in wanted]
+        out += [int(v) for v in items if isinstance(v, numbers.Integral)]
+        return sorted(set(out))
+
+    resolved: dict[str, Any] = {}
+    for param, (kind, value, given) in specs.items():
+        if kind == "groups":
+            groups = {}
+            for group, names in value.items():
+                index = positions(names)
+                if index:
+                    groups[group] = index
+                elif given:
+                    raise InputError(f"{param}: {group!r} has no usable prepared column (all dropped in preparation)")
+            if not groups:
+                raise InputError(f"{param}: none of the groups has a usable feature column")
+            resolved[param] = groups
+        else:
+            index = positions(value)
+            if not index and given:
+                raise InputError(f"{param}: no usable prepared column for {', '.join(map(str, _as_names(value)))}")
+            resolved[param] = index or None
+    return resolved
