@@ -1,0 +1,520 @@
+"""The PostgreSQL engine: cleaning and feature families run inside the database.
+
+A transaction log that lives in PostgreSQL is read where it is. The cleaning rules
+of `segwise.data` and every feature family run there as SQL (features are Ibis
+expressions compiled with ``ibis.to_sql(expr, dialect="postgres")``); only one
+row per customer crosses the network.
+
+Read-only toward the source
+    segwise never creates a persistent object in the source database. What it
+    computes along the way (the cleaned log, the orders, the raw view with row
+    numbers) lives in TEMPORARY tables and views: they belong to segwise's own
+    session, are invisible to every other session and vanish when it ends. Every
+    statement is checked before it is sent (`_check_statement`): a CREATE must be
+    TEMPORARY and a DROP may only name an object this engine created. A user
+    needs SELECT on the source and the TEMPORARY privilege on the database (granted
+    to everyone by default).
+
+Bounded
+    Each statement runs under ``statement_timeout`` (default 10 minutes); rows that
+    must come back (one per customer, or a whole table when another engine computes)
+    are streamed with ``COPY ... TO STDOUT`` in chunks, never through one giant
+    result set, and the bytes received are counted (`bytes_received`).
+
+SQL text
+    The cleaning rules are written once for every engine, as text in DuckDB's
+    dialect (segwise's reference dialect). This engine translates such text with
+    sqlglot (the SQL compiler Ibis itself uses) and rewrites the few functions
+    PostgreSQL lacks (`_REWRITES`): ``isnan``, ``isinf``, ``TRY_CAST``,
+    ``contains``, ``regexp_full_match``. A user's ``--query`` is PostgreSQL and is
+    sent as written.
+
+The reading and cleaning dialect for this engine (the functions `segwise.data`
+asks an engine's dialect for) is at the end of this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import logging
+import os
+from typing import Any
+
+import ibis
+# Ibis adjusts sqlglot's PostgreSQL generator (make_date, ...) when this module is
+# imported; sqlglot fixes a generator's functions on first use, so Ibis must come
+# before this engine's own first translation, or both would print sqlglot's names.
+import ibis.backends.sql.dialects  # noqa: F401
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlglot
+from sqlglot import exp
+
+from segwise.engines.postgres_url import describe_postgres_url, mask_secrets, normalize_postgres_url, psycopg_module
+# PostgreSQL quotes identifiers exactly as DuckDB does.
+from segwise.engine import quote_identifier
+from segwise.errors import InputError
+
+__all__ = ["PostgresEngine", "to_postgres"]
+
+log = logging.getLogger(__name__)
+
+_counter = itertools.count()
+
+#: PostgreSQL type (``format_type`` output, without modifiers) to the type names segwise's
+#: role detection and cleaning rules use (DuckDB's vocabulary, see `segwise.engine.value_kind`).
+_TYPE_NAMES = {
+    "smallint": "SMALLINT", "integer": "INTEGER", "bigint": "BIGINT",
+    "real": "REAL", "double precision": "DOUBLE", "numeric": "DECIMAL",
+    "text": "VARCHAR", "character varying": "VARCHAR", "character": "VARCHAR", "name": "VARCHAR",
+    "citext": "VARCHAR", "uuid": "UUID",
+    "timestamp without time zone": "TIMESTAMP", "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    "date": "DATE", "boolean": "BOOLEAN",
+}
+#: The same names as Ibis types (for `PostgresEngine.table`).
+_IBIS_TYPES = {
+    "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": "int64", "REAL": "float32", "DOUBLE": "float64",
+    "DECIMAL": "decimal", "VARCHAR": "string", "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamp('UTC')", "DATE": "date", "BOOLEAN": "boolean",
+}
+#: Arrow types of result columns by PostgreSQL type name (COPY text is parsed with these).
+_ARROW_TYPES = {
+    "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(), "float4": pa.float32(), "float8": pa.float64(),
+    "numeric": pa.float64(), "bool": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", tz="UTC"), "text": pa.string(), "varchar": pa.string(),
+    "bpchar": pa.string(), "name": pa.string(),
+}
+
+#: Rows per chunk when a large result is read (COPY streams; this bounds each Arrow batch).
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+class PostgresEngine:
+    """A session on a PostgreSQL database where loading and features run.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://USER@HOST:PORT/DATABASE``; the password may be in the URL, in
+        ``PGPASSWORD`` or in ``~/.pgpass`` (libpq reads them). It is never shown:
+        messages and records use `label` (the URL without its password).
+    statement_timeout : str
+        PostgreSQL's limit for any one statement, e.g. ``"10min"`` or ``"30s"``.
+    connect_timeout : int
+        Seconds to wait for the server to answer.
+    """
+
+    name = "postgres"
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, statement_timeout: str = "10min", connect_timeout: int = 10) -> None:
+        psycopg = psycopg_module()
+        self.url = normalize_postgres_url(url)
+        self.label = describe_postgres_url(self.url)
+        self.statement_timeout = statement_timeout
+        self.connect_timeout = connect_timeout
+        #: Bytes of result data received from the server (COPY streams), for benchmarks.
+        self.bytes_received = 0
+        self._created: set[str] = set()
+        try:
+            # Autocommit: every statement is its own transaction, and the TEMPORARY
+            # tables live for the session (not one transaction).
+            self.con = psycopg.connect(self.url, connect_timeout=connect_timeout, autocommit=True,
+                                       application_name="segwise")
+        except psycopg.OperationalError as exc:
+            raise InputError(
+                f"{self.label}: cannot connect to PostgreSQL ({self._reason(exc)}). Check the host, port, "
+                "database and user in the URL, that the server accepts connections, and the password "
+                "(in PGPASSWORD or ~/.pgpass)"
+            ) from None
+        self._run("SELECT set_config('statement_timeout', %s, false), set_config('TimeZone', 'UTC', false)",
+                  [statement_timeout])
+
+    # ------------------------------------------------------------------ protocol
+
+    #: Quote an identifier for this engine's SQL.
+    quote = staticmethod(quote_identifier)
+
+    def unique_name(self, prefix: str) -> str:
+        """A fresh name for a temporary table or view of this session."""
+        return f"{prefix}_{os.getpid()}_{next(_counter)}"
+
+    def execute(self, query: str, params: list[Any] | None = None) -> list[tuple]:
+        """Run SQL text (DuckDB's dialect, translated) with ``?`` parameters; return all rows."""
+        return self._run(to_postgres(query), params, fetch=True)
+
+    def fetch_arrow(self, query: str | ibis.Table, params: list[Any] | None = None) -> pa.Table:
+        """Run SQL text (translated) or an Ibis expression; stream the result back as Arrow."""
+        sql = self._sql(query)
+        if params:
+            # COPY takes no parameters; such queries are small lookups.
+            return self._rows_to_arrow(sql, params)
+        return self._copy_to_arrow(sql)
+
+    def fetch_df(self, query: str | ibis.Table, params: list[Any] | None = None) -> pd.DataFrame:
+        """As `fetch_arrow`, as pandas."""
+        return self.fetch_arrow(query, params).to_pandas()
+
+    def table(self, name: str) -> ibis.Table:
+        """An unbound Ibis table with the name and schema of a table or view of this session."""
+        schema = {c: _ibis_type(t) for c, t in self.columns(name).items()}
+        return ibis.table(schema, name=name)
+
+    def materialize(self, expr: ibis.Table | str, name: str | None = None) -> str:
+        """Store an Ibis expression (or SQL text) as a TEMPORARY table of this session; return its name."""
+        name = name or self.unique_name("segwise_t")
+        self._created.add(name)
+        self._run(f"DROP TABLE IF EXISTS pg_temp.{quote_identifier(name)}")
+        self._run(f"CREATE TEMPORARY TABLE {quote_identifier(name)} AS {self._sql(expr)}")
+        # Temporary tables get no statistics from autovacuum: without them the
+        # planner guesses row counts and may choose nested loops over millions of rows.
+        self._run(f"ANALYZE {quote_identifier(name)}")
+        return name
+
+    def temporary_view(self, name: str, sql: str) -> str:
+        """A TEMPORARY view of this session over PostgreSQL text ``sql``."""
+        self._created.add(name)
+        self._run(f"CREATE TEMPORARY VIEW {quote_identifier(name)} AS {sql}")
+        return name
+
+    def columns(self, name: str) -> dict[str, str]:
+        """Column name to type name (segwise's shared vocabulary, e.g. ``BIGINT``, ``VARCHAR``), in order."""
+        rows = self._run(
+            "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [quote_identifier(name)], fetch=True,
+        )
+        if not rows:
+            raise InputError(f"{self.label}: no table {name!r}")
+        return {column: _TYPE_NAMES.get(pg_type, pg_type.upper()) for column, pg_type in rows}
+
+    def drop(self, name: str) -> None:
+        """Drop a temporary table made by `materialize` (no error when it is gone)."""
+        self._run(f"DROP TABLE IF EXISTS pg_temp.{quote_identifier(name)}")
+        self._created.discard(name)
+
+    def close(self) -> None:
+        """End the session (its temporary tables and views go with it)."""
+        self.con.close()
+
+    def to_local(self, source: Any) -> Any:
+        """A table of this database (``NAME`` or ``SCHEMA.NAME``) as Arrow, for the local engine.
+
+        Anything else (a file path, a frame) is returned as it is.
+        """
+        if not isinstance(source, str) or os.path.exists(source) or not _TABLE_NAME.fullmatch(source):
+            return source
+        return self.fetch_arrow(f"SELECT * FROM {_table_sql(self, source)}")
+
+    # ------------------------------------------------------------------ internals
+
+    def _sql(self, query: str | ibis.Table) -> str:
+        if isinstance(query, str):
+            return to_postgres(query)
+        return ibis.to_sql(query.op().replace(_portable).to_expr(), dialect="postgres")
+
+    def _reason(self, exc: BaseException) -> str:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return mask_secrets(first, self.url)
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """Database errors as InputError naming the source (password masked) and the fix."""
+        psycopg = psycopg_module()
+        try:
+            yield
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise InputError(
+                f"{self.label}: permission denied ({self._reason(exc)}); segwise needs SELECT on the source "
+                "table and the TEMPORARY privilege on the database: ask the owner to GRANT them"
+            ) from None
+        except psycopg.errors.QueryCanceled:
+            raise InputError(
+                f"{self.label}: a query ran longer than the statement timeout ({self.statement_timeout}) and was "
+                "cancelled; raise it (Python: PostgresEngine(url, statement_timeout='30min')) or give a smaller "
+                "--query"
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise InputError(f"{self.label}: the connection to PostgreSQL failed ({self._reason(exc)})") from None
+        except psycopg.Error as exc:
+            raise InputError(f"{self.label}: PostgreSQL could not run a query ({self._reason(exc)})") from None
+
+    def _run(self, sql: str, params: list[Any] | None = None, fetch: bool = False) -> list[tuple]:
+        """Send one PostgreSQL statement (checked by `_check_statement`)."""
+        _check_statement(sql, self._created)
+        with self._errors(), self.con.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if fetch and cur.description is not None else []
+
+    def _result_types(self, sql: str) -> list[tuple[str, pa.DataType]]:
+        with self._errors(), self.con.cursor() as cur:
+            cur.execute(f"SELECT * FROM ({sql}) AS segwise_result LIMIT 0")
+            description = cur.description
+        types = []
+        for column in description:
+            info = self.con.adapters.types.get(column.type_code)
+            types.append((column.name, _ARROW_TYPES.get(info.name if info else "", pa.string())))
+        return types
+
+    def _copy_to_arrow(self, sql: str) -> pa.Table:
+        """Stream a result with COPY (CSV) and parse it into Arrow with the result's own types."""
+        types = self._result_types(sql)
+        names = [n for n, _ in types]
+        buffer = io.BytesIO()
+        with self._errors(), self.con.cursor() as cur:
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER false)") as copy:
+                for chunk in copy:
+                    buffer.write(chunk)
+                    self.bytes_received += len(chunk)
+        if buffer.getbuffer().nbytes == 0:
+            return pa.table({n: pa.array([], t) for n, t in types})
+        buffer.seek(0)
+        table = pacsv.read_csv(
+            buffer,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=BATCH_BYTES),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: (pa.string() if pa.types.is_temporal(t) else t) for n, t in types},
+                # CSV from COPY: NULL is an unquoted empty field, an empty text is "".
+                strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""],
+                true_values=["t"], false_values=["f"],
+            ),
+        )
+        for i, (name, arrow_type) in enumerate(types):
+            if pa.types.is_temporal(arrow_type):
+                table = table.set_column(i, name, _parse_times(table.column(i), arrow_type))
+        return table
+
+    def _rows_to_arrow(self, sql: str, params: list[Any]) -> pa.Table:
+        types = dict(self._result_types(sql))
+        with self._errors(), self.con.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            names = [c.name for c in cur.description]
+        columns = list(zip(*rows)) if rows else [[] for _ in names]
+        return pa.table({n: pa.array(list(v), types.get(n)) for n, v in zip(names, columns)})
+
+
+def _parse_times(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
+    """Dates and timestamps as PostgreSQL writes them in CSV (ISO; timestamptz with ``+00``: UTC session)."""
+    import pyarrow.compute as pc
+
+    if arrow_type == pa.date32():
+        return column.cast(pa.date32())
+    if getattr(arrow_type, "tz", None):
+        column = pc.replace_substring_regex(column, r"\+00$", "")
+    return column.cast(pa.timestamp("us")).cast(arrow_type)
+
+
+def _ibis_type(type_name: str) -> str:
+    return _IBIS_TYPES.get(type_name, "string")
+
+
+# --------------------------------------------------------------------------- statements
+
+_ALLOWED_CREATE = ("CREATE TEMPORARY TABLE", "CREATE TEMPORARY VIEW", "CREATE TEMP TABLE", "CREATE TEMP VIEW")
+
+
+def _check_statement(sql: str, created: set[str]) -> None:
+    """Refuse any statement that could change the source database (a programming error)."""
+    head = " ".join(sql.lstrip().split()[:4]).upper()
+    first = head.split(" ", 1)[0]
+    if first == "CREATE" and not head.startswith(_ALLOWED_CREATE):
+        raise RuntimeError(f"the PostgreSQL engine creates only TEMPORARY objects, not: {sql[:80]}")
+    if first in ("INSERT", "UPDATE", "DELETE", "MERGE", "ALTER", "TRUNCATE", "GRANT", "REVOKE", "COMMENT"):
+        raise RuntimeError(f"the PostgreSQL engine is read-only toward the source: {sql[:80]}")
+    if first == "DROP" and "PG_TEMP." not in " ".join(sql.split()[:6]).upper():
+        raise RuntimeError(f"the PostgreSQL engine drops only its own temporary objects: {sql[:80]}")
+
+
+# --------------------------------------------------------------------------- SQL text translation
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    """Replace DuckDB functions that PostgreSQL lacks by equivalent expressions."""
+    if isinstance(node, exp.IsNan):
+        # PostgreSQL's NaN equals itself (unlike IEEE), so this is exact.
+        return exp.paren(exp.EQ(this=node.this, expression=_float_literal("NaN")))
+    if isinstance(node, exp.IsInf):
+        return exp.paren(exp.EQ(this=exp.Abs(this=node.this), expression=_float_literal("Infinity")))
+    if isinstance(node, exp.TryCast) and node.to.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+        # A number in text, as DuckDB's TRY_CAST reads it; anything else is NULL.
+        text = node.this
+        pattern = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
+        test = exp.RegexpILike(this=text.copy(), expression=exp.Literal.string(pattern))
+        return exp.Case(ifs=[exp.If(this=test, true=exp.Cast(this=text, to=exp.DataType.build("DOUBLE")))])
+    if isinstance(node, exp.RegexpFullMatch if hasattr(exp, "RegexpFullMatch") else ()):
+        return _full_match(node.this, node.expression)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "regexp_full_match":
+        return _full_match(*node.expressions[:2])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "contains" and len(node.expressions) == 2:
+        return exp.GT(this=exp.Anonymous(this="strpos", expressions=[e.copy() for e in node.expressions]),
+                      expression=exp.Literal.number(0))
+    if isinstance(node, exp.Contains if hasattr(exp, "Contains") else ()):
+        return exp.GT(this=exp.Anonymous(this="strpos", expressions=[node.this.copy(), node.expression.copy()]),
+                      expression=exp.Literal.number(0))
+    return node
+
+
+def _portable(node: Any, kwargs: dict | None) -> Any:
+    """An Ibis operation PostgreSQL runs as written (a replacer for ``Node.replace``).
+
+    Ibis's SQL for PostgreSQL leans on what its own backend installs on connect or
+    on implicit casts; compiling without that backend needs two rewrites:
+
+    - a boolean cast to a float goes through an integer (PostgreSQL has no
+      boolean-to-double cast): true is 1.0, false 0.0, as on DuckDB;
+    - ``arbitrary()`` (any value of the group, a ``first`` aggregate Ibis would
+      install) becomes ``min()``: any value is allowed, and the smallest is the
+      same on every run.
+    """
+    import ibis.expr.datatypes as dt
+    import ibis.expr.operations as ops
+
+    if kwargs:
+        node = node.__recreate__(kwargs)
+    if isinstance(node, ops.Cast) and node.to.is_floating() and node.arg.dtype.is_boolean():
+        return ops.Cast(ops.Cast(node.arg, dt.int32), node.to)
+    if isinstance(node, ops.Arbitrary):
+        return ops.Min(node.arg, where=node.where)
+    return node
+
+
+def _full_match(text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+    anchored = exp.Literal.string(f"^(?:{pattern.name})$") if isinstance(pattern, exp.Literal) else pattern
+    return exp.RegexpLike(this=text.copy(), expression=anchored)
+
+
+def _float_literal(value: str) -> exp.Expression:
+    return exp.Cast(this=exp.Literal.string(value), to=exp.DataType.build("DOUBLE"))
+
+
+def _alias_subqueries(tree: exp.Expression) -> None:
+    """PostgreSQL (before 16) wants every subquery in FROM named."""
+    for i, subquery in enumerate(tree.find_all(exp.Subquery)):
+        if not subquery.alias and isinstance(subquery.parent, (exp.From, exp.Join)):
+            subquery.set("alias", exp.TableAlias(this=exp.to_identifier(f"segwise_sq{i}")))
+
+
+def to_postgres(sql: str) -> str:
+    """Translate SQL text in DuckDB's dialect into PostgreSQL (``?`` parameters become ``%s``)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = tree.transform(_rewrite)
+    _alias_subqueries(tree)
+    return tree.sql(dialect="postgres")
+
+
+# --------------------------------------------------------------------------- the reading and cleaning dialect
+
+import re  # noqa: E402  (the dialect below is a section of its own)
+
+from segwise import readers as _duckdb_dialect  # noqa: E402
+from segwise.readers import ROW_COL, ParsedColumn, RawInput  # noqa: E402
+
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?")
+
+# The SQL of these rules translates as it is (see `to_postgres`): one definition for both engines.
+id_sql = _duckdb_dialect.id_sql
+text_sql = _duckdb_dialect.text_sql
+number_sql = _duckdb_dialect.number_sql
+flag_sql = _duckdb_dialect.flag_sql
+check_values = _duckdb_dialect.check_values
+starts_with_c = _duckdb_dialect.starts_with_c
+invalid_number = _duckdb_dialect.invalid_number
+full_match = _duckdb_dialect.full_match
+NULL_TEXT = _duckdb_dialect.NULL_TEXT
+
+_ISO_TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
+
+
+def line_hash(quoted_columns: list[str]) -> str:
+    """SQL: the whole source line as one value, for finding double exports.
+
+    ``json_build_array`` keeps NULL apart from the text 'null' and from an empty
+    text, so two lines have the same value exactly when every column is equal.
+    """
+    return f"md5(CAST(json_build_array({', '.join(quoted_columns)}) AS VARCHAR))"
+
+
+def timestamp_sql(engine: PostgresEngine, raw: RawInput, column: str, date_format: str | None = None) -> ParsedColumn:
+    """SQL turning ``column`` into a TIMESTAMP.
+
+    Native ``timestamp``/``date`` columns are used as they are (a ``timestamptz``
+    as UTC wall-clock time). Dates kept as text are read when they are ISO 8601
+    (``2024-01-31`` or ``2024-01-31 10:15:00``); any other text format is for the
+    database to parse, in ``--query`` (e.g. ``to_timestamp(col, 'DD/MM/YYYY')``):
+    guessing day-first against month-first is a DuckDB-side feature.
+    """
+    if raw.kinds[column] in ("timestamp", "date"):
+        return _duckdb_dialect.timestamp_sql(engine, raw, column)
+    col = quote_identifier(column)
+    text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
+    iso = full_match(text, _ISO_TIMESTAMP)
+    n_values, n_iso = engine.execute(
+        f"SELECT count({text}), count(*) FILTER (WHERE {iso}) FROM {quote_identifier(raw.name)}"
+    )[0]
+    if date_format is not None or n_values == 0 or n_iso < n_values:
+        rows, values = _duckdb_dialect._offending(engine, raw, f"{text} IS NOT NULL AND NOT ({iso})", column, 3)
+        shown = f" ({raw.rows_phrase(rows)}: {', '.join(map(repr, values))})" if rows else ""
+        raise InputError(
+            f"{raw.label}: column {column!r} holds dates as text that are not ISO 8601 (YYYY-MM-DD){shown}. "
+            "Let PostgreSQL parse them: --query \"SELECT *, to_timestamp(" + column
+            + ", 'DD/MM/YYYY HH24:MI') AS ordered_at FROM ...\" (or use --engine duckdb, which detects formats)"
+        )
+    return ParsedColumn(f"CASE WHEN {iso} THEN CAST({text} AS TIMESTAMP) END", "ISO 8601 text")
+
+
+def _table_sql(engine: PostgresEngine, table: str) -> str:
+    """``"schema"."table"`` for ``NAME`` or ``SCHEMA.NAME``, checked to exist and be readable."""
+    if not _TABLE_NAME.fullmatch(table):
+        raise InputError(f"{engine.label}: --table {table!r} is not a table name; write NAME or SCHEMA.NAME "
+                         "(or give a --query)")
+    exists = engine._run("SELECT to_regclass(%s) IS NOT NULL", [".".join(map(quote_identifier, table.split(".")))],
+                         fetch=True)[0][0]
+    if not exists:
+        tables = [r[0] for r in engine._run(
+            "SELECT CASE WHEN table_schema = current_schema() THEN table_name "
+            "ELSE table_schema || '.' || table_name END FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg_temp%%' "
+            "ORDER BY 1 LIMIT 20", fetch=True)]
+        raise InputError(
+            f"{engine.label}: no table {table!r} in the database; tables you can see: "
+            f"{', '.join(tables) or 'none'}. Name one with --table NAME or give a --query"
+        )
+    return ".".join(map(quote_identifier, table.split(".")))
+
+
+def read_raw(engine: PostgresEngine, source: Any, *, table: str | None = None, query: str | None = None,
+             column_names: list[str] | None = None, what: str = "transaction log", **_file_options: Any) -> RawInput:
+    """The table or query as a TEMPORARY view with row numbers (no data is copied).
+
+    ``source`` is the URL the engine is connected to; the file-format options
+    (delimiter, header, encoding) do not apply to a database and are ignored.
+    """
+    if (table is None) == (query is None):
+        raise InputError(
+            f"{engine.label}: name the {what} with --table NAME (or SCHEMA.NAME), or give --query \"SELECT ...\" "
+            "(Python: table= or query=)"
+        )
+    if column_names:
+        raise InputError(f"{engine.label}: column names cannot be given for a database table; it has its own")
+    if table is not None:
+        body, label = f"SELECT * FROM {_table_sql(engine, table)}", f"{engine.label} (table {table})"
+    else:
+        body, label = query.strip().rstrip(";"), f"{engine.label} (query)"
+        # Errors in the user's query come back as they are (syntax, unknown column).
+        engine._run(f"SELECT * FROM ({body}) AS segwise_query LIMIT 0")
+    name = engine.unique_name("segwise_raw")
+    # Row numbers only name rows in messages; a query has no order of its own.
+    engine.temporary_view(name, f"SELECT segwise_src.*, row_number() OVER () AS {ROW_COL} "
+                                f"FROM ({body}) AS segwise_src")
+    columns = engine.columns(name)
+    if ROW_COL in list(columns)[:-1]:
+        raise InputError(f"{label}: a column is named {ROW_COL!r}, which segwise uses itself; rename it in --query")
+    n_rows = engine.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_identifier(name)} LIMIT 1)")[0][0]
+    if n_rows == 0:
+        raise InputError(f"{label}: the {what} has no rows")
+    return RawInput(name, label, columns, "row")
