@@ -249,9 +249,9 @@ class PostgresEngine:
             cur.execute(sql, params)
             return cur.fetchall() if fetch and cur.description is not None else []
 
-    def _result_types(self, sql: str) -> list[tuple[str, pa.DataType]]:
+    def _result_types(self, sql: str, params: list[Any] | None = None) -> list[tuple[str, pa.DataType]]:
         with self._errors(), self.con.cursor() as cur:
-            cur.execute(f"SELECT * FROM ({sql}) AS segwise_result LIMIT 0")
+            cur.execute(f"SELECT * FROM ({sql}) AS segwise_result LIMIT 0", params)
             description = cur.description
         types = []
         for column in description:
@@ -289,7 +289,7 @@ class PostgresEngine:
         return table
 
     def _rows_to_arrow(self, sql: str, params: list[Any]) -> pa.Table:
-        types = dict(self._result_types(sql))
+        types = dict(self._result_types(sql, params))
         with self._errors(), self.con.cursor() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
