@@ -61,7 +61,7 @@ def measure(orders: Path, order_lines: int, label: str, driver_memory: str) -> d
     """Load ``orders`` on Spark local[2] and measure each feature build's shuffle."""
     import segwise
     from segwise.features.build import learn_spec
-    from segwise.spark import SparkEngine
+    from segwise.engines.spark import SparkEngine
 
     engine = SparkEngine(master="local[2]", app_name="segwise-bench-shuffle", conf={
         "spark.ui.enabled": "true", "spark.ui.port": str(_free_port()), "spark.driver.memory": driver_memory,

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from segwise.data import load_transactions
-from segwise.engine import DuckDBEngine
+from segwise.engines.duckdb import DuckDBEngine
 from segwise.features import build_features
 
 MEMORY_LIMIT_BYTES = 100 * 1000**2

@@ -39,18 +39,9 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from segwise import readers
-from segwise.engine import DuckDBEngine, Engine, get_engine, quote_identifier as q
+from segwise.engines.base import Engine, get_engine, quote_identifier as q
+from segwise.engines.dialect import ROW_COL, RawInput
 from segwise.errors import DataWarning, InputError
-from segwise.readers import (
-    ROW_COL,
-    RawInput,
-    check_values,
-    id_sql,
-    read_raw,
-    text_sql,
-    timestamp_sql,
-)
 from segwise.schema import ColumnRoles, detect_customer_id_column, detect_transaction_roles, normalize_name
 
 __all__ = [
@@ -261,8 +252,8 @@ category_col, channel_col, discount_col : str, optional
         rows and the fix.
     """
     source, engine, source_options = _resolve_source(source, engine, table, query)
-    raw = _sql_dialect(engine).read_raw(
-        engine, source, delimiter=delimiter, header=header,
+    raw = engine.cleaning.read_raw(
+        source, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="transaction log", **source_options,
     )
     overrides = {
@@ -272,26 +263,6 @@ category_col, channel_col, discount_col : str, optional
     }
     roles = detect_transaction_roles(raw.kinds, overrides, source=raw.label)
     return _clean(engine, raw, roles, date_format)
-
-
-def _sql_dialect(engine: Engine):
-    """The module holding the engine's readers and value parsers.
-
-    `segwise.readers` for DuckDB, `segwise.spark.parse` for Spark: both define
-    ``read_raw``, ``timestamp_sql``, ``number_sql``, ``id_sql``, ``flag_sql``,
-    ``text_sql``, ``full_match``, ``starts_with_c``, ``line_hash``,
-    ``invalid_number`` and ``NULL_TEXT``, so the cleaning rules
-    below are written once for both engines.
-    """
-    if engine.name == "spark":
-        from segwise.spark import parse
-
-        return parse
-    if engine.name == "postgres":
-        from segwise.engines import postgres
-
-        return postgres
-    return readers
 
 
 def _resolve_source(source: Any, engine: Any, table: str | None, query: str | None) -> tuple[Any, Engine, dict]:
@@ -304,7 +275,7 @@ def _resolve_source(source: Any, engine: Any, table: str | None, query: str | No
     from segwise.engines.postgres_url import is_postgres_url
 
     if is_postgres_url(source):
-        from segwise.engines.postgres import PostgresEngine, read_raw as read_postgres
+        from segwise.engines.postgres import PostgresEngine
 
         wants_duckdb = engine == "duckdb" or getattr(engine, "name", None) == "duckdb"
         if isinstance(engine, PostgresEngine):
@@ -314,7 +285,7 @@ def _resolve_source(source: Any, engine: Any, table: str | None, query: str | No
         pg = PostgresEngine(source)
         if not wants_duckdb:
             return source, pg, {"table": table, "query": query}
-        raw = read_postgres(pg, source, table=table, query=query)
+        raw = pg.cleaning.read_raw(source, table=table, query=query)
         source = pg.fetch_arrow(f"SELECT * FROM {pg.quote(raw.name)} ORDER BY {ROW_COL}").drop_columns([ROW_COL])
         pg.close()
         return source, get_engine(engine), {}
@@ -333,7 +304,7 @@ def _cancellation_prefix_rule(engine: Engine, raw: RawInput, order_col: str) -> 
     UCI/Online-Retail convention); order ids such as ``CA-2016-152156`` that merely
     start with C are left alone.
     """
-    sql = _sql_dialect(engine)
+    sql = engine.cleaning
     text = sql.text_sql(order_col)
     n, n_c, n_numeric = engine.execute(
         f"SELECT count({text}), count(*) FILTER (WHERE {sql.full_match(text, '[Cc][0-9]+')}), "
@@ -377,16 +348,16 @@ def _check_amount_magnitude(engine: Engine, raw: RawInput, amount_sql: str, colu
     # isinf(), which Spark SQL lacks.
     finite_and_huge = (f"NOT isnan({value}) AND abs({value}) >= {MAX_ABS_AMOUNT} "
                        f"AND abs({value}) < CAST('inf' AS DOUBLE)")
-    check_values(
-        engine, raw, finite_and_huge, column,
+    engine.cleaning.check_values(
+        raw, finite_and_huge, column,
         f"amounts are {MAX_ABS_AMOUNT:.0e} or larger",
         "That is not a plausible amount of money (sums would overflow); fix those values or choose another column.",
     )
 
 
-def _cap_categories(engine: DuckDBEngine, raw: RawInput, column: str, notes: list[str]) -> tuple[str, int]:
+def _cap_categories(engine: Engine, raw: RawInput, column: str, notes: list[str]) -> tuple[str, int]:
     """SQL for the category with all but the `MAX_CATEGORIES` most frequent as 'other' (DuckDB)."""
-    text = text_sql(column)
+    text = engine.cleaning.text_sql(column)
     n_distinct = engine.execute(f"SELECT count(DISTINCT {text}) FROM {q(raw.name)}")[0][0]
     if n_distinct <= MAX_CATEGORIES:
         return text, 0
@@ -411,16 +382,16 @@ def _cap_categories(engine: DuckDBEngine, raw: RawInput, column: str, notes: lis
 
 
 def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str | None) -> Transactions:
-    sql = _sql_dialect(engine)
+    sql = engine.cleaning
     _check_not_empty(engine, raw, roles)
     q = engine.quote
-    ts = sql.timestamp_sql(engine, raw, roles.timestamp, date_format)
+    ts = sql.timestamp_sql(raw, roles.timestamp, date_format)
     unit_price_sql = None
     if roles.amount is not None:
-        amount_sql = sql.number_sql(engine, raw, roles.amount).sql
+        amount_sql = sql.number_sql(raw, roles.amount).sql
     else:
-        unit_price_sql = sql.number_sql(engine, raw, roles.unit_price).sql
-        quantity = sql.number_sql(engine, raw, roles.quantity).sql if roles.quantity else "1.0"
+        unit_price_sql = sql.number_sql(raw, roles.unit_price).sql
+        quantity = sql.number_sql(raw, roles.quantity).sql if roles.quantity else "1.0"
         amount_sql = f"({quantity}) * ({unit_price_sql})"
     _check_amount_magnitude(engine, raw, amount_sql, roles.amount or roles.unit_price)
     notes = list(raw.notes)
@@ -437,7 +408,7 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
     if roles.channel:
         extra["channel"] = sql.text_sql(roles.channel)
     if roles.discount:
-        extra["discount"] = sql.flag_sql(engine, raw, roles.discount).sql
+        extra["discount"] = sql.flag_sql(raw, roles.discount).sql
     extra_names = list(extra)
     extra_select = "".join(f", {expr} AS {name}" for name, expr in extra.items())
     extra_cols = "".join(f", {name}" for name in extra_names)
@@ -590,7 +561,7 @@ def load_customers(
     encoding: str = "auto",
     table: str | None = None,
     date_format: str | None = None,
-    engine: DuckDBEngine | str | None = None,
+    engine: Engine | str | None = None,
 ) -> CustomerTable:
     """Load a customer attribute table (one row per customer).
 
@@ -619,12 +590,12 @@ def load_customers(
         # the transaction log (a Spark DataFrame arrives as Arrow).
         source = engine.to_local(source)
         engine = get_engine()
-    raw = read_raw(
-        engine, source, table=table, delimiter=delimiter, header=header,
+    raw = engine.cleaning.read_raw(
+        source, table=table, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="customer table",
     )
     id_col = detect_customer_id_column(raw.kinds, customer_id_col, source=raw.label)
-    id_expr = id_sql(raw, id_col)
+    id_expr = engine.cleaning.id_sql(raw, id_col)
     n_rows, n_missing_id, n_distinct = engine.execute(
         f"SELECT count(*), count(*) FILTER (WHERE ({id_expr}) IS NULL), count(DISTINCT {id_expr}) FROM {q(raw.name)}"
     )[0]
@@ -712,7 +683,7 @@ def _infer_attribute(engine, raw: RawInput, column: str, kind: str, date_format:
     )[0][0]
     if looks_dated and looks_dated >= 0.9 * min(n_values, 200):
         try:
-            parsed = timestamp_sql(engine, raw, column, date_format)
+            parsed = engine.cleaning.timestamp_sql(raw, column, date_format)
         except InputError:
             pass
         else:

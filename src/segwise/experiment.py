@@ -124,28 +124,27 @@ def split_customers(
 
 
 def _read_table(source: Any, what: str, engine=None):
-    from segwise.engine import get_engine
-    from segwise.readers import read_raw
+    from segwise.engines import get_engine
 
     engine = get_engine(engine)
-    return engine, read_raw(engine, source, what=what)
+    return engine, engine.cleaning.read_raw(source, what=what)
 
 
 def read_split(source: Any) -> pd.DataFrame:
     """Read a split file (CSV/Parquet written by ``segwise ab split``) and check it."""
-    from segwise.engine import quote_identifier as q
-    from segwise.readers import id_sql, number_sql, text_sql
+    from segwise.engines import quote_identifier as q
 
     engine, raw = _read_table(source, "split file")
     missing = [c for c in ("customer_id", "segment_id", "arm") if c not in raw.kinds]
     if missing:
         raise InputError(f"{raw.label}: missing column(s) {', '.join(missing)}; a split file has customer_id, "
                          "segment_id and arm (write one with `segwise ab split`)")
-    select = [f"{id_sql(raw, 'customer_id')} AS customer_id",
-              f"CAST({number_sql(engine, raw, 'segment_id').sql} AS BIGINT) AS segment_id",
-              f"lower({text_sql('arm')}) AS arm"]
+    sql = engine.cleaning
+    select = [f"{sql.id_sql(raw, 'customer_id')} AS customer_id",
+              f"CAST({sql.number_sql(raw, 'segment_id').sql} AS BIGINT) AS segment_id",
+              f"lower({sql.text_sql('arm')}) AS arm"]
     if "segment_name" in raw.kinds:
-        select.append(f"{text_sql('segment_name')} AS segment_name")
+        select.append(f"{sql.text_sql('segment_name')} AS segment_name")
     frame = engine.fetch_df(f"SELECT {', '.join(select)} FROM {q(raw.name)}")
     bad = frame[~frame["arm"].isin(ARMS)]
     if len(bad):
@@ -189,8 +188,7 @@ def read_outcomes(source: Any, *, customer_id_col: str | None = None, converted_
         ``customer_id``, ``converted`` (bool, when there is a flag) and
         ``revenue`` (float, when there is an amount); one row per customer.
     """
-    from segwise.engine import quote_identifier as q
-    from segwise.readers import flag_sql, id_sql, number_sql
+    from segwise.engines import quote_identifier as q
     from segwise.schema import detect_customer_id_column
 
     engine, raw = _read_table(source, "outcome table")
@@ -203,13 +201,14 @@ def read_outcomes(source: Any, *, customer_id_col: str | None = None, converted_
             f"{raw.label}: no conversion or revenue column found among {', '.join(columns)}; name them "
             "with --converted-col / --revenue-col (Python: converted_col=, revenue_col=)"
         )
-    parts = [f"{id_sql(raw, id_col)} AS customer_id"]
+    sql = engine.cleaning
+    parts = [f"{sql.id_sql(raw, id_col)} AS customer_id"]
     aggregates = ["customer_id"]
     if converted is not None:
-        parts.append(f"{flag_sql(engine, raw, converted).sql} AS converted")
+        parts.append(f"{sql.flag_sql(raw, converted).sql} AS converted")
         aggregates.append("bool_or(converted) AS converted")
     if revenue is not None:
-        parts.append(f"{number_sql(engine, raw, revenue).sql} AS revenue")
+        parts.append(f"{sql.number_sql(raw, revenue).sql} AS revenue")
         aggregates.append("sum(revenue) AS revenue")
     base = f"SELECT {', '.join(parts)} FROM {q(raw.name)}"
     n_missing = engine.execute(f"SELECT count(*) FROM ({base}) WHERE customer_id IS NULL")[0][0]
@@ -225,7 +224,7 @@ def outcomes_from_transactions(transactions: Any, *, since: str | date,
     ``converted`` is True for a customer with at least one purchase (not a return)
     in the window, ``revenue`` the net amount in the window (returns subtract).
     """
-    from segwise.engine import quote_identifier as q
+    from segwise.engines import quote_identifier as q
 
     try:
         start = pd.Timestamp(since)

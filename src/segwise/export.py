@@ -142,7 +142,7 @@ def upsert_duckdb(frame: pd.DataFrame, path: str | Path, table: str = "segwise_s
     import duckdb
     import pyarrow as pa
 
-    from segwise.engine import quote_identifier as q
+    from segwise.engines import quote_identifier as q
 
     _check_incoming(frame)
     path = Path(path)

@@ -27,7 +27,7 @@ from segwise.align import align_model
 from segwise.data import CustomerTable, Transactions, load_customers, load_transactions
 from segwise.drift import training_snapshot
 from segwise.economics import actionability, segment_economics
-from segwise.engine import Engine, get_engine
+from segwise.engines import Engine, get_engine
 from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
 from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel

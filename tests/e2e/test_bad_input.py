@@ -1,6 +1,6 @@
 """Bad input: exit status 2, a diagnosis on stderr, no traceback, nothing half-written.
 
-The messages asserted here are the user-facing text of `segwise.readers`,
+The messages asserted here are the user-facing text of `segwise.engines` (their cleaning dialects),
 `segwise.schema`, `segwise.data`, the CLI and the model file reader.
 """
 

@@ -15,7 +15,7 @@ import segwise
 
 @pytest.fixture(scope="session")
 def spark_engine():
-    from segwise.engine import get_engine
+    from segwise.engines import get_engine
 
     engine = get_engine("spark", master="local[2]", conf={
         "spark.ui.enabled": "false",

@@ -155,7 +155,7 @@ _MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s
 
 def make_engine(memory_limit: Optional[str], threads: Optional[int], temp_dir: Optional[Path]):
     """The DuckDB engine of one command, with its resource bounds checked."""
-    from segwise.engine import get_engine
+    from segwise.engines import get_engine
 
     if memory_limit is not None and not _MEMORY_LIMIT.match(memory_limit):
         raise InputError(f"--memory-limit takes a size such as 4GB or 500MB; got {memory_limit!r}")
@@ -272,7 +272,7 @@ def load_inputs(data: Optional[Path], customers: Optional[Path], load: dict[str,
     With a postgresql:// DATA, ``--customers NAME`` may name a table of the same database.
     """
     from segwise.data import load_customers, load_transactions
-    from segwise.engine import get_engine
+    from segwise.engines import get_engine
 
     if data is None and customers is None:
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")

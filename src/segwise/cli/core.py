@@ -36,13 +36,13 @@ def _engine(engine: Optional[str], spark_master: Optional[str], spark_conf: Opti
             memory_limit: Optional[str], threads: Optional[int], temp_dir: Optional[Path], data=None):
     """The engine named on the command line (Spark options only with --engine spark, DuckDB's
     resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
-    from segwise.engine import ENGINES, get_engine
+    from segwise.engines import ENGINES, get_engine
     from segwise.engines.postgres_url import is_postgres_url
 
     if engine is None:
         engine = "postgres" if is_postgres_url(data) else "duckdb"
-    if engine not in (*ENGINES, "postgres"):
-        raise InputError(f"--engine must be one of {', '.join((*ENGINES, 'postgres'))}, got {engine!r}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "postgres":
         if not is_postgres_url(data):
             raise InputError("--engine postgres runs inside a PostgreSQL database: give DATA as "

@@ -29,8 +29,8 @@ SQL text
     ``contains``, ``regexp_full_match``. A user's ``--query`` is PostgreSQL and is
     sent as written.
 
-The reading and cleaning dialect for this engine (the functions `segwise.data`
-asks an engine's dialect for) is at the end of this module.
+The reading and cleaning dialect of this engine (``engine.cleaning``,
+`PostgresCleaning`) is at the end of this module.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import io
 import itertools
 import logging
 import os
+import re
 from typing import Any
 
 import ibis
@@ -55,7 +56,8 @@ from sqlglot import exp
 
 from segwise.engines.postgres_url import describe_postgres_url, mask_secrets, normalize_postgres_url, psycopg_module
 # PostgreSQL quotes identifiers exactly as DuckDB does.
-from segwise.engine import quote_identifier
+from segwise.engines.base import ibis_type, quote_identifier
+from segwise.engines.dialect import ISO_8601, ROW_COL, CleaningDialect, ParsedColumn, RawInput
 from segwise.errors import InputError
 
 __all__ = ["PostgresEngine", "to_postgres"]
@@ -65,7 +67,7 @@ log = logging.getLogger(__name__)
 _counter = itertools.count()
 
 #: PostgreSQL type (``format_type`` output, without modifiers) to the type names segwise's
-#: role detection and cleaning rules use (DuckDB's vocabulary, see `segwise.engine.value_kind`).
+#: role detection and cleaning rules use (DuckDB's vocabulary, see `segwise.engines.base.value_kind`).
 _TYPE_NAMES = {
     "smallint": "SMALLINT", "integer": "INTEGER", "bigint": "BIGINT",
     "real": "REAL", "double precision": "DOUBLE", "numeric": "DECIMAL",
@@ -73,12 +75,6 @@ _TYPE_NAMES = {
     "citext": "VARCHAR", "uuid": "UUID",
     "timestamp without time zone": "TIMESTAMP", "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
     "date": "DATE", "boolean": "BOOLEAN",
-}
-#: The same names as Ibis types (for `PostgresEngine.table`).
-_IBIS_TYPES = {
-    "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": "int64", "REAL": "float32", "DOUBLE": "float64",
-    "DECIMAL": "decimal", "VARCHAR": "string", "TIMESTAMP": "timestamp",
-    "TIMESTAMP WITH TIME ZONE": "timestamp('UTC')", "DATE": "date", "BOOLEAN": "boolean",
 }
 #: Arrow types of result columns by PostgreSQL type name (COPY text is parsed with these).
 _ARROW_TYPES = {
@@ -135,6 +131,11 @@ class PostgresEngine:
 
     # ------------------------------------------------------------------ protocol
 
+    @property
+    def cleaning(self) -> "PostgresCleaning":
+        """Reading tables and queries of this database and typing their values."""
+        return PostgresCleaning(self)
+
     #: Quote an identifier for this engine's SQL.
     quote = staticmethod(quote_identifier)
 
@@ -160,7 +161,7 @@ class PostgresEngine:
 
     def table(self, name: str) -> ibis.Table:
         """An unbound Ibis table with the name and schema of a table or view of this session."""
-        schema = {c: _ibis_type(t) for c, t in self.columns(name).items()}
+        schema = {c: ibis_type(t) for c, t in self.columns(name).items()}
         return ibis.table(schema, name=name)
 
     def materialize(self, expr: ibis.Table | str, name: str | None = None) -> str:
@@ -207,7 +208,7 @@ class PostgresEngine:
         """
         if not isinstance(source, str) or os.path.exists(source) or not _TABLE_NAME.fullmatch(source):
             return source
-        return self.fetch_arrow(f"SELECT * FROM {_table_sql(self, source)}")
+        return self.fetch_arrow(f"SELECT * FROM {table_sql(self, source)}")
 
     # ------------------------------------------------------------------ internals
 
@@ -309,10 +310,6 @@ def _parse_times(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.Chunked
     return column.cast(pa.timestamp("us")).cast(arrow_type)
 
 
-def _ibis_type(type_name: str) -> str:
-    return _IBIS_TYPES.get(type_name, "string")
-
-
 # --------------------------------------------------------------------------- statements
 
 _ALLOWED_CREATE = ("CREATE TEMPORARY TABLE", "CREATE TEMPORARY VIEW", "CREATE TEMP TABLE", "CREATE TEMP VIEW")
@@ -409,72 +406,113 @@ def to_postgres(sql: str) -> str:
 
 # --------------------------------------------------------------------------- the reading and cleaning dialect
 
-import re  # noqa: E402  (the dialect below is a section of its own)
-
-from segwise import readers as _duckdb_dialect  # noqa: E402
-from segwise.readers import ROW_COL, ParsedColumn, RawInput  # noqa: E402
-
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?")
-
-# The SQL of these rules translates as it is (see `to_postgres`): one definition for both engines.
-id_sql = _duckdb_dialect.id_sql
-text_sql = _duckdb_dialect.text_sql
-number_sql = _duckdb_dialect.number_sql
-flag_sql = _duckdb_dialect.flag_sql
-check_values = _duckdb_dialect.check_values
-starts_with_c = _duckdb_dialect.starts_with_c
-invalid_number = _duckdb_dialect.invalid_number
-full_match = _duckdb_dialect.full_match
-NULL_TEXT = _duckdb_dialect.NULL_TEXT
-
 _ISO_TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
 
 
-def line_hash(quoted_columns: list[str]) -> str:
-    """SQL: the whole source line as one value, for finding double exports.
+class PostgresCleaning(CleaningDialect):
+    """Reading a table or query of the database, and typing its values (``engine.cleaning``).
 
-    ``json_build_array`` keeps NULL apart from the text 'null' and from an empty
-    text, so two lines have the same value exactly when every column is equal.
+    The SQL is written like the other dialects' and translated by the engine
+    (`to_postgres`), so the shared rules of `CleaningDialect` apply as they are.
     """
-    return f"md5(CAST(json_build_array({', '.join(quoted_columns)}) AS VARCHAR))"
+
+    NULL_TEXT = "CAST(NULL AS VARCHAR)"
+    STRING = "VARCHAR"
+
+    def full_match(self, text: str, pattern: str) -> str:
+        # regexp_matches is a partial match: anchored, it is a full one (PostgreSQL's ~).
+        return f"regexp_matches({text}, '^(?:{pattern})$')"
+
+    def starts_with_c(self, order: str) -> str:
+        return f"coalesce(left(upper({order}), 1) = 'C', false)"
+
+    def line_hash(self, quoted_columns: list[str]) -> str:
+        """SQL: the whole source line as one value, for finding double exports.
+
+        ``json_build_array`` keeps NULL apart from the text 'null' and from an empty
+        text, so two lines have the same value exactly when every column is equal.
+        """
+        return f"md5(CAST(json_build_array({', '.join(quoted_columns)}) AS VARCHAR))"
+
+    def invalid_number(self, column: str) -> str:
+        # PostgreSQL's NaN equals itself (unlike IEEE): the comparisons are exact.
+        return (f"{column} IS NULL OR {column} = CAST('NaN' AS DOUBLE) "
+                f"OR abs({column}) = CAST('Infinity' AS DOUBLE)")
+
+    def _integral_text(self, text: str) -> str:
+        return f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"
+
+    def timestamp_sql(self, raw: RawInput, column: str, date_format: str | None = None) -> ParsedColumn:
+        """SQL turning ``column`` into a TIMESTAMP.
+
+        Native ``timestamp``/``date`` columns are used as they are (a ``timestamptz``
+        as UTC wall-clock time: the session's time zone is UTC). Dates kept as text
+        are read when they are ISO 8601 (``2024-01-31`` or ``2024-01-31 10:15:00``);
+        any other text format is for the database to parse, in ``--query`` (e.g.
+        ``to_timestamp(col, 'DD/MM/YYYY')``): telling day-first from month-first by
+        the values is a feature of the DuckDB engine.
+        """
+        kind = raw.kinds[column]
+        col = quote_identifier(column)
+        if kind in ("timestamp", "date"):
+            return ParsedColumn(f"CAST({col} AS TIMESTAMP)", f"native {kind}")
+        text = self.text_sql(column)
+        iso = self.full_match(text, _ISO_TIMESTAMP)
+        n_values, n_iso = self.engine.execute(
+            f"SELECT count({text}), count(*) FILTER (WHERE {iso}) FROM {quote_identifier(raw.name)}"
+        )[0]
+        if date_format is not None or n_values == 0 or n_iso < n_values:
+            rows, values = self.offending(raw, f"{text} IS NOT NULL AND NOT ({iso})", column, 3)
+            shown = f" ({raw.rows_phrase(rows)}: {', '.join(map(repr, values))})" if rows else ""
+            raise InputError(
+                f"{raw.label}: column {column!r} does not hold dates as timestamps or ISO 8601 text "
+                f"(YYYY-MM-DD){shown}. Let PostgreSQL parse them: --query \"SELECT *, to_timestamp({column}, "
+                "'DD/MM/YYYY HH24:MI') AS ordered_at FROM ...\" (or use --engine duckdb, which detects formats)"
+            )
+        return ParsedColumn(f"CASE WHEN {iso} THEN CAST({text} AS TIMESTAMP) END", ISO_8601)
+
+    def read_raw(self, source: Any, *, table: str | None = None, query: str | None = None,
+                 column_names: list[str] | None = None, what: str = "transaction log",
+                 **_file_options: Any) -> RawInput:
+        """The table or query as a TEMPORARY view with row numbers (no data is copied).
+
+        ``source`` is the URL the engine is connected to; the options of text files
+        (delimiter, header, encoding) do not apply to a database and are ignored.
+        """
+        engine = self.engine
+        if (table is None) == (query is None):
+            raise InputError(
+                f"{engine.label}: name the {what} with --table NAME (or SCHEMA.NAME), or give --query "
+                "\"SELECT ...\" (Python: table= or query=)"
+            )
+        if column_names:
+            raise InputError(f"{engine.label}: column names cannot be given for a database table; it has its own")
+        if table is not None:
+            body, label = f"SELECT * FROM {table_sql(engine, table)}", f"{engine.label} (table {table})"
+        else:
+            body, label = query.strip().rstrip(";"), f"{engine.label} (query)"
+            # Errors in the user's query (syntax, unknown column) come back here, named.
+            engine._run(f"SELECT * FROM ({body}) AS segwise_query LIMIT 0")
+        name = engine.unique_name("segwise_raw")
+        # Row numbers only name rows in messages; a table or query has no order of its own.
+        engine.temporary_view(name, f"SELECT segwise_src.*, row_number() OVER () AS {ROW_COL} "
+                                    f"FROM ({body}) AS segwise_src")
+        columns = engine.columns(name)
+        if ROW_COL in list(columns)[:-1]:
+            raise InputError(f"{label}: a column is named {ROW_COL!r}, which segwise uses itself; rename it")
+        if not engine.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_identifier(name)} LIMIT 1)")[0][0]:
+            raise InputError(f"{label}: the {what} has no rows")
+        return RawInput(name, label, columns, "row")
 
 
-def timestamp_sql(engine: PostgresEngine, raw: RawInput, column: str, date_format: str | None = None) -> ParsedColumn:
-    """SQL turning ``column`` into a TIMESTAMP.
-
-    Native ``timestamp``/``date`` columns are used as they are (a ``timestamptz``
-    as UTC wall-clock time). Dates kept as text are read when they are ISO 8601
-    (``2024-01-31`` or ``2024-01-31 10:15:00``); any other text format is for the
-    database to parse, in ``--query`` (e.g. ``to_timestamp(col, 'DD/MM/YYYY')``):
-    guessing day-first against month-first is a DuckDB-side feature.
-    """
-    if raw.kinds[column] in ("timestamp", "date"):
-        return _duckdb_dialect.timestamp_sql(engine, raw, column)
-    col = quote_identifier(column)
-    text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
-    iso = full_match(text, _ISO_TIMESTAMP)
-    n_values, n_iso = engine.execute(
-        f"SELECT count({text}), count(*) FILTER (WHERE {iso}) FROM {quote_identifier(raw.name)}"
-    )[0]
-    if date_format is not None or n_values == 0 or n_iso < n_values:
-        rows, values = _duckdb_dialect._offending(engine, raw, f"{text} IS NOT NULL AND NOT ({iso})", column, 3)
-        shown = f" ({raw.rows_phrase(rows)}: {', '.join(map(repr, values))})" if rows else ""
-        raise InputError(
-            f"{raw.label}: column {column!r} holds dates as text that are not ISO 8601 (YYYY-MM-DD){shown}. "
-            "Let PostgreSQL parse them: --query \"SELECT *, to_timestamp(" + column
-            + ", 'DD/MM/YYYY HH24:MI') AS ordered_at FROM ...\" (or use --engine duckdb, which detects formats)"
-        )
-    return ParsedColumn(f"CASE WHEN {iso} THEN CAST({text} AS TIMESTAMP) END", "ISO 8601 text")
-
-
-def _table_sql(engine: PostgresEngine, table: str) -> str:
-    """``"schema"."table"`` for ``NAME`` or ``SCHEMA.NAME``, checked to exist and be readable."""
+def table_sql(engine: PostgresEngine, table: str) -> str:
+    """``"schema"."table"`` for ``NAME`` or ``SCHEMA.NAME``, checked to exist (the message lists tables)."""
     if not _TABLE_NAME.fullmatch(table):
         raise InputError(f"{engine.label}: --table {table!r} is not a table name; write NAME or SCHEMA.NAME "
                          "(or give a --query)")
-    exists = engine._run("SELECT to_regclass(%s) IS NOT NULL", [".".join(map(quote_identifier, table.split(".")))],
-                         fetch=True)[0][0]
-    if not exists:
+    quoted = ".".join(map(quote_identifier, table.split(".")))
+    if not engine._run("SELECT to_regclass(%s) IS NOT NULL", [quoted], fetch=True)[0][0]:
         tables = [r[0] for r in engine._run(
             "SELECT CASE WHEN table_schema = current_schema() THEN table_name "
             "ELSE table_schema || '.' || table_name END FROM information_schema.tables "
@@ -484,37 +522,4 @@ def _table_sql(engine: PostgresEngine, table: str) -> str:
             f"{engine.label}: no table {table!r} in the database; tables you can see: "
             f"{', '.join(tables) or 'none'}. Name one with --table NAME or give a --query"
         )
-    return ".".join(map(quote_identifier, table.split(".")))
-
-
-def read_raw(engine: PostgresEngine, source: Any, *, table: str | None = None, query: str | None = None,
-             column_names: list[str] | None = None, what: str = "transaction log", **_file_options: Any) -> RawInput:
-    """The table or query as a TEMPORARY view with row numbers (no data is copied).
-
-    ``source`` is the URL the engine is connected to; the file-format options
-    (delimiter, header, encoding) do not apply to a database and are ignored.
-    """
-    if (table is None) == (query is None):
-        raise InputError(
-            f"{engine.label}: name the {what} with --table NAME (or SCHEMA.NAME), or give --query \"SELECT ...\" "
-            "(Python: table= or query=)"
-        )
-    if column_names:
-        raise InputError(f"{engine.label}: column names cannot be given for a database table; it has its own")
-    if table is not None:
-        body, label = f"SELECT * FROM {_table_sql(engine, table)}", f"{engine.label} (table {table})"
-    else:
-        body, label = query.strip().rstrip(";"), f"{engine.label} (query)"
-        # Errors in the user's query come back as they are (syntax, unknown column).
-        engine._run(f"SELECT * FROM ({body}) AS segwise_query LIMIT 0")
-    name = engine.unique_name("segwise_raw")
-    # Row numbers only name rows in messages; a query has no order of its own.
-    engine.temporary_view(name, f"SELECT segwise_src.*, row_number() OVER () AS {ROW_COL} "
-                                f"FROM ({body}) AS segwise_src")
-    columns = engine.columns(name)
-    if ROW_COL in list(columns)[:-1]:
-        raise InputError(f"{label}: a column is named {ROW_COL!r}, which segwise uses itself; rename it in --query")
-    n_rows = engine.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_identifier(name)} LIMIT 1)")[0][0]
-    if n_rows == 0:
-        raise InputError(f"{label}: the {what} has no rows")
-    return RawInput(name, label, columns, "row")
+    return quoted

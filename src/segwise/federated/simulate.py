@@ -106,7 +106,7 @@ def start_silo(data: str | Path, *, name: str, out_dir: str | Path, noise_seed: 
 
 def split_customers(transactions, n_silos: int, split: str, *, seed: int = 0, customers=None) -> pd.Series:
     """Silo number (0..n_silos-1) of every customer of ``transactions``, by ``split``."""
-    from segwise.engine import quote_identifier as q
+    from segwise.engines import quote_identifier as q
 
     if split not in SPLITS:
         raise InputError(f"--split must be one of {', '.join(SPLITS)}; got {split!r}")
@@ -149,7 +149,7 @@ def split_customers(transactions, n_silos: int, split: str, *, seed: int = 0, cu
 
 def _write_silo_log(transactions, customer_ids: list[str], path: Path) -> int:
     """The silo's cleaned lines, with column names the loader recognises."""
-    from segwise.engine import quote_identifier as q
+    from segwise.engines import quote_identifier as q
 
     table = transactions.engine.fetch_arrow(f"SELECT * FROM {q(transactions.table_name)} ORDER BY customer_id, ts")
     mask = pc.is_in(table["customer_id"], value_set=pa.array(customer_ids, type=table["customer_id"].type))

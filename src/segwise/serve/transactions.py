@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from segwise.data import load_transactions
-from segwise.engine import DuckDBEngine
+from segwise.engines.duckdb import DuckDBEngine
 from segwise.errors import InputError
 from segwise.model import SegmentationModel
 from segwise.serve.schemas import InvalidRequest, issue
