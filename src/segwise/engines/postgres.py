@@ -41,6 +41,7 @@ import itertools
 import logging
 import os
 import re
+import weakref
 from typing import Any
 
 import ibis
@@ -126,6 +127,9 @@ class PostgresEngine:
                 "database and user in the URL, that the server accepts connections, and the password "
                 "(in PGPASSWORD or ~/.pgpass)"
             ) from None
+        # The session ends (and its temporary tables with it) when the engine is
+        # closed or collected, whichever comes first.
+        self._close = weakref.finalize(self, self.con.close)
         self._run("SELECT set_config('statement_timeout', %s, false), set_config('TimeZone', 'UTC', false)",
                   [statement_timeout])
 
@@ -199,7 +203,7 @@ class PostgresEngine:
 
     def close(self) -> None:
         """End the session (its temporary tables and views go with it)."""
-        self.con.close()
+        self._close()
 
     def to_local(self, source: Any) -> Any:
         """A table of this database (``NAME`` or ``SCHEMA.NAME``) as Arrow, for the local engine.
