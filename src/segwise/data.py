@@ -588,12 +588,17 @@ def load_customers(
     if engine.name != "duckdb":
         # One row per customer: read on the driver with DuckDB, whatever engine holds
         # the transaction log (a Spark DataFrame arrives as Arrow).
+        # (A table of a PostgreSQL database keeps its name, password-free, in messages.)
+        label = engine.local_label(source) if hasattr(engine, "local_label") else None
         source = engine.to_local(source)
         engine = get_engine()
+    else:
+        label = None
     raw = engine.cleaning.read_raw(
         source, table=table, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="customer table",
     )
+    raw.label = label or raw.label
     id_col = detect_customer_id_column(raw.kinds, customer_id_col, source=raw.label)
     id_expr = engine.cleaning.id_sql(raw, id_col)
     n_rows, n_missing_id, n_distinct = engine.execute(

@@ -210,9 +210,15 @@ class PostgresEngine:
 
         Anything else (a file path, a frame) is returned as it is.
         """
-        if not isinstance(source, str) or os.path.exists(source) or not _TABLE_NAME.fullmatch(source):
+        if self.local_label(source) is None:
             return source
         return self.fetch_arrow(f"SELECT * FROM {table_sql(self, source)}")
+
+    def local_label(self, source: Any) -> str | None:
+        """How `to_local` names ``source`` in messages (None: not a table of this database)."""
+        if not isinstance(source, str) or os.path.exists(source) or not _TABLE_NAME.fullmatch(source):
+            return None
+        return f"{self.label} (table {source})"
 
     # ------------------------------------------------------------------ internals
 
