@@ -100,6 +100,10 @@ class PostgresEngine:
         messages and records use `label` (the URL without its password).
     statement_timeout : str
         PostgreSQL's limit for any one statement, e.g. ``"10min"`` or ``"30s"``.
+    work_mem : str or None
+        Memory each sort or hash of segwise's queries may use before spilling to disk
+        (this session only; PostgreSQL's default of 4MB spills the per-order
+        aggregates of a million lines). None keeps the server's setting.
     connect_timeout : int
         Seconds to wait for the server to answer.
     """
@@ -107,7 +111,8 @@ class PostgresEngine:
     name = "postgres"
     dialect = "postgres"
 
-    def __init__(self, url: str, *, statement_timeout: str = "10min", connect_timeout: int = 10) -> None:
+    def __init__(self, url: str, *, statement_timeout: str = "10min", work_mem: str | None = "64MB",
+                 connect_timeout: int = 10) -> None:
         psycopg = psycopg_module()
         self.url = normalize_postgres_url(url)
         self.label = describe_postgres_url(self.url)
@@ -132,6 +137,8 @@ class PostgresEngine:
         self._close = weakref.finalize(self, self.con.close)
         self._run("SELECT set_config('statement_timeout', %s, false), set_config('TimeZone', 'UTC', false)",
                   [statement_timeout])
+        if work_mem is not None:
+            self._run("SELECT set_config('work_mem', %s, false)", [work_mem])
 
     # ------------------------------------------------------------------ protocol
 
@@ -225,7 +232,8 @@ class PostgresEngine:
     def _sql(self, query: str | ibis.Table) -> str:
         if isinstance(query, str):
             return to_postgres(query)
-        return ibis.to_sql(query.op().replace(_portable).to_expr(), dialect="postgres")
+        sql = ibis.to_sql(query.op().replace(_portable).to_expr(), dialect="postgres")
+        return sqlglot.parse_one(sql, read="postgres").transform(_fast_extract).sql(dialect="postgres")
 
     def _reason(self, exc: BaseException) -> str:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -387,6 +395,22 @@ def _portable(node: Any, kwargs: dict | None) -> Any:
         return ops.Cast(ops.Cast(node.arg, dt.int32), node.to)
     if isinstance(node, ops.Arbitrary):
         return ops.Min(node.arg, where=node.where)
+    if isinstance(node, ops.Log) and node.base is not None:
+        # Ibis writes log(base, x) on NUMERIC (exact decimals, slow): in double
+        # precision, as DuckDB computes it, the result agrees to a few ulps.
+        return ops.Divide(ops.Ln(ops.Cast(node.arg, dt.float64)), ops.Ln(ops.Cast(node.base, dt.float64)))
+    return node
+
+
+def _fast_extract(node: exp.Expression) -> exp.Expression:
+    """``EXTRACT`` returns NUMERIC on PostgreSQL 14 and later; ``date_part`` the same value as a double.
+
+    Hours and days of the week are small integers, exact either way; the double
+    spares each row a NUMERIC value (several times faster on a million rows).
+    """
+    if isinstance(node, exp.Extract):
+        unit = node.this.name.strip("'\"").lower()
+        return exp.Anonymous(this="date_part", expressions=[exp.Literal.string(unit), node.expression.copy()])
     return node
 
 
