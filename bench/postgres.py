@@ -137,8 +137,9 @@ def _markdown(record: dict[str, Any]) -> str:
     lines = [
         f"# Features inside PostgreSQL vs fetched into DuckDB, {record['size']} ({record['order_lines']:,} order lines)",
         "",
-        f"Measured {record['started']} on {machine_sentence(record['machine'], ('duckdb', 'psycopg', 'ibis-framework'))}, "
-        f"PostgreSQL {record['server_version']} on the same machine ({record['server']}).",
+        f"Measured {record['started']} on {machine_sentence(record['machine'], ('duckdb', 'ibis-framework'))}, "
+        f"psycopg {record['psycopg']}, PostgreSQL {record['server_version']} on the same machine "
+        f"({record['server']}; segwise's session sets work_mem 64MB).",
         "Load + clean + all feature families, in one process; median of "
         f"{record['repeats']} runs. Bytes: result bytes of the COPY streams (CSV text).",
         f"Features identical to {record['max_abs_difference']:.1e} (max absolute difference).",
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         record: dict[str, Any] = {
             "size": label, "order_lines": order_lines, "rows_in_table": loaded, "machine": describe_machine(),
             "server": "started by the benchmark, default settings" if server else "given by --url",
-            "server_version": version, "repeats": args.repeats or size.repeats,
+            "server_version": version, "psycopg": psycopg.__version__, "repeats": args.repeats or size.repeats,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "ways": [],
         }
         frames = {}

@@ -163,3 +163,20 @@ def test_try_cast_reads_numbers_as_duckdb_does(postgres_url):
 
     expected = [r[0] for r in duckdb.execute(query).fetchall()]
     assert [str(g) for g in got] == [str(e) for e in expected]
+
+
+def test_segment_runs_in_the_database_of_a_url(postgres_url, orders, monkeypatch):
+    from segwise.engines import postgres
+
+    made = []
+    original = postgres.PostgresEngine.__init__
+
+    def recording_init(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(postgres.PostgresEngine, "__init__", recording_init)
+    result = segwise.segment(postgres_url, load_options={"table": "orders"}, n_segments=4, random_state=0)
+    assert len(made) == 1 and made[0].bytes_received > 0
+    assert result.run["source"].endswith("/postgres (table orders)")
+    assert result.n_segments == 4
