@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from segwise.errors import InputError
-from segwise.profile import ARCHETYPES, Profiles, compute_profiles, name_segments
+from segwise.naming import ARCHETYPES, name_segments
+from segwise.profile import Profiles, compute_profiles
 
 
 @pytest.fixture

@@ -323,12 +323,7 @@ def segment(
             method_params=dict(method_params) if method_params else None, names=dict(names) if names else None,
             random_state=random_state,
         )
-        if engine.name == "spark":
-            from segwise.spark.segment import fit_segmenter
-
-            segmenter = fit_segmenter(engine, feature_table, segmenter)
-        else:
-            segmenter = segmenter.fit(feature_table)
+        segmenter = segmenter.fit(feature_table, engine=engine)
     source = transactions.source if transactions is not None else customer_table.source
     model = SegmentationModel.from_fit(segmenter, feature_table.spec, as_of=feature_table.as_of, source=source,
                                        n_customers=len(feature_table.frame))

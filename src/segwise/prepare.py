@@ -44,9 +44,9 @@ from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardSca
 from sklearn.utils.validation import check_is_fitted
 
 from segwise.errors import InputError
-from segwise.prepare_aggregates import ColumnSummaries, TransformedSummary
+from segwise.engines.statistics import ColumnStatistics, ColumnSummaries, CustomerStatistics, TransformedSummary
 
-__all__ = ["Preprocessor", "as_feature_frame", "ColumnSummaries", "TransformedSummary"]
+__all__ = ["Preprocessor", "as_feature_frame", "ColumnStatistics", "ColumnSummaries", "TransformedSummary"]
 
 _QUANTILE_BOUND = 1e-7
 
@@ -216,7 +216,17 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     def fit(self, X, y=None):
-        """Learn every preparation parameter from the training features."""
+        """Learn every preparation parameter from the training features.
+
+        ``X`` is a feature frame (or array), or statistics instead of rows:
+        `ColumnStatistics` (aggregates, as the federated coordinator merges them; see
+        `fit_from_statistics`) or the `CustomerStatistics` of an engine that holds the
+        customers (Spark), which computes the same statistics where the data live.
+        """
+        if isinstance(X, ColumnStatistics):
+            return self.fit_from_statistics(X.summaries, X.transformed)
+        if isinstance(X, CustomerStatistics):
+            return self._fit_where_data_live(X)
         self._validate_params()
         frame = self._as_frame(X)
         if frame.shape[0] < 2:
@@ -344,7 +354,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         correlation pruning, weights), computed from counts, moment sums and quantile
         sketches, and stored in the same fitted state, so `to_state`, the model file
         and `transform` are unchanged. Numeric columns only; the quantile transform
-        and PCA need rows and are refused.
+        and PCA need rows and are refused. ``fit(ColumnStatistics(summaries,
+        transformed))`` is the same.
 
         Parameters
         ----------
@@ -356,9 +367,110 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             after imputation, log transform and winsorising (scale and correlations
             are learned from it).
         """
-        from segwise.prepare_aggregates import fit_from_statistics
+        self._validate_params()
+        owner = type(self).__name__
+        if self.skew_transform == "quantile":
+            raise _param_error("skew_transform", owner, "'log1p' or 'none' when fitting from statistics",
+                               self.skew_transform)
+        if self.pca is not None:
+            raise _param_error("pca", owner, "None when fitting from statistics", self.pca)
+        if self.categorical_columns:
+            raise InputError(
+                f"categorical column(s) {', '.join(map(repr, self.categorical_columns))} cannot be prepared "
+                "from aggregate statistics; leave them out of the features"
+            )
+        columns = list(summaries.columns)
+        numeric = list(self.numeric_columns) if self.numeric_columns is not None else columns
+        unknown = [c for c in numeric if c not in columns]
+        if unknown:
+            raise InputError(f"the statistics have no column(s) {', '.join(map(repr, unknown))}")
+        index = [columns.index(c) for c in numeric]
+        n = float(summaries.n_rows)
+        if n < 2:
+            raise ValueError(f"n_samples={n:g} should be >= 2: at least 2 customers are needed")
+        self.feature_names_in_ = np.asarray(numeric, dtype=object)
+        self.n_features_in_ = len(numeric)
+        report: dict[str, Any] = {"dropped": {}, "log": {}, "quantile": [], "indicators": [], "capped_levels": {}}
+        n_missing = np.clip(np.asarray(summaries.n_missing, dtype=np.float64)[index], 0.0, n)
+        n_observed = n - n_missing
+        all_missing = n_observed < 0.5
+        for c in np.asarray(numeric)[all_missing]:
+            report["dropped"][c] = "no values"
+        keep = ~all_missing
+        numeric = [c for c, k in zip(numeric, keep) if k]
+        index = [i for i, k in zip(index, keep) if k]
+        n_missing, n_observed = n_missing[keep], n_observed[keep]
+        missing_share = n_missing / n
+        if self.indicator_min_share is not None:
+            indicators = [c for c, s_ in zip(numeric, missing_share) if s_ >= self.indicator_min_share and s_ < 1]
+        else:
+            indicators = []
+        report["indicators"] = [f"{c}_missing" for c in indicators]
 
-        return fit_from_statistics(self, summaries, transformed)
+        half = np.array([0.5])
+        if self.impute == "median":
+            fill = np.array([summaries.quantiles(j, half, 0.0, 0.0)[0] for j in index])
+        else:
+            fill = np.asarray(summaries.moments, dtype=np.float64)[0, index] / np.maximum(n_observed, 1.0)
+        # Moments of the imputed columns: the observed values plus the missing ones at the fill value.
+        sums = np.asarray(summaries.moments, dtype=np.float64)[:, index] + n_missing * fill ** np.arange(1, 4)[:, None]
+        skewness = _skewness_from_sums(n, sums)
+        negative = np.asarray(summaries.n_negative, dtype=np.float64)[index] + np.where(fill < 0, n_missing, 0.0)
+        log_mask, quantile_mask = self._skew_masks(numeric, skewness, negative / n, report)
+
+        def forward(values: np.ndarray) -> np.ndarray:
+            return np.where(log_mask, np.sign(values) * np.log1p(np.abs(values)), values)
+
+        if self.winsorize is not None:
+            bounds = np.array([
+                summaries.quantiles(j, np.asarray(self.winsorize, dtype=np.float64), f, m)
+                for j, f, m in zip(index, fill, n_missing)
+            ]).reshape(len(numeric), 2)
+            clip_lo, clip_hi = forward(bounds[:, 0]), forward(bounds[:, 1])
+        else:
+            clip_lo, clip_hi = np.full(len(numeric), -np.inf), np.full(len(numeric), np.inf)
+
+        plan = {"columns": numeric, "fill_values": fill, "log_mask": log_mask, "clip_low": clip_lo,
+                "clip_high": clip_hi}
+        summary = transformed(plan)
+        n_t = float(summary.n_rows)
+        mean = np.asarray(summary.sums, dtype=np.float64) / n_t
+        cov = np.asarray(summary.cross, dtype=np.float64) / n_t - np.outer(mean, mean)
+        variance = np.maximum(np.diag(cov), 0.0)
+        if self.scaler == "standard":
+            center, scale = mean, np.sqrt(variance)
+        else:
+            q = np.array([
+                summaries.quantiles(j, np.array([0.25, 0.5, 0.75]), f, m) for j, f, m in zip(index, fill, n_missing)
+            ]).reshape(len(numeric), 3)
+            t = np.clip(forward(q.T), clip_lo, clip_hi)
+            center, scale = t[1], t[2] - t[0]
+        scale = np.where(scale == 0, 1.0, scale)
+        constant = variance <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
+        corr = None
+        if self.corr_threshold is not None and (~constant).sum() > 1:
+            with np.errstate(all="ignore"):
+                corr = cov / np.sqrt(np.outer(variance, variance))
+        kept = self._prune(numeric, constant, corr, report)
+        self._set_fitted(
+            numeric, fill_values=fill, log_mask=log_mask, quantile_mask=quantile_mask, quantiles=np.zeros((0, 0)),
+            references=np.zeros(0), clip_low=clip_lo, clip_high=clip_hi, center=center, scale=scale, kept=kept,
+            indicators=indicators, levels={}, modes={}, report=report,
+        )
+        return self
+
+    def _fit_where_data_live(self, source: CustomerStatistics):
+        """Learn the preparation from an engine's statistics of the customers it holds.
+
+        The engine computes every statistic `fit` learns with its own aggregates
+        (`CustomerStatistics.preparation_state`); the fitted state is the one `fit`
+        stores, so the model file and `transform` do not change.
+        """
+        self._validate_params()
+        self._load_state(*source.preparation_state(self))
+        self.feature_names_in_ = np.asarray(list(source.columns), dtype=object)
+        self.n_features_in_ = len(source.columns)
+        return self
 
     def _skew_masks(self, numeric: list[str], skewness: np.ndarray, negative_share: np.ndarray,
                     report: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -613,6 +725,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if params.get("winsorize") is not None:
             params["winsorize"] = tuple(params["winsorize"])
         self = cls(**params)
+        self._load_state(meta, arrays)
+        return self
+
+    def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.numeric_in_ = list(meta["numeric_in"])
@@ -634,7 +750,6 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.weights_ = arrays["weights"]
         self.pca_components_ = arrays["pca_components"]
         self.pca_mean_ = arrays["pca_mean"]
-        return self
 
 
 def _is_missing(value: Any) -> bool:
@@ -688,3 +803,14 @@ def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
             value = value.item()
         out[key] = value
     return out
+
+
+def _skewness_from_sums(n: float, sums: np.ndarray) -> np.ndarray:
+    """`_skewness` from the sums of ``x``, ``x**2`` and ``x**3`` (rows 0-2 of ``sums``)."""
+    mean = sums[0] / n
+    m2 = np.maximum(sums[1] / n - mean**2, 0.0)
+    m3 = sums[2] / n - 3 * mean * sums[1] / n + 2 * mean**3
+    tiny = m2 <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skew = np.where(tiny, 0.0, m3 / np.where(tiny, 1.0, np.sqrt(m2) ** 3))
+    return np.nan_to_num(skew)

@@ -1,40 +1,35 @@
-"""Segment profiles, human names and plain-language descriptions.
+"""Segment profiles: what each segment is like, from per-segment statistics.
 
 A profile describes one segment with every raw feature (not only the ones it was
 clustered on): size, share of customers and of revenue, mean and median of each
 feature, the z-score of the segment mean against the population, and the features
 that set it apart most, phrased for people ("buys 3.2x more often than average").
 
-Names come from archetypes of customer marketing (Champions, Loyal Regulars, Big
-Spenders, New Customers, At Risk, Hibernating, Deal Hunters, Category Specialists,
-...). Each archetype is a documented score over standardised segment means (see
-`ARCHETYPES`); segments and archetypes are matched one-to-one by the Hungarian
-algorithm on those scores, so names are unique within a model. A segment whose
-best archetype scores below `MIN_ARCHETYPE_SCORE` (or data without RFM columns,
-such as a customer attribute table) is named from its two strongest traits, e.g.
-"High Annual Income & Low Spending Score". Users can override any name.
+Profiles are made by one function, `profiles_from_stats`, from `SegmentStats`
+whatever computed them: `segment_stats` with numpy from a feature frame, the Spark
+engine with Spark aggregates, the federated coordinator from the silos' sketches.
+Segments are ordered by value by one function too (`order_by_value`). Names and
+descriptions are `segwise.naming`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
+from scipy import stats
 
-from segwise.profile_stats import SegmentStats, naming_zscores as _naming_zscores, segment_stats
+from segwise.engines.statistics import SegmentStats
 
 __all__ = [
-    "SegmentProfile", "Profiles", "SegmentStats", "segment_stats", "compute_profiles", "profiles_from_stats",
-    "name_segments", "ARCHETYPES", "MIN_ARCHETYPE_SCORE",
+    "SegmentProfile", "Profiles", "SegmentStats", "segment_stats", "naming_zscores", "compute_profiles",
+    "profiles_from_stats", "order_by_value", "cluster_value_means", "feature_label",
 ]
-
-#: Below this archetype score a segment is named from its traits instead.
-MIN_ARCHETYPE_SCORE = 0.35
 
 _LABELS = {
     "recency_days": "days since last purchase",
@@ -67,7 +62,8 @@ def feature_label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _title(text: str) -> str:
+def feature_title(text: str) -> str:
+    """A feature label in title case (acronyms kept), for names made of traits."""
     return " ".join(w if w.isupper() else w[:1].upper() + w[1:] for w in text.split())
 
 
@@ -234,7 +230,7 @@ def compute_profiles(
     n_traits : int
         How many distinguishing traits to keep per segment. Traits are ranked by
         the standardised segment mean on a log scale for durations, counts and
-        skewed amounts (see `_naming_zscores`), so one extreme segment does not
+        skewed amounts (see `naming_zscores`), so one extreme segment does not
         hide every other segment's differences.
     log_columns : set of str, optional
         Columns compared on a log scale when ranking traits.
@@ -302,242 +298,110 @@ def profiles_from_stats(stats_: SegmentStats, *, units: Mapping[str, str] | None
         units={c: units.get(c, "") for c in numeric},
     )
 
-
-# --------------------------------------------------------------------------- names
-
-
-def _g(z: Mapping[str, float], name: str) -> float:
-    value = z.get(name, 0.0)
-    return 0.0 if value is None or not np.isfinite(value) else float(value)
+# --------------------------------------------------------------------------- order
 
 
-def _pos(x: float) -> float:
-    return max(x, 0.0)
+def order_by_value(sizes: np.ndarray, value_means: np.ndarray | None, last: int | None = None) -> np.ndarray:
+    """``label_map[cluster] = segment id``: descending value, then size, then cluster number.
 
-
-#: Archetype name -> score over the naming z-scores of a segment (standardised
-#: means of log-transformed RFM columns; higher fits better). Each needs the listed
-#: columns; archetypes whose columns are missing are not considered.
-ARCHETYPES: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], float]]] = {
-    # Recent, very frequent and very valuable: clearly above the merely loyal.
-    "Champions": (
-        ("recency_days", "n_orders", "monetary_total"),
-        # The bonus lets a segment that clears every bar outrank "Loyal Regulars".
-        lambda z: min(-_g(z, "recency_days"), _g(z, "n_orders") - 0.8, _g(z, "monetary_total") - 0.8) + 0.5,
-    ),
-    # Recent and frequent, not driven by discounts.
-    "Loyal Regulars": (
-        ("recency_days", "n_orders"),
-        lambda z: min(-_g(z, "recency_days"), _g(z, "n_orders")) - 0.5 * _pos(_g(z, "discount_share") - 0.8),
-    ),
-    # Large baskets, not frequent.
-    "Big Spenders": (
-        ("monetary_avg",),
-        lambda z: _g(z, "monetary_avg") - 0.5 * _pos(_g(z, "n_orders")) - 0.2,
-    ),
-    # Short tenure and recent first orders.
-    "New Customers": (
-        ("tenure_days", "recency_days"),
-        lambda z: min(-_g(z, "tenure_days"), -_g(z, "recency_days")) - 0.3 * _pos(_g(z, "n_orders"))
-        - 0.3 * _pos(_g(z, "discount_share") - 1.0),
-    ),
-    # Used to buy repeatedly, not recently.
-    "At Risk": (
-        ("recency_days", "n_orders"),
-        lambda z: min(_g(z, "recency_days") + 0.6, _g(z, "n_orders") + 0.2, _g(z, "tenure_days") + 0.5)
-        - 0.5 * _pos(_g(z, "recency_days") - 1.0),
-    ),
-    # Long gone, bought little.
-    "Lost": (
-        ("recency_days", "n_orders"),
-        lambda z: min(_g(z, "recency_days") - 0.5, -_g(z, "n_orders")),
-    ),
-    # Not recent, bought little.
-    "Hibernating": (
-        ("recency_days", "n_orders"),
-        lambda z: min(_g(z, "recency_days"), -_g(z, "n_orders")) - 0.1,
-    ),
-    # Active, repeat buyers who mostly buy on discount.
-    "Deal Hunters": (
-        ("discount_share", "n_orders"),
-        lambda z: min(_g(z, "discount_share") - 0.3, _g(z, "n_orders") + 0.5),
-    ),
-    # One or two orders, bought on a discount: acquired by a promotion.
-    "Promo One-Timers": (
-        ("discount_share", "n_orders"),
-        lambda z: min(_g(z, "discount_share") - 0.3, -_g(z, "n_orders") - 0.3),
-    ),
-    # Repeat buyers who stay within one category.
-    "Category Specialists": (
-        ("top_category_share", "n_orders"),
-        lambda z: min(_g(z, "top_category_share"), 0.8 + _g(z, "n_orders"))
-        - 0.3 * _pos(_g(z, "recency_days")) - 0.1,
-    ),
-    # Buy across many categories without being very frequent.
-    "Broad Explorers": (
-        ("n_categories",),
-        lambda z: _g(z, "n_categories") - 0.6 * _pos(_g(z, "n_orders")) - 0.6,
-    ),
-    # Recent, a few orders: could become loyal.
-    "Promising": (
-        ("recency_days", "n_orders"),
-        lambda z: min(-_g(z, "recency_days"), 0.5 - abs(_g(z, "n_orders"))) - 0.3,
-    ),
-    # Valuable customers drifting away.
-    "Can't Lose Them": (
-        ("recency_days", "monetary_total"),
-        lambda z: min(_g(z, "recency_days") + 0.3, _g(z, "monetary_total") - 0.5),
-    ),
-    "Occasional Buyers": (
-        ("n_orders",),
-        lambda z: min(-_g(z, "n_orders"), 1.0 - abs(_g(z, "recency_days"))) - 0.4,
-    ),
-}
-
-#: Adjectives for trait-based names: feature -> (when high, when low).
-_ADJECTIVES = {
-    "recency_days": ("Lapsed", "Recent"),
-    "n_orders": ("Frequent", "Infrequent"),
-    "monetary_total": ("High-Value", "Low-Value"),
-    "monetary_avg": ("Big-Basket", "Small-Basket"),
-    "tenure_days": ("Long-Standing", "Newer"),
-    "discount_share": ("Discount-Driven", "Full-Price"),
-    "top_category_share": ("Focused", "Varied"),
-    "n_categories": ("Broad", "Narrow"),
-    "category_entropy": ("Broad", "Narrow"),
-    "share_weekend_orders": ("Weekend", "Weekday"),
-    "interpurchase_days_mean": ("Slow-Cycle", "Fast-Cycle"),
-}
-
-
-def _trait_name(profile: SegmentProfile, used: set[str]) -> str:
-    """A name from the two strongest distinct traits.
-
-    With adjectives for both ("Lapsed, Narrow Customers"), else "High X & Low Y".
-    Features that say the same thing (breadth and entropy) are not used twice.
+    ``value_means`` (NaN where a cluster has no value) orders the clusters; without
+    it, size does. The cluster ``last`` (the Outliers of a density method) gets the
+    last id whatever its value. Every engine and the federated coordinator order
+    segments with this function.
     """
-    traits, seen_words = [], set()
-    for t in profile.traits:
-        if abs(t["zscore"]) < 0.3:
-            continue
-        words = _ADJECTIVES.get(t["feature"])
-        word = words[0 if t["direction"] == "high" else 1] if words else None
-        if word is not None and word in seen_words:
-            continue
-        if word is not None:
-            seen_words.add(word)
-        traits.append((t, word))
-        if len(traits) == 2:
-            break
-    # Name the traits in feature order, so the same traits always read the same way.
-    position = {name: i for i, name in enumerate(profile.means)}
-    traits.sort(key=lambda item: position.get(item[0]["feature"], len(position)))
-    if not traits:
-        base = "Typical Customers"
-    elif all(word for _, word in traits):
-        base = ", ".join(word for _, word in traits) + " Customers"
-    else:
-        base = " & ".join(
-            f"{'High' if t['direction'] == 'high' else 'Low'} {_title(feature_label(t['feature']))}" for t, _ in traits
-        )
-    name = base
-    i = 2
-    while name in used:
-        name = f"{base} ({i})"
-        i += 1
-    return name
+    k = len(sizes)
+    means = np.zeros(k) if value_means is None else np.nan_to_num(np.asarray(value_means, dtype=np.float64),
+                                                                   nan=-np.inf)
+    at_end = np.zeros(k)
+    if last is not None:
+        at_end[last] = 1.0
+    order = np.lexsort((np.arange(k), -np.asarray(sizes, dtype=np.float64), -means, at_end))
+    label_map = np.empty(k, dtype=np.int64)
+    label_map[order] = np.arange(k)
+    return label_map
 
 
-def name_segments(
-    profiles: Profiles,
-    features: pd.DataFrame,
-    labels: np.ndarray,
-    *,
-    log_columns: set[str] | None = None,
-    overrides: Mapping[Any, str] | None = None,
-    naming_zscores: Mapping[int, Mapping[str, float]] | None = None,
-) -> Profiles:
-    """Give every segment a unique human name and a description (in place; returned).
+def cluster_value_means(frame: pd.DataFrame, raw_labels: np.ndarray, value_col: str | None,
+                        n_clusters: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sizes and mean ``value_col`` of each cluster of ``raw_labels`` (NaN: no value), for `order_by_value`."""
+    sizes = np.bincount(raw_labels, minlength=n_clusters).astype(float)
+    if value_col is None:
+        return sizes, None
+    values = frame[value_col].to_numpy(dtype=np.float64, na_value=np.nan)
+    sums = np.bincount(raw_labels, weights=np.nan_to_num(values), minlength=n_clusters)
+    counts = np.bincount(raw_labels, weights=~np.isnan(values), minlength=n_clusters)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sizes, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
-    Parameters
-    ----------
-    profiles : Profiles
-    features, labels
-        The raw features and segment ids the profiles were computed from. With
-        ``naming_zscores``, ``features`` may be just the column names and
-        ``labels`` None.
-    log_columns : set of str, optional
-        Columns compared on a log scale when scoring archetypes.
-    overrides : mapping, optional
-        Segment id (or generated name) to the name the user wants.
-    naming_zscores : mapping, optional
-        `SegmentStats.naming_zscores` already computed (e.g. on Spark).
+
+# --------------------------------------------------------------------------- statistics
+
+
+def segment_stats(features: pd.DataFrame, labels: np.ndarray, *, value_column: str | None = None,
+                  log_columns: set[str] | None = None) -> SegmentStats:
+    """`SegmentStats` of ``features`` grouped by ``labels`` (numpy, on this machine)."""
+
+    labels = np.asarray(labels)
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
+    categorical = [c for c in features.columns if c not in numeric]
+    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    ids = np.unique(labels)
+    means, medians, observed, revenue, categories = [], [], [], [], {}
+    for seg in ids:
+        mask = labels == seg
+        block = values[mask]
+        with warnings.catch_warnings():
+            # An all-missing column in a segment (e.g. inter-purchase days of
+            # one-time buyers) has no mean: NaN is the honest answer.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means.append(np.nanmean(block, axis=0))
+            medians.append(np.nanmedian(block, axis=0))
+        observed.append((~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric)))
+        if value_column in numeric:
+            revenue.append(float(np.nansum(features.loc[mask, value_column])))
+        categories[int(seg)] = {
+            column: {str(k): float(v) for k, v in features.loc[mask, column].astype("object")
+                     .value_counts(normalize=True, dropna=True).head(5).items()}
+            for column in categorical
+        }
+    shape = (len(ids), len(numeric))
+    return SegmentStats(
+        numeric=numeric, categorical=categorical, segment_ids=ids.astype(np.int64),
+        n_customers=np.asarray([(labels == seg).sum() for seg in ids], dtype=np.int64),
+        means=np.asarray(means).reshape(shape), medians=np.asarray(medians).reshape(shape),
+        observed=np.asarray(observed).reshape(shape),
+        pop_mean=np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric)),
+        pop_std=np.nanstd(values, axis=0), pop_median=np.nanmedian(values, axis=0),
+        naming_zscores=naming_zscores(features, labels, set(log_columns or ())),
+        categories=categories, revenue=np.asarray(revenue) if value_column in numeric else None,
+    )
+
+
+def naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[str]) -> dict[int, dict[str, float]]:
+    """Standardised segment means, with durations, counts and skewed amounts on a log scale.
+
+    On the raw scale one extreme segment dominates the standard deviation of a
+    skewed column; on the log scale every segment's position is readable.
     """
-    log_columns = set(log_columns or ())
-    zs = naming_zscores if naming_zscores is not None else _naming_zscores(features, labels, log_columns)
-    available = set(getattr(features, "columns", features))
-    archetypes = [(name, fn) for name, (needs, fn) in ARCHETYPES.items() if set(needs) <= available]
-    ids = [p.segment_id for p in profiles]
-    names: dict[int, str] = {}
-    archetype_of: dict[int, str | None] = {i: None for i in ids}
-    if archetypes:
-        score = np.array([[fn(zs[i]) for _, fn in archetypes] for i in ids])
-        rows, cols = linear_sum_assignment(-score)
-        for r, c in zip(rows, cols):
-            if score[r, c] >= MIN_ARCHETYPE_SCORE:
-                names[ids[r]] = archetypes[c][0]
-                archetype_of[ids[r]] = archetypes[c][0]
-    used = set(names.values())
-    for profile in profiles:
-        if profile.segment_id not in names:
-            names[profile.segment_id] = _trait_name(profile, used)
-            used.add(names[profile.segment_id])
-    overrides = dict(overrides or {})
-    for profile in profiles:
-        generated = names[profile.segment_id]
-        custom = overrides.get(profile.segment_id, overrides.get(str(profile.segment_id), overrides.get(generated)))
-        profile.archetype = archetype_of[profile.segment_id]
-        if custom:
-            profile.name = str(custom)
-            profile.name_overridden = True
-        else:
-            profile.name = generated
-        profile.description = describe(profile, profiles)
-    final = [p.name for p in profiles]
-    duplicates = sorted({n for n in final if final.count(n) > 1})
-    if duplicates:
-        from segwise.errors import InputError
-
-        raise InputError(f"segment names must be unique within a model; repeated: {', '.join(duplicates)}")
-    return profiles
-
-
-def _money(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
-
-
-def describe(profile: SegmentProfile, profiles: Profiles) -> str:
-    """One paragraph in plain language about a segment."""
-    parts = [f"{profile.n_customers:,} customers ({profile.share_customers:.1%} of all)"]
-    if profile.share_revenue is not None:
-        parts[0] += f" bringing {profile.share_revenue:.1%} of revenue"
-    sentence = parts[0] + "."
-    traits = [t["text"] for t in profile.traits[:3]]
-    if traits:
-        sentence += " Compared with everyone: " + "; ".join(traits) + "."
-    med = profile.medians
-    typical = []
-    if "recency_days" in med and np.isfinite(med["recency_days"]):
-        typical.append(f"last bought {med['recency_days']:,.0f} days ago")
-    if "n_orders" in med and np.isfinite(med["n_orders"]):
-        typical.append(f"has placed {med['n_orders']:,.0f} order{'s' if med['n_orders'] != 1 else ''}")
-    if "monetary_total" in med and np.isfinite(med["monetary_total"]):
-        spend = f"spent {_money(med['monetary_total'])} in total"
-        if "monetary_avg" in med and np.isfinite(med["monetary_avg"]):
-            spend += f" ({_money(med['monetary_avg'])} per order)"
-        typical.append(spend)
-    if "tenure_days" in med and np.isfinite(med["tenure_days"]):
-        typical.append(f"has been a customer for {med['tenure_days']:,.0f} days")
-    if typical:
-        sentence += " The typical customer here " + ", ".join(typical) + "."
-    return sentence
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
+    # A copy: columns are log-transformed in place, and pandas may hand out a read-only view.
+    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    for j, column in enumerate(numeric):
+        col = values[:, j]
+        finite = col[np.isfinite(col)]
+        if finite.size == 0 or finite.min() < 0:
+            continue
+        with np.errstate(all="ignore"):
+            skewed = finite.size > 2 and float(np.nan_to_num(stats.skew(finite))) > 1.0
+        if column in log_columns or skewed:
+            values[:, j] = np.log1p(col)
+    mean = np.nanmean(values, axis=0)
+    std = np.nanstd(values, axis=0)
+    out = {}
+    for seg in np.unique(labels):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            seg_mean = np.nanmean(values[labels == seg], axis=0)
+        z = np.where(std > 0, (seg_mean - mean) / np.where(std > 0, std, 1.0), 0.0)
+        out[int(seg)] = {c: float(v) for c, v in zip(numeric, z)}
+    return out

@@ -21,6 +21,17 @@ is used. Constant and identifier-like columns are always left out, with a note.
 A method whose parameters name feature groups (two-stage, multi-view) is defined
 by the columns those name; k-prototypes also takes every categorical column.
 
+One fitting seam for every engine
+---------------------------------
+``fit(features, engine=...)`` takes its statistics from the customers: from the
+feature frame here (DuckDB, or no engine), or, on an engine that holds the customers
+where they live (Spark), from that engine's `CustomerStatistics`: the Preprocessor
+fits from its statistics, the method registered for that engine fits there
+(`segwise.cluster.mllib`), and the profiles are made from its per-segment
+statistics. Ordering (`segwise.profile.order_by_value`), profiles
+(`segwise.profile.profiles_from_stats`) and names (`segwise.naming`) are the same
+code for every engine, so is the fitted state and the model file.
+
 Outliers
 --------
 Density methods (dbscan, hdbscan) call some customers noise. They form a group
@@ -43,11 +54,12 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
-from segwise.method_bridge import (
-    column_references, name_profiles, order_clusters, resolve_column_params, source_columns, translate_details,
-)
+from segwise.method_columns import column_references, resolve_column_params, source_columns
+from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
-from segwise.profile import Profiles, _clean_json, compute_profiles
+from segwise.profile import (
+    Profiles, _clean_json, cluster_value_means, compute_profiles, order_by_value, profiles_from_stats,
+)
 from segwise.validate import internal_metrics
 
 __all__ = ["Segmenter", "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS"]
@@ -255,8 +267,22 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X, y=None):
-        """Fit on a feature table (FeatureTable, DataFrame or array)."""
+    def fit(self, X, y=None, *, engine=None):
+        """Fit on a feature table (FeatureTable, DataFrame or array).
+
+        Parameters
+        ----------
+        X : FeatureTable, DataFrame or array
+        y : ignored
+        engine : Engine, optional
+            The engine the features were built on. An engine that holds the
+            customers where they live (Spark: ``engine.customer_statistics``)
+            computes the preparation statistics, fits the method registered for it
+            (`segwise.cluster.mllib`) and aggregates the profiles; the feature table
+            (one row per customer) still chooses the columns and assigns the
+            training customers, so the fitted Segmenter and its model file are those
+            of every engine. Without one (or on DuckDB) everything is computed here.
+        """
         frame, docs = self._frame(X)
         if frame.shape[0] < 2:
             raise ValueError(f"n_samples={frame.shape[0]} should be >= 2: at least 2 customers are needed")
@@ -268,7 +294,18 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     f"{self.n_segments} segments were asked for but there are only {frame.shape[0]} "
                     "customers; ask for fewer segments (or --segments auto)"
                 )
-        method_cls = get_method(self.method)
+        # An engine without statistics of its own (DuckDB: the frame is already here) gives None.
+        statistics = getattr(engine, "customer_statistics", None)
+        source = statistics(frame) if statistics is not None else None
+        try:
+            return self._fit(X, frame, docs, source)
+        finally:
+            if source is not None:
+                source.close()
+
+    def _fit(self, X, frame: pd.DataFrame, docs: dict[str, FeatureColumn], source):
+        """`fit` with the customers' statistics from ``source`` (an engine's), or from ``frame`` when None."""
+        method_cls = get_method(self.method, engine=None if source is None else source.engine_name)
         method_params = dict(self.method_params or {})
         families_of = self._families(frame, docs)
         specs, method_columns, method_notes = column_references(method_cls, method_params, families_of,
@@ -286,7 +323,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.preprocessor_ = Preprocessor(
             numeric_columns=numeric, categorical_columns=categorical, weights=self.weights,
             families=families, log_columns=log_columns, random_state=self.random_state, **params,
-        ).fit(frame)
+        ).fit(frame if source is None else source)
         prepared = self.preprocessor_.transform(frame)
         if not np.isfinite(prepared).all():
             raise InputError("preparation produced non-finite values; check the features for extreme numbers")
@@ -322,11 +359,26 @@ class Segmenter(ClusterMixin, BaseEstimator):
                              f"(n_segments={n_segments!r}) cannot be set with it: leave it at 'auto'")
         if "k_range" in estimator_params:
             kwargs["k_range"] = k_range
-        self.clusterer_ = method_cls(**kwargs).fit(prepared)
-        raw_labels = np.asarray(self.clusterer_.labels_)
+        method = method_cls(**kwargs)
+        self.clusterer_ = method.fit(prepared if source is None else source.prepared(self.preprocessor_)).exported()
+        if source is None:
+            raw_labels = np.asarray(self.clusterer_.labels_)
+        else:
+            # Training customers are assigned by the exported model itself, so the saved
+            # assignments are exactly what `segwise assign` gives for them.
+            raw_labels = np.asarray(self.clusterer_.predict(prepared))
+            self.clusterer_.labels_ = raw_labels
+            n_empty = self.clusterer_.n_segments_ - len(np.unique(raw_labels))
+            if n_empty > 0:
+                notes.append(f"{n_empty} fitted segment(s) received no customer")
         value_col = self._value_column(frame)
         outlier_cluster = getattr(self.clusterer_, "outlier_cluster_", None)
-        self.label_map_ = order_clusters(frame, raw_labels, value_col, outlier_cluster)
+        n_clusters = int(raw_labels.max()) + 1
+        if source is not None:
+            # Every exported cluster gets an id, even one no training customer is nearest to.
+            n_clusters = max(n_clusters, int(self.clusterer_.n_segments_))
+        self.label_map_ = order_by_value(*cluster_value_means(frame, raw_labels, value_col, n_clusters),
+                                         last=outlier_cluster)
         self.outlier_segment_ = None if outlier_cluster is None else int(self.label_map_[outlier_cluster])
         self.labels_ = self.label_map_[raw_labels]
         self.n_segments_ = int(self.clusterer_.n_segments_)
@@ -340,7 +392,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.n_features_in_ = frame.shape[1]
         if not isinstance(X, np.ndarray):
             self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
-        self.profiles_, part_profiles = self._profile(frame, self.labels_)
+        self.profiles_, part_profiles = self._profile(frame, self.labels_, source)
         self.segment_names_ = self.profiles_.names
         self.metrics_ = internal_metrics(self.clusterer_.metric_space(prepared), self.labels_, random_state=0)
         self.selection_ = getattr(self.clusterer_, "selection_", None)
@@ -355,9 +407,16 @@ class Segmenter(ClusterMixin, BaseEstimator):
         })
         return self
 
-    def _profile(self, frame: pd.DataFrame, labels: np.ndarray) -> tuple[Profiles, dict[str, Any]]:
+    def _profile(self, frame: pd.DataFrame, labels: np.ndarray, source=None) -> tuple[Profiles, dict[str, Any]]:
         profile_kw = {"units": self.units_, "value_column": self.value_col_, "log_columns": set(self.log_columns_)}
-        profiles = compute_profiles(frame, labels, **profile_kw)
+        naming_zscores = None
+        if source is None:
+            profiles = compute_profiles(frame, labels, **profile_kw)
+        else:
+            # Aggregated where the data live: one row per segment comes back.
+            stats_ = source.segment_stats(labels, value_column=self.value_col_, log_columns=set(self.log_columns_))
+            profiles = profiles_from_stats(stats_, units=self.units_, value_column=self.value_col_)
+            naming_zscores = stats_.naming_zscores
         parts = getattr(self.clusterer_, "name_parts_", None)
         segment_parts, part_columns = None, None
         if parts is not None:
@@ -368,7 +427,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                             for p in parts if p.get("columns") is not None}
         return name_profiles(profiles, frame, labels, log_columns=set(self.log_columns_), overrides=self.names,
                              outlier_segment=self.outlier_segment_, parts=parts, segment_parts=segment_parts,
-                             profile_kw=profile_kw, part_columns=part_columns)
+                             profile_kw=profile_kw, part_columns=part_columns, naming_zscores=naming_zscores)
 
     # ------------------------------------------------------------------ predict
 
@@ -511,3 +570,36 @@ def _as_list(value) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return list(value)
+
+
+def translate_details(details: Any, label_map: np.ndarray, profiles: Profiles) -> Any:
+    """``details`` with every ``"cluster"`` (and ``"clusters"``) given its segment id and name."""
+
+    def segment(cluster: int) -> dict[str, Any]:
+        seg = int(label_map[cluster])
+        profile = profiles[seg]
+        return {"segment_id": seg, "segment_name": profile.name, "share_revenue": profile.share_revenue}
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            out = {k: walk(v) for k, v in obj.items()}
+            cluster = obj.get("cluster")
+            if isinstance(cluster, numbers.Integral) and not isinstance(cluster, bool) and 0 <= cluster < len(label_map):
+                for key, value in segment(int(cluster)).items():
+                    out.setdefault(key, value)
+            clusters = obj.get("clusters")
+            if isinstance(clusters, list) and all(isinstance(c, numbers.Integral) for c in clusters):
+                out.setdefault("segment_ids", [int(label_map[c]) for c in clusters])
+                out.setdefault("segment_names", [profiles[int(label_map[c])].name for c in clusters])
+            return out
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, tuple):
+            return [walk(v) for v in obj]
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        return obj
+
+    return walk(details)

@@ -6,7 +6,7 @@ import pytest
 from segwise.cluster import METHODS, MODEL_CLASSES, get_method, get_model_class
 from segwise.errors import InputError
 from segwise.segmenter import Segmenter
-from segwise.spark.models import SparkBisectingKMeans, SparkGaussianMixture
+from segwise.cluster.mllib import SparkBisectingKMeans, SparkGaussianMixture
 
 
 def test_models_fitted_on_spark_load_here_but_are_not_local_methods():

@@ -6,7 +6,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import segwise
 from segwise.errors import InputError
-from segwise.method_bridge import OUTLIERS_NAME
+from segwise.naming import OUTLIERS_NAME
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,13 @@ def features(synthetic_log):
 
 
 def test_preparation_fitted_on_spark_is_the_local_preparation(spark_engine, features):
-    from segwise.spark.segment import prepared_vectors
-    from segwise.spark.prepare import fit_preprocessor
+    from segwise.engines.spark_stats import SparkCustomers, prepared_vectors
+    from segwise.prepare import Preprocessor
 
     local = Segmenter(n_segments=3, random_state=0).fit(features).preprocessor_
-    sdf = spark_engine.to_spark(features.frame.reset_index())
-    spark = fit_preprocessor(sdf, local.numeric_columns, local.categorical_columns, weights=local.weights,
-                             families=local.families, log_columns=local.log_columns, random_state=0)
+    spark = Preprocessor(numeric_columns=local.numeric_columns, categorical_columns=local.categorical_columns,
+                         weights=local.weights, families=local.families, log_columns=local.log_columns,
+                         random_state=0).fit(SparkCustomers(spark_engine, features.frame))
     local_meta, local_arrays = local.to_state()
     spark_meta, spark_arrays = spark.to_state()
     for key in ("numeric_in", "indicator_columns", "categorical_levels", "prepared_names"):
@@ -50,8 +50,8 @@ def test_preparation_fitted_on_spark_is_the_local_preparation(spark_engine, feat
 
 
 def test_kmeans_from_the_same_initial_centres_agrees_with_the_local_engine(spark_engine, features):
-    from segwise.spark.cluster import fit_spark_method
-    from segwise.spark.segment import prepared_vectors
+    from segwise.cluster.mllib import fit_spark_method
+    from segwise.engines.spark_stats import prepared_vectors
 
     pre = Segmenter(n_segments=3, random_state=0).fit(features).preprocessor_
     X = pre.transform(features.frame)
@@ -64,8 +64,9 @@ def test_kmeans_from_the_same_initial_centres_agrees_with_the_local_engine(spark
 
 
 def test_profiles_aggregated_on_spark_equal_the_local_profiles(spark_engine, features):
-    from segwise.profile import compute_profiles, name_segments
-    from segwise.spark.profile import spark_profiles
+    from segwise.engines.spark_stats import SparkCustomers
+    from segwise.naming import name_segments, named_profiles
+    from segwise.profile import compute_profiles
 
     segmenter = Segmenter(n_segments=4, random_state=0).fit(features)
     frame = features.frame.copy()
@@ -76,7 +77,9 @@ def test_profiles_aggregated_on_spark_equal_the_local_profiles(spark_engine, fea
                "log_columns": set(segmenter.log_columns_)}
     local = compute_profiles(frame, segmenter.labels_, **options)
     name_segments(local, frame, segmenter.labels_, log_columns=options["log_columns"])
-    on_spark = spark_profiles(spark_engine, frame, segmenter.labels_, **options)
+    stats_ = SparkCustomers(spark_engine, frame).segment_stats(
+        segmenter.labels_, value_column=options["value_column"], log_columns=options["log_columns"])
+    on_spark = named_profiles(stats_, **options)
     assert frame["interpurchase_days_mean"].isna().any()  # missing values are part of the check
     assert on_spark.names == local.names and len(set(local.names.values())) == 4
     for mine, theirs in zip(on_spark, local):
@@ -144,10 +147,7 @@ def test_a_spark_model_assigns_identically_without_spark(spark_run, synthetic_lo
 def test_bisecting_kmeans_splits_standardised_customers(spark_engine, features):
     # MLlib nudges a centre by a multiple of its norm to split it; standardised data
     # is centred at the origin, which left everyone in one cluster before the shift.
-    from segwise.spark.segment import fit_segmenter
-
-    segmenter = fit_segmenter(spark_engine, features, Segmenter(method="bisecting_kmeans", n_segments=4,
-                                                                 random_state=0))
+    segmenter = Segmenter(method="bisecting_kmeans", n_segments=4, random_state=0).fit(features, engine=spark_engine)
     assert segmenter.clusterer_.method_name == "spark_bisecting_kmeans"
     assert segmenter.n_segments_ == 4 and sorted(np.unique(segmenter.labels_)) == [0, 1, 2, 3]
     assert np.bincount(segmenter.labels_).min() >= 0.02 * len(segmenter.labels_)
@@ -155,7 +155,6 @@ def test_bisecting_kmeans_splits_standardised_customers(spark_engine, features):
 
 @pytest.mark.parametrize("method,stored", [("gmm", "spark_gmm"), ("bisecting_kmeans", "spark_bisecting_kmeans")])
 def test_gmm_and_bisecting_kmeans_export_to_models_that_reload(spark_engine, tmp_path, method, stored):
-    from segwise.spark.segment import fit_segmenter
     from segwise.features import FeatureTable
     from segwise.features.base import FeatureColumn
 
@@ -166,8 +165,8 @@ def test_gmm_and_bisecting_kmeans_export_to_models_that_reload(spark_engine, tmp
                                                                         name="customer_id"))
     table = FeatureTable(frame=frame, columns={c: FeatureColumn(c, "attributes", "units", f"{c} of the customer")
                                                for c in frame.columns}, as_of=None, spec=None)
-    segmenter = fit_segmenter(spark_engine, table, Segmenter(method=method, n_segments=3, random_state=0,
-                                                           preprocessing={"winsorize": None}))
+    segmenter = Segmenter(method=method, n_segments=3, random_state=0,
+                          preprocessing={"winsorize": None}).fit(table, engine=spark_engine)
     truth = np.repeat([0, 1, 2], 120)
     assert adjusted_rand_score(truth, segmenter.labels_) > 0.95
     assert segmenter.clusterer_.method_name == stored

@@ -319,10 +319,7 @@ def run(
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
                            align_to=align_to, method_params=params, engine=run_engine)
     paths = result.save(out_dir, store=not no_store, report=not no_report)
-    if run_engine.name == "spark":
-        from segwise.spark.segment import write_assignments
-
-        write_assignments(run_engine, result.assignments, out_dir / "assignments_by_segment")
+    run_engine.write_assignments(result.assignments, out_dir)
     _print_cleaning(result.run)
     out.print(_segments_table(result))
     selection = result.run.get("selection")

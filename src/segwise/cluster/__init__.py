@@ -30,8 +30,9 @@ from segwise.cluster.composite import MultiViewSegmenter, TwoStageSegmenter
 from segwise.cluster.autoencoder import AutoencoderSegmenter
 from segwise.cluster.auto import AutoSegmenter
 
-# Models fitted on Spark load and assign with numpy only (registers spark_* methods).
-from segwise.spark import models as _spark_models  # noqa: E402,F401,I001
+# The MLlib methods of the Spark engine; their models load and assign with numpy only
+# (registers the spark_* model classes; PySpark is imported only when one fits).
+from segwise.cluster import mllib as _mllib  # noqa: E402,F401,I001
 
 __all__ = [
     "METHODS", "MODEL_CLASSES", "SegmentClusterer", "get_method", "get_model_class", "register_method",

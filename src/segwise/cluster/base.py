@@ -47,12 +47,19 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from segwise.errors import InputError
 
 __all__ = [
-    "SegmentClusterer", "METHODS", "MODEL_CLASSES", "register_method", "get_method", "get_model_class", "param_error",
+    "SegmentClusterer", "METHODS", "MODEL_CLASSES", "ENGINE_METHODS", "register_method", "register_engine_method",
+    "get_method", "get_model_class", "param_error",
     "check_int_param", "resolve_seed", "state_params", "params_from_state", "fit_input",
 ]
 
 #: Methods this process can fit: ``Segmenter(method=name)``, ``segwise run --method name``.
 METHODS: dict[str, type["SegmentClusterer"]] = {}
+
+#: Methods that fit where an engine holds the customers, by engine name and method
+#: name (``ENGINE_METHODS["spark"]["gmm"]``, `segwise.cluster.mllib`); an engine
+#: with an entry here fits only these.
+ENGINE_METHODS: dict[str, dict[str, type["SegmentClusterer"]]] = {}
+_ENGINE_ALIASES: dict[str, dict[str, str]] = {}
 
 #: Every class a model file may name: the methods, plus models fitted elsewhere (the
 #: Spark engine) that load and assign here but are not fitted by their own ``fit``.
@@ -86,6 +93,11 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "SegmentClusterer":  # pragma: no cover
         """Rebuild a fitted estimator from `to_state` output."""
         raise NotImplementedError
+
+    def exported(self) -> "SegmentClusterer":
+        """The clusterer the model file stores: this one, except for a method fitted where
+        the data live (`ENGINE_METHODS`), which returns the numpy model it exported."""
+        return self
 
     def metric_space(self, X) -> np.ndarray:
         """The rows of ``X`` in the space whose Euclidean distances the method uses.
@@ -136,8 +148,31 @@ def register_method(name: str, *, fitted_by: str | None = None):
     return decorator
 
 
-def get_method(name: str) -> type[SegmentClusterer]:
-    """The estimator class of the method ``name``, for fitting."""
+def register_engine_method(engine: str, name: str, *aliases: str):
+    """Class decorator registering a method that fits where ``engine`` holds the data.
+
+    ``aliases`` are other names accepted for it (e.g. the name its models are stored
+    under); they are not listed in messages.
+    """
+
+    def decorator(cls):
+        ENGINE_METHODS.setdefault(engine, {})[name] = cls
+        _ENGINE_ALIASES.setdefault(engine, {}).update({alias: name for alias in aliases})
+        return cls
+
+    return decorator
+
+
+def get_method(name: str, engine: str | None = None) -> type[SegmentClusterer]:
+    """The estimator class of the method ``name``, for fitting (where ``engine`` holds the data)."""
+    if engine is not None and engine in ENGINE_METHODS:
+        methods = ENGINE_METHODS[engine]
+        name = _ENGINE_ALIASES[engine].get(name, name)
+        if name in methods:
+            return methods[name]
+        raise InputError(
+            f"unknown method {name!r} on the {engine.capitalize()} engine; methods are: {', '.join(methods)}"
+        )
     if name in METHODS:
         return METHODS[name]
     if name in MODEL_CLASSES:

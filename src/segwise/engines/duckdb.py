@@ -135,6 +135,15 @@ class DuckDBEngine:
         """Drop a table made by `materialize` (no error when it is gone)."""
         self.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
 
+    def customer_statistics(self, frame: pd.DataFrame) -> None:
+        """None: the customer feature table is already in this process's memory, so
+        fitting reads it directly (`segwise.segmenter.Segmenter.fit` on a frame)."""
+        return None
+
+    def write_assignments(self, assignments: pd.DataFrame, out_dir: str | os.PathLike) -> None:
+        """Nothing to add: the run directory's assignments file is what DuckDB users read."""
+        return None
+
     def close(self) -> None:
         """Close the connection (and remove the spill directory the engine created)."""
         self.con.close()

@@ -22,7 +22,9 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import sys
+import uuid
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +124,7 @@ def type_name(data_type: T.DataType) -> str:
 
 
 class SparkEngine:
-    """A SparkSession as a segwise engine.
+    """A SparkSession as an engine of segwise.
 
     Parameters
     ----------
@@ -264,6 +266,40 @@ class SparkEngine:
         if frame is not None:
             frame.unpersist()
         self.spark.catalog.dropTempView(name)
+
+    # ------------------------------------------------------------------ fitting and outputs
+
+    def customer_statistics(self, frame: pd.DataFrame) -> Any:
+        """The customers of ``frame`` on Spark, asked for statistics instead of rows
+        (`segwise.engines.spark_stats.SparkCustomers`): preparation, clustering (MLlib)
+        and profile aggregates run here."""
+        from segwise.engines.spark_stats import SparkCustomers
+
+        return SparkCustomers(self, frame)
+
+    def write_assignments(self, assignments: pd.DataFrame, out_dir: str | os.PathLike) -> str:
+        """Write assignments as Parquet partitioned by ``segment_id`` to ``out_dir/assignments_by_segment``
+        (the layout Spark jobs read in parallel); returns where.
+
+        A local directory is written beside its final name and renamed into place (the
+        previous one is replaced only once the new one is complete); on other URIs
+        Spark's output committer makes the write all-or-nothing (``_SUCCESS``).
+        """
+        uri = str(out_dir).rstrip("/") + "/assignments_by_segment"
+        frame = self.to_spark(assignments)
+        if "://" in uri and not uri.startswith("file://"):
+            frame.write.mode("overwrite").partitionBy("segment_id").parquet(uri)
+            return uri
+        target = Path(uri[len("file://"):] if uri.startswith("file://") else uri).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        frame.write.partitionBy("segment_id").parquet(str(staging))
+        previous = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
+        if target.exists():
+            os.replace(target, previous)
+        os.replace(staging, target)
+        shutil.rmtree(previous, ignore_errors=True)
+        return str(target)
 
     def close(self) -> None:
         """Release persisted data; stop the session if this engine started it."""

@@ -3,9 +3,10 @@
 The federated result is stored exactly like a central one (`segwise.model`): a
 `Segmenter` state with the `Preprocessor` fitted from statistics, a k-means clusterer
 holding the global centroids, segments ordered by value, profiled and named from
-per-segment aggregates (`segwise.profile_stats.SegmentStats`,
-`segwise.profile.profiles_from_stats`). So ``segwise assign`` and every consumer of
-``model.segwise`` work unchanged.
+per-segment aggregates (`segwise.engines.statistics.SegmentStats`, made into profiles
+by `segwise.profile.profiles_from_stats` and named by `segwise.naming`, as on every
+engine), ordered by value by `segwise.profile.order_by_value`. So ``segwise assign``
+and every consumer of ``model.segwise`` work unchanged.
 
 What differs from a central fit is recorded, not hidden: the silhouette needs
 pairwise distances between customers and is not available (None); medians come
@@ -29,12 +30,13 @@ from segwise.federated import protocol
 from segwise.federated.sketch import MergedColumns
 from segwise.model import SegmentationModel
 from segwise.prepare import Preprocessor
-from segwise.profile import Profiles, name_segments, profiles_from_stats
-from segwise.profile_stats import SegmentStats
+from segwise.engines.statistics import SegmentStats
+from segwise.naming import named_profiles
+from segwise.profile import Profiles, order_by_value
 from segwise.select import KSelection
 from segwise.segmenter import Segmenter
 
-__all__ = ["assemble_model", "segment_profiles", "model_to_wire", "model_from_wire", "order_by_value",
+__all__ = ["assemble_model", "segment_profiles", "model_to_wire", "model_from_wire",
            "aggregate_metrics"]
 
 
@@ -53,17 +55,6 @@ def model_from_wire(data: Mapping[str, Any]) -> SegmentationModel:
         spec=FeatureSpec.from_dict(document["feature_spec"]),
         metadata=dict(document.get("metadata", {})),
     )
-
-
-def order_by_value(sizes: np.ndarray, value_means: np.ndarray | None) -> np.ndarray:
-    """``label_map[cluster] = segment id``: descending value, then size, then cluster
-    (the rule of `segwise.Segmenter`)."""
-    k = len(sizes)
-    means = np.zeros(k) if value_means is None else np.nan_to_num(value_means, nan=-np.inf)
-    order = np.lexsort((np.arange(k), -np.asarray(sizes, dtype=np.float64), -means))
-    label_map = np.empty(k, dtype=np.int64)
-    label_map[order] = np.arange(k)
-    return label_map
 
 
 def _safe_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,14 +93,13 @@ def segment_profiles(
         pop_mean=pop_mean, pop_std=pop_std, pop_median=pop_median, naming_zscores=zs,
         categories={i: {} for i in range(k)}, revenue=None if revenue is None else np.asarray(revenue),
     )
-    profiles = profiles_from_stats(stats_, units={c: docs[c].unit for c in columns if c in docs},
-                                   value_column=value_col if revenue is not None else None)
-    return name_segments(profiles, list(columns), None, overrides=overrides, naming_zscores=zs)
+    return named_profiles(stats_, units={c: docs[c].unit for c in columns if c in docs},
+                          value_column=value_col if revenue is not None else None, overrides=overrides)
 
 
 def _naming_zscores(moments: np.ndarray, kept: np.ndarray, n_negative: np.ndarray, columns: list[str],
                     docs: Mapping[str, FeatureColumn]) -> np.ndarray:
-    """`segwise.profile._naming_zscores` from moment sums: standardised segment means, on
+    """`segwise.profile.naming_zscores` from moment sums: standardised segment means, on
     a log scale for non-negative log-scale or skewed columns."""
     total = moments.sum(axis=0)  # (d, 5)
     n = kept.sum(axis=0)
@@ -160,7 +150,7 @@ def aggregate_metrics(centroids: np.ndarray, counts: np.ndarray, inertia: np.nda
 
 
 def assemble_model(
-    *, preprocessor: Preprocessor, centroids: np.ndarray, profile_stats: MergedColumns, columns: list[str],
+    *, preprocessor: Preprocessor, centroids: np.ndarray, segment_sketches: MergedColumns, columns: list[str],
     docs: Mapping[str, FeatureColumn], spec: FeatureSpec, as_of: date, inertia: float | None,
     metrics: dict[str, Any], selection: KSelection | None, segmenter_params: dict[str, Any],
     names: Mapping[Any, str] | None, metadata: dict[str, Any],
@@ -168,12 +158,12 @@ def assemble_model(
     """The `SegmentationModel` of a federated fit (see the module docstring)."""
     k = centroids.shape[0]
     value_col = "monetary_total" if "monetary_total" in columns else None
-    moments, kept = profile_stats.moments()
-    sizes = profile_stats.n_rows()
+    moments, kept = segment_sketches.moments()
+    sizes = segment_sketches.n_rows()
     value_means = _safe_divide(moments[:, columns.index(value_col), 0], kept[:, columns.index(value_col)]) \
         if value_col else None
     label_map = order_by_value(sizes, value_means)
-    profiles = segment_profiles(profile_stats, columns, label_map, docs=docs, value_col=value_col, overrides=names)
+    profiles = segment_profiles(segment_sketches, columns, label_map, docs=docs, value_col=value_col, overrides=names)
     clusterer = KMeansSegmenter(n_segments=k, k_range=tuple(segmenter_params["k_range"]),
                                 random_state=segmenter_params["random_state"])
     clusterer_meta = {

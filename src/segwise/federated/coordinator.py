@@ -10,7 +10,7 @@ customer row. A run:
 2. **preparation** from aggregates only: histogram sketches and moment sums of each
    feature column (median, missing share, skewness, winsorising quantiles), then
    sums and cross-products of the imputed, log-transformed, winsorised columns
-   (scale, correlation pruning). `segwise.prepare.Preprocessor.fit_from_statistics`
+   (scale, correlation pruning). `segwise.prepare.Preprocessor.fit` (from `ColumnStatistics`)
    turns them into the same fitted preparation a central run stores;
 3. **initialisation**: each silo sends the means of local k-means groups (at least
    ``min_group_size`` customers each) with their sizes; the coordinator runs a
@@ -60,7 +60,8 @@ from segwise.federated.silo import prepared_bounds, preprocessor_to_wire
 from segwise.federated.sketch import LogGrid, MergedColumns
 from segwise.federated.rounds import FederationError, Rounds, summed
 from segwise.model import SegmentationModel
-from segwise.prepare import ColumnSummaries, Preprocessor, TransformedSummary
+from segwise.engines.statistics import ColumnStatistics, ColumnSummaries, TransformedSummary
+from segwise.prepare import Preprocessor
 from segwise.select import KSelection, knee_point
 
 __all__ = ["FederatedKMeans", "FederatedResult", "FederationError", "CHOICE_RULE", "SUPPORTED_FAMILIES",
@@ -363,7 +364,7 @@ class FederatedKMeans:
             numeric_columns=columns, categorical_columns=[], weights=self.weights,
             families={c: d.family for c, d in docs.items()},
             log_columns=[c for c, d in docs.items() if d.log_scale], random_state=self.random_state, **params,
-        ).fit_from_statistics(summaries, transformed)
+        ).fit(ColumnStatistics(summaries, transformed))
 
     def _prepared_variance(self, pre: Preprocessor) -> float:
         """Mean variance of the prepared columns (scikit-learn's scale of ``tol``)."""
@@ -533,7 +534,7 @@ class FederatedKMeans:
         profile_answers = self._round("/rounds/profile", "profile", {"model": {
             "centroids": protocol.encode_array(chosen), "columns": columns}}, masked=self.secure_aggregation)
         self._charge("profile", profile_answers)
-        profile_stats = MergedColumns(summed(profile_answers), LogGrid.from_dict(self._config.profile_grid),
+        segment_sketches = MergedColumns(summed(profile_answers), LogGrid.from_dict(self._config.profile_grid),
                                       noise_floor=self._noise_floor(profile_answers))
         if k in final:
             s = final[k]
@@ -550,7 +551,7 @@ class FederatedKMeans:
             "silos_used": sorted(self._rounds.active),
         })
         model = assemble_model(
-            preprocessor=pre, centroids=chosen, profile_stats=profile_stats, columns=columns, docs=docs, spec=spec,
+            preprocessor=pre, centroids=chosen, segment_sketches=segment_sketches, columns=columns, docs=docs, spec=spec,
             as_of=as_of, inertia=inertia, metrics=metrics, selection=selection,
             segmenter_params={
                 "method": "kmeans", "n_segments": self.n_segments, "k_range": list(self.k_range),

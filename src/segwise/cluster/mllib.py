@@ -1,10 +1,15 @@
-"""Clustering with Spark MLlib and choosing the number of segments on Spark.
+"""Spark MLlib methods: k-means, bisecting k-means and a Gaussian mixture, fitted where the data live.
 
-Methods: ``kmeans`` (MLlib k-means, k-means|| initialisation), ``bisecting_kmeans``
-(MLlib bisecting k-means, hierarchical) and ``gmm`` (MLlib Gaussian mixture, soft
-membership). The fitted model is exported into a numpy clusterer
-(`segwise.cluster.KMeansSegmenter`, `segwise.spark.models.SparkBisectingKMeans`,
-`segwise.spark.models.SparkGaussianMixture`) that the model file stores.
+On the Spark engine (`segwise.engines.spark`) the customers stay in Spark: the
+`segwise.Segmenter` gives these methods the prepared customers as a Spark DataFrame
+with a ``features`` vector column (`segwise.engines.statistics.CustomerStatistics.prepared`),
+and they fit with MLlib. They are registered for the engine
+(`segwise.cluster.base.register_engine_method`): on Spark, ``--method kmeans``,
+``bisecting_kmeans`` and ``gmm`` are these. What they fit is exported into a numpy
+clusterer (`SegmentClusterer.exported`) that the model file stores:
+`segwise.cluster.KMeansSegmenter`, `SparkBisectingKMeans` or `SparkGaussianMixture`,
+so ``segwise assign`` and ``segwise serve`` need no Spark. PySpark is imported only
+when one of them fits.
 
 Choosing k: every k in the range is fitted (on a seeded sample of at most
 ``fit_sample`` customers); its training cost (within-segment sum of squares, or
@@ -14,25 +19,150 @@ seeded sample of ``selection_sample`` customers (Calinski-Harabasz and
 Davies-Bouldin are computed on the driver for the same sample). The choice follows
 `segwise.select.CHOICE_RULE`. When candidates were fitted on a sample, k-means is
 refitted on everyone from the sample's centres, as the local engine does.
+
+The exported models:
+
+- ``spark_bisecting_kmeans``: the leaf centres of MLlib's bisecting k-means.
+  MLlib assigns a point by walking down the bisection tree; the export assigns it
+  to the nearest leaf centre (the tree is not exposed by PySpark). The two agree
+  except near the boundary between leaves of different branches; segwise uses the
+  exported rule for the training customers too, so a model's saved assignments and
+  ``segwise assign`` always agree.
+- ``spark_gmm``: MLlib's Gaussian mixture (weights, means, full covariances); a
+  customer goes to the component of highest posterior probability, and the
+  confidence is that probability.
+
+They are registered as model classes (`segwise.cluster.MODEL_CLASSES`, not
+`segwise.cluster.METHODS`): a model file naming them loads anywhere, while fitting
+them needs the Spark engine, and ``segwise run --method spark_gmm`` on DuckDB says so.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
-from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.functions import array_to_vector, vector_to_array
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+from typing import TYPE_CHECKING, ClassVar
 
-from segwise.cluster.base import SegmentClusterer
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from segwise.cluster.base import SegmentClusterer, register_engine_method, register_method
 from segwise.cluster.kmeans import KMeansSegmenter, _check_n_segments
 from segwise.errors import InputError
 from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point
-from segwise.spark.models import SparkBisectingKMeans, SparkGaussianMixture
 
-__all__ = ["SPARK_METHODS", "fit_spark_method", "kmeans_from_centers"]
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = [
+    "SparkBisectingKMeans", "SparkGaussianMixture", "SPARK_ONLY", "SPARK_METHODS", "MLlibKMeans",
+    "MLlibBisectingKMeans", "MLlibGaussianMixture", "fit_spark_method", "kmeans_from_centers",
+]
+
+SPARK_ONLY = "is fitted on the Spark engine (segwise run --engine spark, Python: engine='spark')"
+
+
+@register_method("spark_bisecting_kmeans",
+                 fitted_by="the Spark engine (segwise run --engine spark --method bisecting_kmeans)")
+class SparkBisectingKMeans(KMeansSegmenter):
+    """Bisecting k-means fitted by Spark MLlib; assigns to the nearest leaf centre."""
+
+    def fit(self, X, y=None):
+        raise InputError(f"the method {self.method_name!r} {SPARK_ONLY}")
+
+
+@register_method("spark_gmm", fitted_by="the Spark engine (segwise run --engine spark --method gmm)")
+class SparkGaussianMixture(SegmentClusterer):
+    """A Gaussian mixture fitted by Spark MLlib (full covariances).
+
+    Parameters
+    ----------
+    n_segments : int or "auto"
+    k_range : tuple of two ints
+    max_iter : int
+    tol : float
+    random_state : int or None
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_segments,)
+    means_ : ndarray of shape (n_segments, n_features)
+    covariances_ : ndarray of shape (n_segments, n_features, n_features)
+    n_segments_ : int
+    selection_ : KSelection or None
+    """
+
+    def __init__(self, n_segments="auto", *, k_range=(2, 12), max_iter=100, tol=0.01, random_state=None):
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        raise InputError(f"the method {self.method_name!r} {SPARK_ONLY}")
+
+    def _log_resp(self, X) -> np.ndarray:
+        check_is_fitted(self, "means_")
+        X = check_array(X, dtype=[np.float64, np.float32]).astype(np.float64)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
+                "features as input."
+            )
+        d = X.shape[1]
+        log_prob = np.empty((X.shape[0], self.n_segments_))
+        for k in range(self.n_segments_):
+            # A small ridge keeps a degenerate component (e.g. a constant column inside
+            # it) invertible, as MLlib's own density evaluation does.
+            cov = self.covariances_[k] + 1e-9 * np.eye(d)
+            chol = np.linalg.cholesky(cov)
+            z = np.linalg.solve(chol, (X - self.means_[k]).T)
+            log_det = 2.0 * np.log(np.diag(chol)).sum()
+            log_prob[:, k] = -0.5 * (d * np.log(2 * np.pi) + log_det + (z**2).sum(axis=0))
+        weighted = log_prob + np.log(np.maximum(self.weights_, np.finfo(float).tiny))
+        return weighted - logsumexp(weighted, axis=1, keepdims=True)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component."""
+        return np.exp(self._log_resp(X))
+
+    def predict(self, X):
+        """The component of highest posterior probability."""
+        return np.argmax(self._log_resp(X), axis=1).astype(np.int64)
+
+    def confidence(self, X):
+        """The posterior probability of the assigned component."""
+        return self.predict_proba(X).max(axis=1)
+
+    def to_state(self):
+        check_is_fitted(self, "means_")
+        meta = {
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "n_features_in": self.n_features_in_,
+            "n_segments": self.n_segments_,
+            "log_likelihood": self.log_likelihood_,
+            "selection": self.selection_.to_dict() if self.selection_ is not None else None,
+        }
+        return meta, {"weights": self.weights_, "means": self.means_, "covariances": self.covariances_}
+
+    @classmethod
+    def from_state(cls, meta, arrays):
+        params = dict(meta["params"])
+        if "k_range" in params:
+            params["k_range"] = tuple(params["k_range"])
+        self = cls(**params)
+        self.weights_ = arrays["weights"]
+        self.means_ = arrays["means"]
+        self.covariances_ = arrays["covariances"]
+        self.n_features_in_ = int(meta["n_features_in"])
+        self.n_segments_ = int(meta["n_segments"])
+        self.log_likelihood_ = float(meta["log_likelihood"])
+        self.selection_ = KSelection.from_dict(meta["selection"]) if meta.get("selection") else None
+        return self
+
+
+# --------------------------------------------------------------------------- fitting with MLlib
 
 #: Method names on the Spark engine, and the method stored in the model file.
 SPARK_METHODS = {"kmeans": "kmeans", "bisecting_kmeans": "spark_bisecting_kmeans", "gmm": "spark_gmm"}
@@ -40,6 +170,8 @@ _ALIASES = {"spark_bisecting_kmeans": "bisecting_kmeans", "spark_gmm": "gmm"}
 
 
 def _estimator(method: str, k: int, seed: int, max_iter: int, tol: float | None):
+    from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
+
     if method == "kmeans":
         return KMeans(k=k, seed=seed, maxIter=max_iter, initMode="k-means||", tol=tol or 1e-4)
     if method == "bisecting_kmeans":
@@ -56,6 +188,9 @@ BISECTING_SHIFT = 1.0
 
 
 def _shift(vectors: DataFrame, shift: float) -> DataFrame:
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+
     shifted = F.transform(vector_to_array("features"), lambda x: x + F.lit(shift))
     return vectors.withColumn("features", array_to_vector(shifted))
 
@@ -145,6 +280,8 @@ def fit_spark_method(
 
 def _fit(vectors, method, n, n_segments, k_range, random_state, seed, max_iter, tol, n_features,
          selection_sample, fit_sample, *, shift):
+    from pyspark.ml.evaluation import ClusteringEvaluator
+
     selection = None
     if n_segments == "auto":
         lo, hi = int(k_range[0]), min(int(k_range[1]), n - 1)
@@ -234,3 +371,88 @@ def _export_gmm(model, n_features, n_segments, k_range, random_state, max_iter, 
     estimator.selection_ = selection
     return estimator
 
+
+# --------------------------------------------------------------------------- the methods
+
+
+class _MLlibMethod(SegmentClusterer):
+    """An MLlib method: fits a Spark DataFrame of prepared customers, exports a numpy model.
+
+    Parameters
+    ----------
+    n_segments : int or "auto"
+    k_range : tuple of two ints
+    random_state : int or None
+    max_iter, tol : optional
+        MLlib's iteration limit and tolerance (defaults per method).
+    init_centers : array, optional
+        k-means only: start Lloyd's iterations from these centres.
+    selection_sample, fit_sample : int
+        Customers the silhouette, and the candidate fits of the choice of k, use.
+
+    Attributes
+    ----------
+    model_ : SegmentClusterer
+        The exported numpy model (what `exported` returns and the model file stores).
+    n_segments_ : int
+    selection_ : KSelection or None
+    """
+
+    #: The MLlib algorithm (a key of `SPARK_METHODS`).
+    algorithm: ClassVar[str] = ""
+
+    def __init__(self, n_segments="auto", *, k_range=(2, 12), random_state=None, max_iter=None, tol=None,
+                 init_centers=None, selection_sample=10_000, fit_sample=200_000):
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init_centers = init_centers
+        self.selection_sample = selection_sample
+        self.fit_sample = fit_sample
+
+    def fit(self, X, y=None):
+        """Fit on Spark. ``X``: a Spark DataFrame with a ``features`` vector column."""
+        if not type(X).__module__.startswith("pyspark"):
+            raise InputError(f"the MLlib method {self.algorithm!r} {SPARK_ONLY}")
+        self.model_ = fit_spark_method(
+            X, method=self.algorithm, n_segments=self.n_segments, k_range=tuple(self.k_range),
+            random_state=self.random_state, max_iter=self.max_iter, tol=self.tol, init_centers=self.init_centers,
+            selection_sample=self.selection_sample, fit_sample=self.fit_sample,
+        )
+        self.n_segments_ = int(self.model_.n_segments_)
+        self.selection_ = self.model_.selection_
+        return self
+
+    def exported(self) -> SegmentClusterer:
+        check_is_fitted(self, "model_")
+        return self.model_
+
+    def predict(self, X):
+        """Segments of prepared customers given as rows (the exported model's rule)."""
+        return self.exported().predict(X)
+
+    def confidence(self, X):
+        return self.exported().confidence(X)
+
+
+@register_engine_method("spark", "kmeans")
+class MLlibKMeans(_MLlibMethod):
+    """MLlib k-means (k-means|| initialisation), exported to `segwise.cluster.KMeansSegmenter`."""
+
+    algorithm = "kmeans"
+
+
+@register_engine_method("spark", "bisecting_kmeans", "spark_bisecting_kmeans")
+class MLlibBisectingKMeans(_MLlibMethod):
+    """MLlib bisecting k-means, exported to `SparkBisectingKMeans`."""
+
+    algorithm = "bisecting_kmeans"
+
+
+@register_engine_method("spark", "gmm", "spark_gmm")
+class MLlibGaussianMixture(_MLlibMethod):
+    """MLlib Gaussian mixture, exported to `SparkGaussianMixture`."""
+
+    algorithm = "gmm"
