@@ -221,6 +221,11 @@ class PostgresEngine:
             return source
         return self.fetch_arrow(f"SELECT * FROM {table_sql(self, source)}")
 
+    def write_assignments(self, assignments: pd.DataFrame, out_dir: str | os.PathLike) -> None:
+        """Nothing to add: the run directory holds the assignments; segwise writes to the
+        database only when asked (``segwise export --to postgresql://...``)."""
+        return None
+
     def local_label(self, source: Any) -> str | None:
         """How `to_local` names ``source`` in messages (None: not a table of this database)."""
         if not isinstance(source, str) or os.path.exists(source) or not _TABLE_NAME.fullmatch(source):
