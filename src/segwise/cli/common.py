@@ -138,7 +138,8 @@ AsOfOpt = Annotated[
     Optional[str], typer.Option("--as-of", help="Observation date YYYY-MM-DD (default: day after the last order).")
 ]
 CustomersOpt = Annotated[
-    Optional[Path], typer.Option("--customers", help="Customer attribute table (one row per customer).")
+    Optional[Path], typer.Option("--customers", help=(
+        "Customer attribute table (one row per customer): a file, or with a postgresql:// DATA a table NAME there."))
 ]
 MemoryLimitOpt = Annotated[
     Optional[str],

@@ -223,7 +223,9 @@ def _print_method_summary(details: dict[str, Any]) -> None:
 @app.command()
 @handle_errors
 def run(
-    data: Annotated[Optional[Path], typer.Argument(help="Transaction log: CSV/TSV/text, Parquet or DuckDB file.")] = None,
+    data: Annotated[Optional[Path], typer.Argument(help=(
+        "Transaction log: CSV/TSV/text, Parquet or DuckDB file, or postgresql://USER@HOST:PORT/DATABASE "
+        "with --table or --query."))] = None,
     customers: CustomersOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("segwise-out"),
     as_of: AsOfOpt = None,

@@ -11,7 +11,8 @@ Read-only toward the source
     numbers) lives in TEMPORARY tables and views: they belong to segwise's own
     session, are invisible to every other session and vanish when it ends. Every
     statement is checked before it is sent (`_check_statement`): a CREATE must be
-    TEMPORARY and a DROP may only name an object this engine created. A user
+    TEMPORARY, a DROP may only name a temporary object this engine created, and
+    nothing else may write. A user
     needs SELECT on the source and the TEMPORARY privilege on the database (granted
     to everyone by default).
 
@@ -19,15 +20,19 @@ Bounded
     Each statement runs under ``statement_timeout`` (default 10 minutes); rows that
     must come back (one per customer, or a whole table when another engine computes)
     are streamed with ``COPY ... TO STDOUT`` in chunks, never through one giant
-    result set, and the bytes received are counted (`bytes_received`).
+    result set, and the bytes received are counted (`bytes_received`). The chunks
+    are kept as CSV text until the stream ends, then parsed into Arrow in blocks
+    (`BATCH_BYTES`): a fetched table takes about twice its size in memory.
 
 SQL text
     The cleaning rules are written once for every engine, as text in DuckDB's
     dialect (segwise's reference dialect). This engine translates such text with
     sqlglot (the SQL compiler Ibis itself uses) and rewrites the few functions
-    PostgreSQL lacks (`_REWRITES`): ``isnan``, ``isinf``, ``TRY_CAST``,
-    ``contains``, ``regexp_full_match``. A user's ``--query`` is PostgreSQL and is
-    sent as written.
+    PostgreSQL lacks (`_rewrite`): ``isnan``, ``isinf``, ``TRY_CAST``,
+    ``contains``, ``regexp_full_match``. Ibis expressions are compiled by Ibis
+    for PostgreSQL, with the rewrites of `_portable` and `_fast_extract` (what Ibis
+    would otherwise leave to functions its own backend installs). A user's
+    ``--query`` is PostgreSQL and is sent as written.
 
 The reading and cleaning dialect of this engine (``engine.cleaning``,
 `PostgresCleaning`) is at the end of this module.
@@ -55,10 +60,10 @@ import pyarrow.csv as pacsv
 import sqlglot
 from sqlglot import exp
 
-from segwise.engines.postgres_url import describe_postgres_url, mask_secrets, normalize_postgres_url, psycopg_module
 # PostgreSQL quotes identifiers exactly as DuckDB does.
 from segwise.engines.base import ibis_type, quote_identifier
 from segwise.engines.dialect import ISO_8601, ROW_COL, CleaningDialect, ParsedColumn, RawInput
+from segwise.engines.postgres_url import describe_postgres_url, mask_secrets, normalize_postgres_url, psycopg_module
 from segwise.errors import InputError
 
 __all__ = ["PostgresEngine", "to_postgres"]
@@ -85,7 +90,7 @@ _ARROW_TYPES = {
     "bpchar": pa.string(), "name": pa.string(),
 }
 
-#: Rows per chunk when a large result is read (COPY streams; this bounds each Arrow batch).
+#: Bytes of CSV text parsed at a time into an Arrow block.
 BATCH_BYTES = 16 * 1024 * 1024
 
 
@@ -274,6 +279,8 @@ class PostgresEngine:
             return cur.fetchall() if fetch and cur.description is not None else []
 
     def _result_types(self, sql: str, params: list[Any] | None = None) -> list[tuple[str, pa.DataType]]:
+        """Names and Arrow types of a query's columns (every fetch starts here, checked)."""
+        _check_statement(sql, self._created)
         with self._errors(), self.con.cursor() as cur:
             cur.execute(f"SELECT * FROM ({sql}) AS segwise_result LIMIT 0", params)
             description = cur.description
@@ -339,22 +346,26 @@ _ALLOWED_CREATE = ("CREATE TEMPORARY TABLE", "CREATE TEMPORARY VIEW", "CREATE TE
 
 
 def _check_statement(sql: str, created: set[str]) -> None:
-    """Refuse any statement that could change the source database (a programming error)."""
-    head = " ".join(sql.lstrip().split()[:4]).upper()
-    first = head.split(" ", 1)[0]
+    """Refuse any statement that could change the source database (that would be a bug of segwise)."""
+    words = sql.split()
+    head = " ".join(words[:4]).upper()
+    first = head.split(" ", 1)[0] if head else ""
     if first == "CREATE" and not head.startswith(_ALLOWED_CREATE):
         raise RuntimeError(f"the PostgreSQL engine creates only TEMPORARY objects, not: {sql[:80]}")
-    if first in ("INSERT", "UPDATE", "DELETE", "MERGE", "ALTER", "TRUNCATE", "GRANT", "REVOKE", "COMMENT"):
-        raise RuntimeError(f"the PostgreSQL engine is read-only toward the source: {sql[:80]}")
-    if first == "DROP" and "PG_TEMP." not in " ".join(sql.split()[:6]).upper():
-        raise RuntimeError(f"the PostgreSQL engine drops only its own temporary objects: {sql[:80]}")
+    if first in ("INSERT", "UPDATE", "DELETE", "MERGE", "ALTER", "TRUNCATE", "GRANT", "REVOKE", "COMMENT", "COPY"):
+        if not (first == "COPY" and head.startswith("COPY (")):  # COPY (SELECT ...) TO STDOUT reads
+            raise RuntimeError(f"the PostgreSQL engine is read-only toward the source: {sql[:80]}")
+    if first == "DROP":
+        target = " ".join(words[2:6])
+        if not any(f"pg_temp.{quote_identifier(name)}" in target for name in created):
+            raise RuntimeError(f"the PostgreSQL engine drops only its own temporary objects: {sql[:80]}")
 
 
 # --------------------------------------------------------------------------- SQL text translation
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
-    """Replace DuckDB functions that PostgreSQL lacks by equivalent expressions."""
+    """Replace DuckDB functions that PostgreSQL lacks by equivalent expressions (for `to_postgres`)."""
     if isinstance(node, exp.IsNan):
         # PostgreSQL's NaN equals itself (unlike IEEE), so this is exact.
         return exp.paren(exp.EQ(this=node.this, expression=_float_literal("NaN")))
@@ -362,18 +373,17 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return exp.paren(exp.EQ(this=exp.Abs(this=node.this), expression=_float_literal("Infinity")))
     if isinstance(node, exp.TryCast) and node.to.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
         # A number in text, as DuckDB's TRY_CAST reads it; anything else is NULL.
+        # (PostgreSQL folds a CAST of a constant while planning, even in a branch
+        # not taken: this is for column values, which every caller passes.)
         text = node.this
         pattern = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$|^\s*[+-]?(inf|infinity|nan)\s*$"
         test = exp.RegexpILike(this=text.copy(), expression=exp.Literal.string(pattern))
         return exp.Case(ifs=[exp.If(this=test, true=exp.Cast(this=text, to=exp.DataType.build("DOUBLE")))])
-    if isinstance(node, exp.RegexpFullMatch if hasattr(exp, "RegexpFullMatch") else ()):
-        return _full_match(node.this, node.expression)
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "regexp_full_match":
-        return _full_match(*node.expressions[:2])
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "contains" and len(node.expressions) == 2:
-        return exp.GT(this=exp.Anonymous(this="strpos", expressions=[e.copy() for e in node.expressions]),
-                      expression=exp.Literal.number(0))
-    if isinstance(node, exp.Contains if hasattr(exp, "Contains") else ()):
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        anchored = exp.Literal.string(f"^(?:{pattern.name})$") if isinstance(pattern, exp.Literal) else pattern
+        return exp.RegexpLike(this=node.this.copy(), expression=anchored)
+    if isinstance(node, exp.Contains):
         return exp.GT(this=exp.Anonymous(this="strpos", expressions=[node.this.copy(), node.expression.copy()]),
                       expression=exp.Literal.number(0))
     return node
@@ -417,11 +427,6 @@ def _fast_extract(node: exp.Expression) -> exp.Expression:
         unit = node.this.name.strip("'\"").lower()
         return exp.Anonymous(this="date_part", expressions=[exp.Literal.string(unit), node.expression.copy()])
     return node
-
-
-def _full_match(text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
-    anchored = exp.Literal.string(f"^(?:{pattern.name})$") if isinstance(pattern, exp.Literal) else pattern
-    return exp.RegexpLike(this=text.copy(), expression=anchored)
 
 
 def _float_literal(value: str) -> exp.Expression:
