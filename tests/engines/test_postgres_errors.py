@@ -44,6 +44,9 @@ def test_the_password_is_dropped_from_the_description():
     assert is_postgres_url("postgresql:/ana@db/shop")
     assert normalize_postgres_url("postgresql:/ana@db/shop") == "postgresql://ana@db/shop"
     assert not is_postgres_url("orders.csv")
+    # SQLAlchemy-style URLs name a driver; segwise connects with psycopg whatever it is
+    assert normalize_postgres_url("postgresql+psycopg2://ana@db/shop") == "postgresql://ana@db/shop"
+    assert describe_postgres_url(f"postgres+psycopg://ana:{PASSWORD}@db/shop") == "postgresql://ana@db/shop"
 
 
 def test_a_url_libpq_cannot_read(small_table):

@@ -16,9 +16,9 @@ from segwise.errors import InputError
 
 __all__ = ["is_postgres_url", "normalize_postgres_url", "describe_postgres_url", "mask_secrets", "psycopg_module"]
 
-_SCHEMES = ("postgresql://", "postgres://")
-# A path argument turns "postgresql://h/db" into "postgresql:/h/db" (pathlib collapses "//").
-_COLLAPSED = re.compile(r"^(postgres(?:ql)?):/(?!/)", re.IGNORECASE)
+# postgresql://, postgres:// and SQLAlchemy's postgresql+DRIVER:// (the driver part is dropped:
+# segwise connects with psycopg); a path argument turns "//" into "/" (pathlib collapses it).
+_SCHEME = re.compile(r"^(postgres(?:ql)?)(\+[a-z0-9_]+)?:/(/?)", re.IGNORECASE)
 #: Connection parameters never shown (libpq keywords holding secrets).
 _SECRET_KEYS = ("password", "sslpassword")
 
@@ -38,14 +38,13 @@ def is_postgres_url(source: Any) -> bool:
         source = str(source) if type(source).__name__.endswith("Path") else None
         if source is None:
             return False
-    text = source.strip()
-    return text.lower().startswith(_SCHEMES) or bool(_COLLAPSED.match(text))
+    return bool(_SCHEME.match(source.strip()))
 
 
 def normalize_postgres_url(source: Any) -> str:
-    """The URL as libpq reads it (a ``//`` lost to a path type restored)."""
+    """The URL as libpq reads it (a SQLAlchemy driver name dropped, a ``//`` lost to a path type restored)."""
     text = str(source).strip()
-    return _COLLAPSED.sub(lambda m: m.group(1) + "://", text, count=1)
+    return _SCHEME.sub(lambda m: m.group(1) + "://", text, count=1)
 
 
 def describe_postgres_url(url: str, what: str = "the source") -> str:
