@@ -180,3 +180,12 @@ def test_segment_runs_in_the_database_of_a_url(postgres_url, orders, monkeypatch
     assert len(made) == 1 and made[0].bytes_received > 0
     assert result.run["source"].endswith("/postgres (table orders)")
     assert result.n_segments == 4
+
+
+def test_the_engine_is_registered_by_name(postgres_url):
+    from segwise.engines import ENGINES, Engine, get_engine
+
+    engine = get_engine("postgres", url=postgres_url, statement_timeout="1min")
+    assert "postgres" in ENGINES and isinstance(engine, Engine)
+    assert engine.execute("SELECT current_setting('statement_timeout'), current_setting('TimeZone')") == [
+        ("1min", "UTC")]
