@@ -291,21 +291,15 @@ class PostgresEngine:
         return types
 
     def _copy_to_arrow(self, sql: str) -> pa.Table:
-        """Stream a result with COPY (CSV) and parse it into Arrow with the result's own types."""
+        """Stream a result with COPY (CSV) and parse it into Arrow blocks as the bytes arrive.
+
+        Only one block of CSV text (`BATCH_BYTES`) is held at a time besides the
+        Arrow columns, so a fetched table takes about its Arrow size in memory.
+        """
         types = self._result_types(sql)
         names = [n for n, _ in types]
-        buffer = io.BytesIO()
-        with self._errors(), self.con.cursor() as cur:
-            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER false)") as copy:
-                for chunk in copy:
-                    buffer.write(chunk)
-                    self.bytes_received += len(chunk)
-        if buffer.getbuffer().nbytes == 0:
-            return pa.table({n: pa.array([], t) for n, t in types})
-        buffer.seek(0)
-        table = pacsv.read_csv(
-            buffer,
-            read_options=pacsv.ReadOptions(column_names=names, block_size=BATCH_BYTES),
+        options = dict(
+            read_options=pacsv.ReadOptions(column_names=names, block_size=BATCH_BYTES, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: (pa.string() if pa.types.is_temporal(t) else t) for n, t in types},
@@ -314,6 +308,14 @@ class PostgresEngine:
                 true_values=["t"], false_values=["f"],
             ),
         )
+        batches = []
+        with self._errors(), self.con.cursor() as cur:
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER false)") as copy:
+                stream = io.BufferedReader(_CopyStream(copy, self), buffer_size=BATCH_BYTES)
+                if stream.peek(1):
+                    batches = list(pacsv.open_csv(stream, **options))
+        table = pa.Table.from_batches(batches, schema=pa.schema(
+            [(n, pa.string() if pa.types.is_temporal(t) else t) for n, t in types]))
         for i, (name, arrow_type) in enumerate(types):
             if pa.types.is_temporal(arrow_type):
                 table = table.set_column(i, name, _parse_times(table.column(i), arrow_type))
@@ -327,6 +329,30 @@ class PostgresEngine:
             names = [c.name for c in cur.description]
         columns = list(zip(*rows)) if rows else [[] for _ in names]
         return pa.table({n: pa.array(list(v), types.get(n)) for n, v in zip(names, columns)})
+
+
+class _CopyStream(io.RawIOBase):
+    """The chunks of a ``COPY ... TO STDOUT`` as a readable byte stream (counted on the engine)."""
+
+    def __init__(self, copy: Any, engine: PostgresEngine) -> None:
+        self._chunks = iter(copy)
+        self._engine = engine
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not len(self._pending):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(bytes(chunk))
+            self._engine.bytes_received += len(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def _parse_times(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
