@@ -189,3 +189,20 @@ def test_the_engine_is_registered_by_name(postgres_url):
     assert "postgres" in ENGINES and isinstance(engine, Engine)
     assert engine.execute("SELECT current_setting('statement_timeout'), current_setting('TimeZone')") == [
         ("1min", "UTC")]
+
+
+def test_a_query_postgresql_cannot_run_falls_back_to_duckdb(postgres_url):
+    import ibis
+
+    from segwise.errors import DataWarning
+
+    create_table(postgres_url, "names", pa.table({"a": ["kitten", "flaw", "x"], "b": ["sitting", "lawn", "x"],
+                                                  "unused": [1.0, 2.0, 3.0]}))
+    engine = PostgresEngine(postgres_url)
+    names = engine.table("names")
+    # levenshtein needs PostgreSQL's fuzzystrmatch extension, which this server does not have
+    expr = names.select(names.a, d=names.a.levenshtein(names.b)).order_by("a")
+    with pytest.warns(DataWarning, match=r"PostgreSQL cannot run a feature query .*levenshtein.* ran in DuckDB on "
+                                         r"the 3 rows"):
+        got = engine.fetch_arrow(expr)
+    assert got.column("d").to_pylist() == [2, 3, 0]

@@ -164,11 +164,27 @@ class PostgresEngine:
         return self._run(to_postgres(query), params, fetch=True)
 
     def fetch_arrow(self, query: str | ibis.Table, params: list[Any] | None = None) -> pa.Table:
-        """Run SQL text (translated) or an Ibis expression; stream the result back as Arrow."""
+        """Run SQL text (translated) or an Ibis expression; stream the result back as Arrow.
+
+        An Ibis expression PostgreSQL cannot run (a function it lacks, such as one
+        an extension would add) is computed by an embedded DuckDB instead, on the
+        columns it reads, fetched from the database; a `DataWarning` says so.
+        """
         sql = self._sql(query)
         if params:
             # COPY takes no parameters; such queries are small lookups.
             return self._rows_to_arrow(sql, params)
+        if isinstance(query, str):
+            return self._copy_to_arrow(sql)
+        psycopg = psycopg_module()
+        try:
+            _check_statement(sql, self._created)
+            with self.con.cursor() as cur:
+                cur.execute(f"EXPLAIN {sql}")  # compiles the query: unknown functions show here
+        except (psycopg.errors.UndefinedFunction, psycopg.errors.FeatureNotSupported) as exc:
+            return self._computed_locally(query, self._reason(exc))
+        except psycopg.Error:
+            pass  # any other error is reported by the real run below, with its message
         return self._copy_to_arrow(sql)
 
     def fetch_df(self, query: str | ibis.Table, params: list[Any] | None = None) -> pd.DataFrame:
@@ -225,6 +241,33 @@ class PostgresEngine:
         if self.local_label(source) is None:
             return source
         return self.fetch_arrow(f"SELECT * FROM {table_sql(self, source)}")
+
+    def _computed_locally(self, query: ibis.Table, reason: str) -> pa.Table:
+        """``query`` run by DuckDB on the columns it reads from this session's tables."""
+        import warnings
+
+        import ibis.expr.operations as ops
+
+        from segwise.engines.base import get_engine
+        from segwise.errors import DataWarning
+
+        local = get_engine("duckdb")
+        n_rows = 0
+        for source in query.op().find(ops.UnboundTable):
+            needed = [c for c in source.schema.names
+                      if any(f.rel == source and f.name == c for f in query.op().find(ops.Field))]
+            columns = ", ".join(quote_identifier(c) for c in needed) or "1 AS segwise_none"
+            rows = self._copy_to_arrow(f"SELECT {columns} FROM {quote_identifier(source.name)}")
+            local.register(source.name, rows)
+            n_rows += rows.num_rows
+        message = (f"{self.label}: PostgreSQL cannot run a feature query ({reason}); it ran in DuckDB on the "
+                   f"{n_rows:,} rows of the columns it needs, fetched from the database")
+        warnings.warn(message, DataWarning, stacklevel=3)
+        log.warning(message)
+        try:
+            return local.fetch_arrow(query)
+        finally:
+            local.close()
 
     def write_assignments(self, assignments: pd.DataFrame, out_dir: str | os.PathLike) -> None:
         """Nothing to add: the run directory holds the assignments; segwise writes to the
