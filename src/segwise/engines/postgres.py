@@ -32,7 +32,10 @@ SQL text
     ``contains``, ``regexp_full_match``. Ibis expressions are compiled by Ibis
     for PostgreSQL, with the rewrites of `_portable` and `_fast_extract` (what Ibis
     would otherwise leave to functions its own backend installs). A user's
-    ``--query`` is PostgreSQL and is sent as written.
+    ``--query`` is PostgreSQL and is sent as written. An Ibis query PostgreSQL
+    still cannot run (a function only an extension provides) runs in an embedded
+    DuckDB on the columns it reads, fetched, with a `DataWarning`
+    (`PostgresEngine.fetch_arrow`); every feature family of today runs in PostgreSQL.
 
 The reading and cleaning dialect of this engine (``engine.cleaning``,
 `PostgresCleaning`) is at the end of this module.
