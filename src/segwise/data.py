@@ -252,10 +252,12 @@ category_col, channel_col, discount_col : str, optional
         rows and the fix.
     """
     source, engine, source_options = _resolve_source(source, engine, table, query)
+    label = source_options.pop("label", None)
     raw = engine.cleaning.read_raw(
         source, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="transaction log", **source_options,
     )
+    raw.label = label or raw.label
     overrides = {
         "customer_id": customer_id_col, "timestamp": timestamp_col, "amount": amount_col,
         "order_id": order_id_col, "quantity": quantity_col, "unit_price": price_col,
@@ -288,7 +290,7 @@ def _resolve_source(source: Any, engine: Any, table: str | None, query: str | No
         raw = pg.cleaning.read_raw(source, table=table, query=query)
         source = pg.fetch_arrow(f"SELECT * FROM {pg.quote(raw.name)} ORDER BY {ROW_COL}").drop_columns([ROW_COL])
         pg.close()
-        return source, get_engine(engine), {}
+        return source, get_engine(engine), {"label": raw.label}
     if query is not None:
         raise InputError("query= (--query) reads from a PostgreSQL database: give a postgresql:// URL as the source")
     if type(source).__module__.startswith("ibis") and hasattr(source, "to_pyarrow"):

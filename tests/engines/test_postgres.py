@@ -72,6 +72,7 @@ def test_duckdb_engine_fetches_the_table_and_gives_the_same_features(postgres_ur
     fetched = load_transactions(postgres_url, table="orders", engine="duckdb")
     remote = load_transactions(postgres_url, table="orders")
     assert fetched.engine.name == "duckdb"
+    assert fetched.source == remote.source == remote.engine.label + " (table orders)"
     assert fetched.cleaning.rules == remote.cleaning.rules
     assert_same_features(build_features(fetched).frame, build_features(remote).frame)
 
