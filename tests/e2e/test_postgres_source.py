@@ -107,3 +107,20 @@ def test_unreadable_sources_exit_2_without_the_password(database, postgres_url, 
     for argv, fragment in cases:
         result = assert_bad_input(run_segwise(*argv, "--out", "x", cwd=tmp_path), fragment)
         assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_update_and_track_read_the_database(database, runs, tmp_path):
+    url, _ = database
+    cwd, _, _ = runs
+    model = cwd / "pg" / "model.segwise"
+    updated = assert_ok(run_segwise("update", model, url, "--query", "SELECT * FROM orders", "--customers",
+                                    "customers", "--out", "upd", cwd=tmp_path))
+    assert (tmp_path / "upd" / "migrations.parquet").is_file()
+    tracked = assert_ok(run_segwise("track", url, "--table", "orders", "--customers", "customers", "--model", model,
+                                    "--as-of", "2024-06-01", "--as-of", "2024-12-01", "--out", "trk", cwd=tmp_path))
+    assert (tmp_path / "trk" / "summary.json").is_file()
+    for result in (updated, tracked):
+        assert PASSWORD not in result.stdout + result.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
