@@ -1,7 +1,7 @@
 """Starter playbooks: a first playbook for a model, written from its segment profiles.
 
 `starter_playbook` gives every segment its archetype's usual play (see
-`segwise.profile.ARCHETYPES`; segments named from their traits get a generic one):
+`segwise.naming.ARCHETYPES`; segments named from their traits get a generic one):
 tactics, channels, cadence, price sensitivity, success metrics, and
 next-best-action rules whose thresholds come from the segment's own medians. The
 text parses and binds to the model as it is; it is a starting point to edit
@@ -35,7 +35,7 @@ class _Play:
     rules: tuple[tuple[tuple[tuple[str, str, str], ...], str, str], ...] = field(default=())
 
 
-#: Starting points per archetype (see `segwise.profile.ARCHETYPES`): a marketer's
+#: Starting points per archetype (see `segwise.naming.ARCHETYPES`): a marketer's
 #: usual play for customers of that kind, to be edited.
 _PLAYS: dict[str, _Play] = {
     "Champions": _Play(
