@@ -9,7 +9,8 @@ import pytest
 
 import segwise
 from segwise.data import load_transactions
-from segwise.engines.postgres import PostgresEngine, to_postgres
+from segwise.engines.postgres import PostgresEngine
+from segwise.engines.postgres_sql import to_postgres
 from segwise.errors import InputError
 from segwise.features import build_features
 
@@ -193,8 +194,6 @@ def test_the_engine_is_registered_by_name(postgres_url):
 
 
 def test_a_query_postgresql_cannot_run_falls_back_to_duckdb(postgres_url):
-    import ibis
-
     from segwise.errors import DataWarning
 
     create_table(postgres_url, "names", pa.table({"a": ["kitten", "flaw", "x"], "b": ["sitting", "lawn", "x"],
