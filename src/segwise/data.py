@@ -198,16 +198,19 @@ def load_transactions(
     column_names: list[str] | None = None,
     encoding: str = "auto",
     table: str | None = None,
+    query: str | None = None,
     engine: Engine | str | None = None,
 ) -> Transactions:
     """Load, type and clean a transaction log.
 
     Parameters
     ----------
-    source : str, Path, DataFrame or pyarrow.Table
+    source : str, Path, DataFrame, pyarrow.Table or ibis.Table
         CSV / TSV / whitespace-separated text (any delimiter, header detected),
-        Parquet file or directory, DuckDB file (with ``table``), or a pandas /
-        polars / Arrow frame.
+        Parquet file or directory, DuckDB file (with ``table``), a PostgreSQL URL
+        ``postgresql://USER@HOST:PORT/DATABASE`` (with ``table`` or ``query``), a
+        pandas / polars / Arrow frame, or an Ibis table expression (executed by its
+        own backend).
     customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col, \
 category_col, channel_col, discount_col : str, optional
         Column names for each role; detected from the column names when not given.
@@ -226,11 +229,16 @@ category_col, channel_col, discount_col : str, optional
         ``"auto"``: UTF-8 with or without BOM, falling back to Latin-1 with a
         `DataWarning` when the bytes are not UTF-8.
     table : str, optional
-        Table to read from a DuckDB file; on the Spark engine, a table of the Spark
-        catalog (with ``source=None``).
-    engine : DuckDBEngine, SparkEngine, "duckdb", "spark" or a SparkSession, optional
-        Where the data is loaded; a new in-memory DuckDB by default. On Spark,
-        ``source`` may also be a Spark DataFrame or any Hadoop-compatible URI.
+        Table to read from a DuckDB file or a PostgreSQL database (``NAME`` or
+        ``SCHEMA.NAME``); on the Spark engine, a table of the Spark catalog (with
+        ``source=None``).
+    query : str, optional
+        With a PostgreSQL URL: a SELECT whose rows are the log (instead of ``table``).
+    engine : DuckDBEngine, SparkEngine, PostgresEngine, "duckdb", "spark", "postgres" or a SparkSession, optional
+        Where the data is loaded; a new in-memory DuckDB by default, and the database
+        itself for a PostgreSQL URL (``"duckdb"`` or a DuckDB engine fetches the rows
+        instead). On Spark, ``source`` may also be a Spark DataFrame or any
+        Hadoop-compatible URI.
 
     Returns
     -------
@@ -243,11 +251,13 @@ category_col, channel_col, discount_col : str, optional
         unreadable files; the message names the source, the column, some offending
         rows and the fix.
     """
-    engine = get_engine(engine)
+    source, engine, source_options = _resolve_source(source, engine, table, query)
+    label = source_options.pop("label", None)
     raw = engine.cleaning.read_raw(
-        source, table=table, delimiter=delimiter, header=header,
-        column_names=column_names, encoding=encoding, what="transaction log",
+        source, delimiter=delimiter, header=header,
+        column_names=column_names, encoding=encoding, what="transaction log", **source_options,
     )
+    raw.label = label or raw.label
     overrides = {
         "customer_id": customer_id_col, "timestamp": timestamp_col, "amount": amount_col,
         "order_id": order_id_col, "quantity": quantity_col, "unit_price": price_col,
@@ -255,6 +265,38 @@ category_col, channel_col, discount_col : str, optional
     }
     roles = detect_transaction_roles(raw.kinds, overrides, source=raw.label)
     return _clean(engine, raw, roles, date_format)
+
+
+def _resolve_source(source: Any, engine: Any, table: str | None, query: str | None) -> tuple[Any, Engine, dict]:
+    """The source, the engine that reads it, and the read_raw options naming the table.
+
+    A PostgreSQL URL is read by a PostgreSQL engine (the work runs in the database)
+    unless a DuckDB engine is asked for: then its table or query is fetched, in
+    streamed chunks, into DuckDB. An Ibis expression is executed by its backend.
+    """
+    from segwise.engines.postgres_url import is_postgres_url
+
+    if is_postgres_url(source):
+        from segwise.engines.postgres import PostgresEngine
+
+        wants_duckdb = engine == "duckdb" or getattr(engine, "name", None) == "duckdb"
+        if isinstance(engine, PostgresEngine):
+            return source, engine, {"table": table, "query": query}
+        if engine not in (None, "postgres") and not wants_duckdb:
+            raise InputError(f"a PostgreSQL source runs on --engine postgres or duckdb, not {engine!r}")
+        pg = PostgresEngine(source)
+        if not wants_duckdb:
+            return source, pg, {"table": table, "query": query}
+        raw = pg.cleaning.read_raw(source, table=table, query=query)
+        source = pg.fetch_arrow(f"SELECT * FROM {pg.quote(raw.name)} ORDER BY {ROW_COL}").drop_columns([ROW_COL])
+        pg.close()
+        return source, get_engine(engine), {"label": raw.label}
+    if query is not None:
+        raise InputError("query= (--query) reads from a PostgreSQL database: give a postgresql:// URL as the source")
+    if type(source).__module__.startswith("ibis") and hasattr(source, "to_pyarrow"):
+        # An Ibis expression on any backend: its rows, as Arrow, read like a frame.
+        source = source.to_pyarrow()
+    return source, get_engine(engine), {"table": table}
 
 
 def _cancellation_prefix_rule(engine: Engine, raw: RawInput, order_col: str) -> bool:
@@ -361,7 +403,7 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
     cancel_id = sql.starts_with_c(order_sql) if prefix_rule else "false"
     extra: dict[str, str] = {}
     if roles.category:
-        if engine.name == "duckdb":
+        if engine.name in ("duckdb", "postgres"):
             extra["category"], n_rare_category = _cap_categories(engine, raw, roles.category, notes)
         else:  # Spark SQL has no IN (subquery) in a select list; its categories are not capped
             extra["category"] = sql.text_sql(roles.category)
@@ -548,12 +590,17 @@ def load_customers(
     if engine.name != "duckdb":
         # One row per customer: read on the driver with DuckDB, whatever engine holds
         # the transaction log (a Spark DataFrame arrives as Arrow).
+        # (A table of a PostgreSQL database keeps its name, password-free, in messages.)
+        label = engine.local_label(source) if hasattr(engine, "local_label") else None
         source = engine.to_local(source)
         engine = get_engine()
+    else:
+        label = None
     raw = engine.cleaning.read_raw(
         source, table=table, delimiter=delimiter, header=header,
         column_names=column_names, encoding=encoding, what="customer table",
     )
+    raw.label = label or raw.label
     id_col = detect_customer_id_column(raw.kinds, customer_id_col, source=raw.label)
     id_expr = engine.cleaning.id_sql(raw, id_col)
     n_rows, n_missing_id, n_distinct = engine.execute(

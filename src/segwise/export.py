@@ -194,23 +194,16 @@ def upsert_duckdb(frame: pd.DataFrame, path: str | Path, table: str = "segwise_s
 
 
 def _psycopg():
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ImportError("exporting to PostgreSQL needs psycopg: pip install 'segwise[postgres]'") from None
-    return psycopg
+    from segwise.engines.postgres_url import psycopg_module
+
+    return psycopg_module()
 
 
 def describe_postgres_url(url: str) -> str:
     """The URL without its password (for messages and output)."""
-    psycopg = _psycopg()
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        raise InputError("--to: not a valid PostgreSQL URL; write postgresql://USER@HOST:PORT/DATABASE") from None
-    user = f"{parts['user']}@" if parts.get("user") else ""
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{user}{parts.get('host', 'localhost')}{port}/{parts.get('dbname', '')}"
+    from segwise.engines.postgres_url import describe_postgres_url as describe
+
+    return describe(url, what="--to")
 
 
 def _table_identifier(table: str):

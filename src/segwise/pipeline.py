@@ -290,6 +290,13 @@ def segment(
     timer = _Timer(progress)
     if engine is None and type(data).__module__.startswith("pyspark"):
         engine = data.sparkSession
+    if engine in (None, "postgres") and isinstance(data, str):
+        from segwise.engines.postgres_url import is_postgres_url
+
+        if is_postgres_url(data):  # the work runs in the database
+            from segwise.engines.postgres import PostgresEngine
+
+            engine = PostgresEngine(data)
     engine = get_engine(engine)
     transactions: Transactions | None = None
     customer_table: CustomerTable | None = None

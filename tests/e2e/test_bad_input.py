@@ -155,9 +155,14 @@ CASES = [
         id="spark-only-method-on-duckdb",
     ),
     pytest.param(
-        ["run", "good.csv", "--engine", "postgres"],
-        ["error: --engine must be one of duckdb, spark, got 'postgres'"],
+        ["run", "good.csv", "--engine", "presto"],
+        ["error: --engine must be one of duckdb, spark, postgres, got 'presto'"],
         id="unknown-engine",
+    ),
+    pytest.param(
+        ["run", "good.csv", "--engine", "postgres"],
+        ["error: --engine postgres runs inside a PostgreSQL database: give DATA as postgresql://"],
+        id="postgres-engine-on-a-file",
     ),
     pytest.param(
         ["run", "good.csv", "--spark-master", "local[1]"],

@@ -127,12 +127,19 @@ ColumnNamesOpt = Annotated[
     Optional[str], typer.Option("--column-names", help="Comma-separated column names for a file without header.")
 ]
 EncodingOpt = Annotated[str, typer.Option("--encoding", help="auto, utf-8 or latin-1.")]
-TableOpt = Annotated[Optional[str], typer.Option("--table", help="Table to read from a DuckDB file.")]
+TableOpt = Annotated[
+    Optional[str], typer.Option("--table", help="Table to read from a DuckDB file or a postgresql:// database.")
+]
+QueryOpt = Annotated[
+    Optional[str],
+    typer.Option("--query", help="With a postgresql:// DATA: a SELECT whose rows are the transaction log."),
+]
 AsOfOpt = Annotated[
     Optional[str], typer.Option("--as-of", help="Observation date YYYY-MM-DD (default: day after the last order).")
 ]
 CustomersOpt = Annotated[
-    Optional[Path], typer.Option("--customers", help="Customer attribute table (one row per customer).")
+    Optional[Path], typer.Option("--customers", help=(
+        "Customer attribute table (one row per customer): a file, or with a postgresql:// DATA a table NAME there."))
 ]
 MemoryLimitOpt = Annotated[
     Optional[str],
@@ -165,9 +172,9 @@ def make_engine(memory_limit: Optional[str], threads: Optional[int], temp_dir: O
 
 def load_options(
     customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col, category_col, channel_col,
-    discount_col, date_format, delimiter, header, column_names, encoding, table,
+    discount_col, date_format, delimiter, header, column_names, encoding, table, query=None,
 ) -> dict[str, Any]:
-    return {
+    options = {
         "customer_id_col": customer_id_col, "timestamp_col": timestamp_col, "amount_col": amount_col,
         "order_id_col": order_id_col, "quantity_col": quantity_col, "price_col": price_col,
         "category_col": category_col, "channel_col": channel_col, "discount_col": discount_col,
@@ -175,6 +182,9 @@ def load_options(
         "column_names": [c.strip() for c in column_names.split(",")] if column_names else None,
         "encoding": encoding, "table": table,
     }
+    if query is not None:
+        options["query"] = query
+    return options
 
 
 def customer_options(load: dict[str, Any], primary: bool) -> dict[str, Any]:
@@ -242,8 +252,26 @@ class StageProgress:
             self.tasks[stage] = self.progress.add_task(label, total=None)
 
 
+def source_engine(data: Optional[Path], memory_limit: Optional[str], threads: Optional[int],
+                  temp_dir: Optional[Path]):
+    """The engine of a command without --engine: the database of a postgresql:// DATA, else DuckDB."""
+    from segwise.engines.postgres_url import is_postgres_url
+
+    if is_postgres_url(data):
+        from segwise.engines.postgres import PostgresEngine
+
+        if memory_limit is not None or threads is not None or temp_dir is not None:
+            raise InputError("--memory-limit, --threads and --temp-dir bound DuckDB; with a postgresql:// DATA "
+                             "the work runs in the database")
+        return PostgresEngine(str(data))
+    return make_engine(memory_limit, threads, temp_dir)
+
+
 def load_inputs(data: Optional[Path], customers: Optional[Path], load: dict[str, Any], engine=None):
-    """Load the transaction log and/or customer table given on the command line."""
+    """Load the transaction log and/or customer table given on the command line.
+
+    With a postgresql:// DATA, ``--customers NAME`` may name a table of the same database.
+    """
     from segwise.data import load_customers, load_transactions
     from segwise.engines import get_engine
 

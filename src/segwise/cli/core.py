@@ -13,12 +13,14 @@ from segwise.cli.common import (
     DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
     TimestampOpt, StageProgress, app, customer_options, err, handle_errors, load_inputs, load_options, out,
     parse_segments, parse_weights, split_list, write_atomic_table, MemoryLimitOpt, TempDirOpt, ThreadsOpt,
-    make_engine,
+    make_engine, QueryOpt, source_engine,
 )
 from segwise.errors import InputError
 
 EngineOpt = Annotated[
-    str, typer.Option("--engine", help="Where the work runs: duckdb (embedded) or spark (needs segwise[spark]).")
+    Optional[str], typer.Option("--engine", help=(
+        "Where the work runs: duckdb (embedded, the default for files), spark (needs segwise[spark]) or postgres "
+        "(inside the database of a postgresql:// DATA, the default for one)."))
 ]
 SparkMasterOpt = Annotated[
     Optional[str],
@@ -30,14 +32,24 @@ SparkConfOpt = Annotated[
 ]
 
 
-def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[str]], memory_limit: Optional[str],
-            threads: Optional[int], temp_dir: Optional[Path]):
+def _engine(engine: Optional[str], spark_master: Optional[str], spark_conf: Optional[list[str]],
+            memory_limit: Optional[str], threads: Optional[int], temp_dir: Optional[Path], data=None):
     """The engine named on the command line (Spark options only with --engine spark, DuckDB's
     resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
     from segwise.engines import ENGINES, get_engine
+    from segwise.engines.postgres_url import is_postgres_url
 
+    if engine is None:
+        engine = "postgres" if is_postgres_url(data) else "duckdb"
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "postgres":
+        if not is_postgres_url(data):
+            raise InputError("--engine postgres runs inside a PostgreSQL database: give DATA as "
+                             "postgresql://USER@HOST:PORT/DATABASE with --table NAME or --query \"SELECT ...\"")
+        if spark_master or spark_conf:
+            raise InputError("--spark-master and --spark-conf need --engine spark")
+        return source_engine(data, memory_limit, threads, temp_dir)
     if engine != "spark":
         if spark_master or spark_conf:
             raise InputError("--spark-master and --spark-conf need --engine spark")
@@ -211,7 +223,9 @@ def _print_method_summary(details: dict[str, Any]) -> None:
 @app.command()
 @handle_errors
 def run(
-    data: Annotated[Optional[Path], typer.Argument(help="Transaction log: CSV/TSV/text, Parquet or DuckDB file.")] = None,
+    data: Annotated[Optional[Path], typer.Argument(help=(
+        "Transaction log: CSV/TSV/text, Parquet or DuckDB file, or postgresql://USER@HOST:PORT/DATABASE "
+        "with --table or --query."))] = None,
     customers: CustomersOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("segwise-out"),
     as_of: AsOfOpt = None,
@@ -264,6 +278,7 @@ def run(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    query: QueryOpt = None,
     memory_limit: MemoryLimitOpt = None,
     threads: ThreadsOpt = None,
     temp_dir: TempDirOpt = None,
@@ -272,7 +287,7 @@ def run(
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
     ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report (report.html).")] = False,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
     timings: Annotated[bool, typer.Option("--timings", help="Print the seconds each stage took (also in run.json).")] = False,
@@ -299,8 +314,8 @@ def run(
     params = _method_params(method, method_param, levels)
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir)
+                         encoding, table, query)
+    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir, data)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
@@ -342,7 +357,8 @@ def features_command(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
-    engine: EngineOpt = "duckdb",
+    query: QueryOpt = None,
+    engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
     memory_limit: MemoryLimitOpt = None,
@@ -355,8 +371,8 @@ def features_command(
 
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir)
+                         encoding, table, query)
+    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir, data)
     if run_engine.name == "spark":
         from segwise.data import load_customers, load_transactions
 
@@ -397,6 +413,7 @@ def assign(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    query: QueryOpt = None,
     memory_limit: MemoryLimitOpt = None,
     threads: ThreadsOpt = None,
     temp_dir: TempDirOpt = None,
@@ -408,8 +425,8 @@ def assign(
     model = load_model(model_path)
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
+                         encoding, table, query)
+    tx, cu = load_inputs(data, customers, load, source_engine(data, memory_limit, threads, temp_dir))
     assignments = model.assign(tx, customers=cu, as_of=as_of)
     write_atomic_table(assignments, out_file)
     counts = assignments["segment_name"].value_counts()

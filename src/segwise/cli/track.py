@@ -12,7 +12,8 @@ from rich.table import Table
 from segwise.cli.common import (
     AmountOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt, DebugOpt,
     DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt, TimestampOpt,
-    MemoryLimitOpt, TempDirOpt, ThreadsOpt, app, handle_errors, load_inputs, load_options, make_engine, out,
+    MemoryLimitOpt, TempDirOpt, ThreadsOpt, app, handle_errors, load_inputs, load_options, out,
+    QueryOpt, source_engine,
 )
 from segwise.errors import InputError
 
@@ -54,6 +55,7 @@ def track_command(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    query: QueryOpt = None,
     memory_limit: MemoryLimitOpt = None,
     threads: ThreadsOpt = None,
     temp_dir: TempDirOpt = None,
@@ -74,8 +76,8 @@ def track_command(
     model = load_model(model_path)
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
+                         encoding, table, query)
+    tx, cu = load_inputs(data, customers, load, source_engine(data, memory_limit, threads, temp_dir))
     result = track(model, tx, as_of, customers=cu)
     commit_outputs(out_dir, {
         "transitions.parquet": lambda p: write_table(result.transitions, p),
@@ -169,6 +171,7 @@ def update(
     column_names: ColumnNamesOpt = None,
     encoding: EncodingOpt = "auto",
     table: TableOpt = None,
+    query: QueryOpt = None,
     memory_limit: MemoryLimitOpt = None,
     threads: ThreadsOpt = None,
     temp_dir: TempDirOpt = None,
@@ -192,8 +195,8 @@ def update(
     model = load_model(model_path)
     load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
                          category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
+                         encoding, table, query)
+    tx, cu = load_inputs(data, customers, load, source_engine(data, memory_limit, threads, temp_dir))
     result = run_update(model, tx, store, as_of=as_of, customers=cu)
     summary = result.summary
     commit_outputs(out_dir, {

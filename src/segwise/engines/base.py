@@ -24,6 +24,7 @@ __all__ = ["Engine", "ENGINES", "engine_class", "get_engine", "ibis_type", "quot
 _ENGINE_CLASSES = {
     "duckdb": ("segwise.engines.duckdb", "DuckDBEngine"),
     "spark": ("segwise.engines.spark", "SparkEngine"),
+    "postgres": ("segwise.engines.postgres", "PostgresEngine"),
 }
 
 #: Engines `get_engine` knows by name.
@@ -135,8 +136,8 @@ def get_engine(engine: Engine | str | None = None, **options: Any) -> Engine:
         return engine_class("duckdb")(**options)
     if isinstance(engine, Engine) and not isinstance(engine, str):
         return engine
-    if engine == "spark":
-        return engine_class("spark")(**options)
+    if engine in ("spark", "postgres"):  # postgres: options url=, statement_timeout=, ...
+        return engine_class(engine)(**options)
     if type(engine).__name__ == "SparkSession":
         return engine_class("spark")(session=engine, **options)
     from segwise.errors import InputError

@@ -1,0 +1,208 @@
+"""The PostgreSQL engine against a real server: the same cleaning and features as DuckDB, read-only, bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import segwise
+from segwise.data import load_transactions
+from segwise.engines.postgres import PostgresEngine
+from segwise.engines.postgres_sql import to_postgres
+from segwise.errors import InputError
+from segwise.features import build_features
+
+from .pg_tables import create_table, export_csv, persistent_relations
+
+
+@pytest.fixture(scope="module")
+def orders(postgres_url):
+    """The synthetic population's orders, as Arrow and as table ``orders`` of the server."""
+    table = segwise.generate_population(400, seed=11).orders
+    create_table(postgres_url, "orders", table)
+    return table
+
+
+def assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert list(a.index) == list(b.index)
+    np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_cleaning_and_features_equal_duckdb_on_an_export(postgres_url, orders, tmp_path):
+    exported = export_csv(postgres_url, "orders", tmp_path / "orders.csv")
+    local = load_transactions(exported)
+    remote = load_transactions(postgres_url, table="orders")
+    assert remote.engine.name == "postgres"
+    assert remote.cleaning.rules == local.cleaning.rules
+    assert remote.cleaning.rules["duplicate_line"] > 0 and remote.cleaning.rules["cancellation"] > 0
+    assert (remote.n_rows, remote.n_customers) == (local.n_rows, local.n_customers)
+    assert (remote.first_timestamp, remote.last_timestamp) == (local.first_timestamp, local.last_timestamp)
+    assert remote.roles.to_dict() == local.roles.to_dict()
+    features_local, features_remote = build_features(local), build_features(remote)
+    assert features_remote.excluded == features_local.excluded
+    assert_same_features(features_remote.frame, features_local.frame)
+    # with an as_of inside the log (rows after it excluded in the database)
+    inside = build_features(remote, as_of="2023-06-01")
+    assert inside.excluded["after_as_of"] > 0
+    assert inside.excluded == build_features(local, as_of="2023-06-01").excluded
+    assert_same_features(inside.frame, build_features(local, as_of="2023-06-01").frame)
+
+
+def test_only_one_row_per_customer_crosses_the_network(postgres_url, orders):
+    remote = load_transactions(postgres_url, table="orders")
+    before = remote.engine.bytes_received
+    frame = build_features(remote).frame
+    received = remote.engine.bytes_received - before
+    whole_log = PostgresEngine(postgres_url)
+    whole_log.fetch_arrow("SELECT * FROM orders")
+    assert 0 < received < whole_log.bytes_received / 3
+    assert len(frame) == remote.n_customers
+
+
+def test_query_reads_the_rows_of_a_select(postgres_url, orders):
+    tx = load_transactions(postgres_url, query="SELECT * FROM orders WHERE channel = 'web'")
+    frame = orders.to_pandas()
+    assert tx.cleaning.input_rows == int((frame["channel"] == "web").sum())
+    assert tx.source.endswith("(query)")
+
+
+def test_duckdb_engine_fetches_the_table_and_gives_the_same_features(postgres_url, orders):
+    fetched = load_transactions(postgres_url, table="orders", engine="duckdb")
+    remote = load_transactions(postgres_url, table="orders")
+    assert fetched.engine.name == "duckdb"
+    assert fetched.source == remote.source == remote.engine.label + " (table orders)"
+    assert fetched.cleaning.rules == remote.cleaning.rules
+    assert_same_features(build_features(fetched).frame, build_features(remote).frame)
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "arrow", "ibis"])
+def test_frames_and_ibis_tables_are_read_with_the_same_roles(orders, kind):
+    frame = orders.to_pandas()
+    source = {
+        "pandas": lambda: frame,
+        "polars": lambda: __import__("polars").from_arrow(orders),
+        "arrow": lambda: orders,
+        "ibis": lambda: __import__("ibis").memtable(orders),
+    }[kind]()
+    tx = load_transactions(source)
+    reference = load_transactions(orders)
+    assert tx.roles.to_dict() == reference.roles.to_dict()
+    assert tx.cleaning.rules == reference.cleaning.rules
+
+
+def test_text_columns_are_typed_in_the_database(postgres_url):
+    rows = pa.table({
+        "customer": ["a", "a", "b", "b", " ", "c"],
+        "day": ["2024-01-02", "2024-01-05 10:30:00", "2024-02-01", "2024-02-01", "2024-02-03", "2024-03-01"],
+        "total": ["10.5", "4", "-3", "7.25", "1", "0"],
+    })
+    create_table(postgres_url, "text_log", rows)
+    tx = load_transactions(postgres_url, table="text_log", customer_id_col="customer", timestamp_col="day",
+                           amount_col="total")
+    assert tx.timestamp_format == "ISO 8601"
+    assert tx.cleaning.rules["missing_customer_id"] == 1
+    assert tx.cleaning.rules["zero_amount"] == 1
+    assert tx.cleaning.rules["cancellation"] == 1
+    got = tx.to_pandas().sort_values(["customer_id", "ts"]).reset_index(drop=True)
+    assert got["amount"].tolist() == [10.5, 4.0, -3.0, 7.25]
+    assert str(got["ts"][1]) == "2024-01-05 10:30:00"
+
+
+def test_text_dates_that_are_not_iso_are_for_the_query(postgres_url):
+    create_table(postgres_url, "dmy_log", pa.table({
+        "customer_id": ["a", "b"], "order_date": ["31/01/2024", "01/02/2024"], "amount": [1.0, 2.0],
+    }))
+    with pytest.raises(InputError, match=r"column 'order_date' does not hold dates .* to_timestamp\(order_date"):
+        load_transactions(postgres_url, table="dmy_log")
+    tx = load_transactions(postgres_url, query="SELECT customer_id, to_timestamp(order_date, 'DD/MM/YYYY') "
+                                               "AS ordered_at, amount FROM dmy_log")
+    assert tx.timestamp_format == "native timestamp"
+    assert str(tx.first_timestamp) == "2024-01-31 00:00:00"
+
+
+def test_nothing_persistent_is_created_in_the_source(postgres_url, orders):
+    before = persistent_relations(postgres_url)
+    tx = load_transactions(postgres_url, table="orders")
+    build_features(tx)
+    assert persistent_relations(postgres_url) == before
+    with pytest.raises(RuntimeError, match="only TEMPORARY"):
+        tx.engine.execute("CREATE TABLE sneaky AS SELECT 1 AS a")
+    with pytest.raises(RuntimeError, match="read-only"):
+        tx.engine.execute("DELETE FROM orders")
+    with pytest.raises(RuntimeError, match="its own temporary"):
+        tx.engine.execute("DROP TABLE orders")
+
+
+def test_a_statement_over_the_timeout_is_a_clear_error(postgres_url):
+    engine = PostgresEngine(postgres_url, statement_timeout="200ms")
+    with pytest.raises(InputError, match=r"longer than the statement timeout \(200ms\)"):
+        engine.execute("SELECT pg_sleep(2)")
+
+
+@pytest.mark.parametrize(("duckdb_sql", "postgres_sql"), [
+    ("SELECT CAST(x AS DOUBLE), CAST(y AS STRING) FROM t",
+     "SELECT CAST(x AS DOUBLE PRECISION), CAST(y AS TEXT) FROM t"),
+    ("SELECT count(*) FROM (SELECT a FROM t) WHERE a > ?",
+     "SELECT COUNT(*) FROM (SELECT a FROM t) AS segwise_sq0 WHERE a > %s"),
+    ("SELECT isnan(a) OR isinf(a) FROM t",
+     "SELECT (a = CAST('NaN' AS DOUBLE PRECISION)) OR (ABS(a) = CAST('Infinity' AS DOUBLE PRECISION)) FROM t"),
+    ("SELECT contains(a, '.') FROM t", "SELECT STRPOS(a, '.') > 0 FROM t"),
+])
+def test_duckdb_text_is_translated(duckdb_sql, postgres_sql):
+    assert to_postgres(duckdb_sql) == postgres_sql
+
+
+def test_try_cast_reads_numbers_as_duckdb_does(postgres_url):
+    engine = PostgresEngine(postgres_url)
+    values = ["1", " 2.5 ", "-3e2", ".5", "abc", "1,5", "", "inf", "NaN", "12.", "+4"]
+    rows = ", ".join(f"({i}, '{v}')" for i, v in enumerate(values))
+    query = f"SELECT TRY_CAST(v AS DOUBLE) FROM (VALUES {rows}) AS t(i, v) ORDER BY i"
+    got = [r[0] for r in engine.execute(query)]
+    import duckdb
+
+    expected = [r[0] for r in duckdb.execute(query).fetchall()]
+    assert [str(g) for g in got] == [str(e) for e in expected]
+
+
+def test_segment_runs_in_the_database_of_a_url(postgres_url, orders, monkeypatch):
+    from segwise.engines import postgres
+
+    made = []
+    original = postgres.PostgresEngine.__init__
+
+    def recording_init(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(postgres.PostgresEngine, "__init__", recording_init)
+    result = segwise.segment(postgres_url, load_options={"table": "orders"}, n_segments=4, random_state=0)
+    assert len(made) == 1 and made[0].bytes_received > 0
+    assert result.run["source"].endswith("/postgres (table orders)")
+    assert result.n_segments == 4
+
+
+def test_the_engine_is_registered_by_name(postgres_url):
+    from segwise.engines import ENGINES, Engine, get_engine
+
+    engine = get_engine("postgres", url=postgres_url, statement_timeout="1min")
+    assert "postgres" in ENGINES and isinstance(engine, Engine)
+    assert engine.execute("SELECT current_setting('statement_timeout'), current_setting('TimeZone')") == [
+        ("1min", "UTC")]
+
+
+def test_a_query_postgresql_cannot_run_falls_back_to_duckdb(postgres_url):
+    from segwise.errors import DataWarning
+
+    create_table(postgres_url, "names", pa.table({"a": ["kitten", "flaw", "x"], "b": ["sitting", "lawn", "x"],
+                                                  "unused": [1.0, 2.0, 3.0]}))
+    engine = PostgresEngine(postgres_url)
+    names = engine.table("names")
+    # levenshtein needs PostgreSQL's fuzzystrmatch extension, which this server does not have
+    expr = names.select(names.a, d=names.a.levenshtein(names.b)).order_by("a")
+    with pytest.warns(DataWarning, match=r"PostgreSQL cannot run a feature query .*levenshtein.* ran in DuckDB on "
+                                         r"the 3 rows"):
+        got = engine.fetch_arrow(expr)
+    assert got.column("d").to_pylist() == [2, 3, 0]
