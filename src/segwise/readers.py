@@ -366,7 +366,8 @@ def _read_delimited(engine, path: Path, label, delimiter, header, column_names, 
         columns = engine.columns(name)
     n_rows = engine.execute(f"SELECT count(*) FROM {q(name)}")[0][0]
     if n_rows == 0:
-        raise InputError(f"{label}: the file has a header line but no data rows")
+        raise InputError(f"{label}: the file has a header line but no data rows; export the data again with its "
+                         "rows (the export may have been cut off, or a filter matched nothing)")
     if len(columns) == 1:
         only = next(iter(columns))
         for candidate in (";", ",", "\t", "|"):
@@ -507,7 +508,8 @@ def _read_whitespace(engine, path: Path, label, header, column_names, encoding, 
     )
     n_rows = engine.execute(f"SELECT count(*) FROM {q(view)}")[0][0]
     if n_rows == 0:
-        raise InputError(f"{label}: the file has a header line but no data rows")
+        raise InputError(f"{label}: the file has a header line but no data rows; export the data again with its "
+                         "rows (the export may have been cut off, or a filter matched nothing)")
     return RawInput(view, label, engine.columns(view), "line", [], enc, "whitespace")
 
 
