@@ -18,7 +18,7 @@ from .conftest import ALLOWED_SKIPS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _pytest(tmp_path: Path, body: str, **env: str) -> subprocess.CompletedProcess:
+def _pytest(tmp_path: Path, body: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_probe.py").write_text(body)
     environment = dict(os.environ)
     environment.pop("PYTEST_XDIST_WORKER", None)
@@ -27,13 +27,16 @@ def _pytest(tmp_path: Path, body: str, **env: str) -> subprocess.CompletedProces
         [p for p in (env.get("SHADOW"), str(ROOT), os.environ.get("PYTHONPATH")) if p])
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
-         "--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path / "test_probe.py")],
+         "--rootdir", str(tmp_path), "-c", os.devnull, *args, str(tmp_path / "test_probe.py")],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300,
     )
 
 
-def test_an_unjustified_skip_fails_a_ci_run(tmp_path):
-    result = _pytest(tmp_path, "import pytest\n\ndef test_a():\n    pytest.skip('the network is down')\n", CI="true")
+@pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_an_unjustified_skip_fails_a_ci_run(tmp_path, args):
+    # Under pytest-xdist (make test) only the controlling process sees every report: it decides.
+    result = _pytest(tmp_path, "import pytest\n\ndef test_a():\n    pytest.skip('the network is down')\n", *args,
+                     CI="true")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "skips not in tests/conftest.py ALLOWED_SKIPS" in result.stdout
     assert "test_probe.py::test_a: the network is down" in result.stdout
