@@ -53,3 +53,15 @@ def test_help_runs():
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     for name in ("run", "features", "assign", "synth", "demo"):
         assert re.search(rf"\b{name}\b", result.stdout)
+
+
+def test_every_guarantee_names_tests_that_exist():
+    section = README.split("## What segwise guarantees", 1)[1].split("\n## ", 1)[0]
+    bullets = [b for b in re.split(r"\n- ", section)[1:]]
+    assert len(bullets) >= 8
+    for bullet in bullets:
+        references = re.findall(r"(tests/[\w/]+\.py)::(\w+)", bullet)
+        assert references, f"a guarantee names no test: {bullet[:80]!r}"
+        for path, name in references:
+            source = (ROOT / path).read_text()
+            assert re.search(rf"^(async )?def {name}\(", source, re.M), f"{path}::{name} does not exist"

@@ -134,6 +134,8 @@ def test_sigkill_during_a_run_never_leaves_a_mixture(small_population, tmp_path,
     out = tmp_path / "out"
     segwise.segment(str(data), random_state=1).save(out)
     before = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
+    before_run = json.loads(before["run.json"])
+    assert before_run["n_segments"] != 3  # so the two runs can be told apart
     script = textwrap.dedent(f"""
         import segwise
         segwise.segment({str(data)!r}, n_segments=3, random_state=2).save({str(out)!r})
@@ -146,8 +148,12 @@ def test_sigkill_during_a_run_never_leaves_a_mixture(small_population, tmp_path,
     after = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
     run = loaded["run"]
     if after == before:
-        assert run["n_segments"] != 3 or before == after
+        # Killed before the new outputs were committed: the previous run is whole and is what loads.
+        assert run["model_id"] == before_run["model_id"] and run["n_segments"] == before_run["n_segments"]
+        assert loaded["model"].metadata["model_id"] == before_run["model_id"]
     else:
+        # Committed: every output is the new run's, none is left from the previous one.
+        assert all(after[name] != before[name] for name in ("run.json", "model.segwise", "assignments.parquet"))
         assert run["n_segments"] == 3
         assert loaded["model"].metadata["model_id"] == run["model_id"]
         assert set(loaded["assignments"]["segment_id"]) == {0, 1, 2}

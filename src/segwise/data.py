@@ -135,6 +135,10 @@ class Transactions:
     n_customers: int
     first_timestamp: datetime
     last_timestamp: datetime
+    #: Text columns of the log without a role, carried into the cleaned table as
+    #: ``attr_<name>`` (`attribute_column`; canonical name -> source column): candidates for customer
+    #: attributes (`segwise.features.attributes` decides which describe the customer).
+    attribute_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def table(self) -> ibis.Table:
@@ -411,6 +415,8 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
         extra["channel"] = sql.text_sql(roles.channel)
     if roles.discount:
         extra["discount"] = sql.flag_sql(raw, roles.discount).sql
+    attribute_columns = _attribute_candidates(engine, raw, roles)
+    extra.update({name: sql.text_sql(source) for name, source in attribute_columns.items()})
     extra_names = list(extra)
     extra_select = "".join(f", {expr} AS {name}" for name, expr in extra.items())
     extra_cols = "".join(f", {name}" for name in extra_names)
@@ -502,7 +508,31 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
         n_customers=int(n_customers),
         first_timestamp=first_ts,
         last_timestamp=last_ts,
+        attribute_columns=attribute_columns,
     )
+
+
+#: Most distinct values of a role-less text column carried as a candidate customer attribute:
+#: a country, region, store or customer type has a few dozen; product names have thousands.
+MAX_ATTRIBUTE_LEVELS = 100
+
+
+def _attribute_candidates(engine: Engine, raw: RawInput, roles: ColumnRoles) -> dict[str, str]:
+    """Role-less text columns with at most `MAX_ATTRIBUTE_LEVELS` distinct values (canonical name -> source)."""
+    used = {v for k, v in roles.to_dict().items() if k != "detected" and v}
+    text = [c for c, kind in raw.kinds.items() if kind == "string" and c not in used]
+    if not text:
+        return {}
+    # One approximate pass over the log for every column (a sketch, not a distinct count per column).
+    counts = engine.execute("SELECT " + ", ".join(f"approx_count_distinct({q(c)})" for c in text)
+                            + f" FROM {q(raw.name)}")[0]
+    chosen = [c for c, n in zip(text, counts) if 2 <= int(n) <= MAX_ATTRIBUTE_LEVELS]
+    return {attribute_column(c): c for c in chosen}
+
+
+def attribute_column(source: str) -> str:
+    """Name in the cleaned table of a carried role-less text column (from its source name)."""
+    return "attr_" + (normalize_name(source) or "blank")
 
 
 # --------------------------------------------------------------------------- customers

@@ -38,7 +38,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from segwise.errors import InputError
-from segwise.persist import atomic_write_bytes
+from segwise.persist import atomic_write_bytes, saving_step
 
 __all__ = ["commit_outputs", "recover", "check_output_dir", "STAGING_PREFIX"]
 
@@ -67,6 +67,7 @@ def _roll_forward(out_dir: Path, staging: Path, files: list[str]) -> None:
         source = staging / name
         if source.exists():
             os.replace(source, out_dir / name)
+            saving_step(f"renamed:{name}")
     _fsync_dir(out_dir)
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -173,11 +174,14 @@ def _commit_locked(out_dir: Path, writers: dict[str, Callable[[Path], None]], la
             path = staging / name
             write(path)
             _fsync_file(path)
+            saving_step(f"written:{name}")
         if before_commit is not None:
             before_commit()
+            saving_step("before-commit-done")
         order = [n for n in writers if n != last] + ([last] if last in writers else [])
         atomic_write_bytes(staging / _MARKER, json.dumps({"files": order}).encode())
         _fsync_dir(staging)
+        saving_step("committed")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import posixpath
+import signal
 import tempfile
 import zipfile
 from pathlib import Path
@@ -46,6 +47,22 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def saving_step(step: str) -> None:
+    """Test hook marking a step of saving (a write or a rename); does nothing in normal use.
+
+    With ``SEGWISE_TEST_STEPS_LOG`` set, the step's name is appended to that file; with
+    ``SEGWISE_TEST_KILL_AT`` equal to the step's name, the process stops itself there
+    with SIGKILL. tests/test_kill_steps.py kills a save at every step this way and
+    checks that what is left is always whole.
+    """
+    log = os.environ.get("SEGWISE_TEST_STEPS_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(step + "\n")
+    if os.environ.get("SEGWISE_TEST_KILL_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync, then rename into place."""
     path = Path(path)
@@ -57,7 +74,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644 & ~_umask())
+        saving_step(f"atomic-written:{path.name}")
         os.replace(tmp, path)
+        saving_step(f"atomic-renamed:{path.name}")
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

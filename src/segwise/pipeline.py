@@ -311,10 +311,20 @@ def segment(
             customer_table = load_customers(customers, engine=engine, **dict(customer_options or {}))
     with timer.stage("features", "Building customer features"):
         feature_table = build_features(transactions, customers=customer_table, as_of=as_of)
+    source = transactions.source if transactions is not None else customer_table.source
     if len(feature_table.frame) < 2:
         raise InputError(
-            f"only {len(feature_table.frame)} customer(s) to segment: segmentation needs at least 2 "
-            "(and a few dozen to be meaningful)"
+            f"{source}: only {len(feature_table.frame)} customer(s) to segment: segmentation needs at least 2 "
+            "(and a few dozen to be meaningful); give a log of more customers, or check that the customer id "
+            "column is the right one (--customer-id-col NAME)"
+        )
+    numeric = feature_table.frame.select_dtypes("number")
+    if len(numeric.columns) and len(feature_table.frame) >= 2 and (numeric.nunique(dropna=False) <= 1).all() \
+            and features is None:
+        raise InputError(
+            f"{source}: all {len(feature_table.frame)} customers have exactly the same features (the same number of "
+            "orders, spend and dates): there is nothing to tell them apart; check that this is the real "
+            "purchase log (not a template or a test export) and that --customer-id-col names the customer"
         )
     with timer.stage("segment", "Preparing features and choosing segments"):
         segmenter = Segmenter(
@@ -323,8 +333,13 @@ def segment(
             method_params=dict(method_params) if method_params else None, names=dict(names) if names else None,
             random_state=random_state,
         )
-        segmenter = segmenter.fit(feature_table, engine=engine)
-    source = transactions.source if transactions is not None else customer_table.source
+        try:
+            segmenter = segmenter.fit(feature_table, engine=engine)
+        except InputError as exc:
+            # Name the data the problem is in (the segmenter sees only features).
+            if str(exc).startswith(f"{source}:"):
+                raise
+            raise InputError(f"{source}: {exc}") from None
     model = SegmentationModel.from_fit(segmenter, feature_table.spec, as_of=feature_table.as_of, source=source,
                                        n_customers=len(feature_table.frame))
     alignment = None

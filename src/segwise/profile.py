@@ -392,7 +392,8 @@ def naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[
         if finite.size == 0 or finite.min() < 0:
             continue
         with np.errstate(all="ignore"):
-            skewed = finite.size > 2 and float(np.nan_to_num(stats.skew(finite))) > 1.0
+            # (A constant column has no skewness; scipy would warn about it.)
+            skewed = finite.size > 2 and finite.max() > finite.min() and float(np.nan_to_num(stats.skew(finite))) > 1.0
         if column in log_columns or skewed:
             values[:, j] = np.log1p(col)
     mean = np.nanmean(values, axis=0)

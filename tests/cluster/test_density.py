@@ -82,8 +82,9 @@ def test_dbscan_assigns_by_the_nearest_core_point_within_eps(population):
 def test_hdbscan_approximate_membership(population):
     X, truth = population
     model = HDBSCANSegmenter(random_state=0).fit(X)
-    assert model.details_["approximation_agreement"] > 0.97
-    assert np.mean(model.predict(X) == model.labels_) > 0.97
+    # The segments are what the rule assigns; the rule moved few customers away from HDBSCAN's labels.
+    assert np.array_equal(model.predict(X), model.labels_)
+    assert model.details_["reassigned_by_rule"]["share"] < 0.03
     near_tiny = np.array([[9.0, 9.0, 6.0, 6.0]])
     tiny = np.bincount(model.labels_[truth == 3]).argmax()
     assert model.predict(near_tiny)[0] == tiny

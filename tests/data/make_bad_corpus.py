@@ -139,14 +139,15 @@ def write_corpus(directory: Path) -> list[dict]:
           "no currency signs"])
     f = _text(directory, "na_amounts.csv", _replace_column(good, 2, ["12.50", "n/a", "8.00", "N/A", "3.10"]))
     case("na-amounts", "'n/a' among the amounts", ["run", f], 2,
-         [f"{f}: column 'amount': 32 values are not numbers", "'n/a', 'N/A'"])
+         [f"{f}: column 'amount': 32 values are not numbers", "'n/a', 'N/A'",
+          "fix those values or choose another column"])
     f = _text(directory, "nan_inf_amounts.csv", _replace_column(good, 2, ["12.50", "nan", "8.00", "inf", "-inf"]))
     case("nan-inf-amounts", "NaN and infinite amounts", ["run", f, "--segments", "2"], 0,
          ["cleaning: invalid amount 48"])
     f = _text(directory, "huge_amounts.csv", _replace_column(good, 2, ["1e308", "12.00", "1e308"]))
     case("huge-amounts", "amounts of 1e308 (their sum overflows)", ["run", f], 2,
          [f"{f}: column 'amount': 54 amounts are 1e+15 or larger", "'1e308'",
-          "not a plausible amount of money"])
+          "not a plausible amount of money", "fix those values or choose another column"])
     f = _text(directory, "negative_prices.csv", _replace_column(good, 2, ["12.00", "-5.00", "30.00", "7.25"]))
     case("negative-prices", "negative amounts (returns)", ["run", f, "--segments", "2"], 0,
          ["cleaning: cancellation 20, customers with only returns 1"])
@@ -157,16 +158,17 @@ def write_corpus(directory: Path) -> list[dict]:
          [f"{f}: every one of the 81 usable rows is a cancellation or return", "no purchases to segment"])
     # ------------------------------------------------------------------ customers
     f = _text(directory, "one_customer.csv", [HEADER] + [f"C0001,2024-0{m}-10,{10 * m}.00" for m in range(1, 9)])
-    case("one-customer", "a single customer", ["run", f], 2, ["only 1 customer(s) to segment: segmentation needs at least 2"])
+    case("one-customer", "a single customer", ["run", f], 2,
+         [f"{f}: only 1 customer(s) to segment: segmentation needs at least 2", "--customer-id-col NAME"])
     f = _text(directory, "three_customers.csv", _log(3, seed=2))
     case("fewer-customers-than-segments", "fewer customers than segments asked for",
          ["run", f, "--segments", "5"], 2,
-         ["5 segments were asked for but there are only 3 customers", "ask for fewer segments"])
+         [f"{f}: 5 segments were asked for but there are only 3 customers", "ask for fewer segments"])
     f = _text(directory, "identical_customers.csv", [HEADER] + [
         f"C{c:04d},2024-0{m}-10,25.00" for c in range(1, 41) for m in (2, 5, 8)])
     case("identical-customers", "every customer behaves identically", ["run", f], 2,
-         ["no columns are left to segment on", "column 'n_orders' left out: constant",
-          "column 'monetary_total' left out: constant"])
+         [f"{f}: all 40 customers have exactly the same features", "nothing to tell them apart",
+          "check that this is the real purchase log", "--customer-id-col"])
     f = _text(directory, "customers_not_matching.csv", ["customer_id,age,region"] + [
         f"Z{c:04d},{20 + c},north" for c in range(1, 31)])
     case("customers-not-matching", "a customer table whose ids match no transaction",
@@ -198,13 +200,14 @@ def write_corpus(directory: Path) -> list[dict]:
           "Line 82 is the last one and the file does not end with a line break: the file was probably cut off"])
     (directory / "empty.csv").write_bytes(b"")
     case("empty-file", "a 0-byte text file", ["run", "empty.csv"], 2,
-         ["empty.csv: the file is empty (0 bytes)"])
+         ["empty.csv: the file is empty (0 bytes); export the transaction log again"])
     f = _text(directory, "header_only.csv", [HEADER])
-    case("header-only", "a header and no rows", ["run", f], 2, [f"{f}: the file has a header line but no data rows"])
+    case("header-only", "a header and no rows", ["run", f], 2,
+         [f"{f}: the file has a header line but no data rows; export the data again with its rows"])
     # ------------------------------------------------------------------ Parquet
     (directory / "zero_bytes.parquet").write_bytes(b"")
     case("zero-byte-parquet", "a 0-byte Parquet file", ["run", "zero_bytes.parquet"], 2,
-         ["zero_bytes.parquet: the file is empty (0 bytes)"])
+         ["zero_bytes.parquet: the file is empty (0 bytes); export the transaction log again"])
     (directory / "not_parquet.parquet").write_bytes(b"PAR1 this is not really parquet")
     case("corrupt-parquet", "a .parquet file that is not Parquet", ["run", "not_parquet.parquet"], 2,
          ["not_parquet.parquet: not a readable Parquet file"])
@@ -216,7 +219,7 @@ def write_corpus(directory: Path) -> list[dict]:
     }), directory / "wrong_types.parquet")
     case("parquet-wrong-types", "a Parquet file whose amount column holds text", ["run", "wrong_types.parquet"], 2,
          ["wrong_types.parquet: column 'amount': 81 values are not numbers",
-          "(rows 1, 2, 3, 4, 5: 'about 84.59'"])
+          "(rows 1, 2, 3, 4, 5: 'about 84.59'", "fix those values or choose another column"])
     # ------------------------------------------------------------------ categories
     n = 50_000
     pd.DataFrame({

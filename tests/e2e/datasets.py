@@ -143,7 +143,12 @@ def write_invoice_lines(
     variant = (rng.uniform(size=n) < 0.05).astype(int)  # a few accented descriptions, as in real exports
     variant[:3] = 1  # ... and some near the top of the file
     description = [_DESCRIPTIONS[c][v] for c, v in zip(orders["category"], variant, strict=True)]
-    countries = np.array(["United Kingdom"] * 8 + ["France", "EIRE"])[rng.integers(0, 10, n)]
+    # As in the real export, the country belongs to the customer (drawn once per customer);
+    # a few lines (1%) carry another one, as when a customer orders for delivery abroad.
+    places = np.array(["United Kingdom"] * 8 + ["France", "EIRE"])
+    ids = orders["customer_id"].fillna(-1).astype(np.int64).to_numpy()
+    home = places[np.random.default_rng([seed, 1]).integers(0, len(places), ids.max() + 2)]
+    countries = np.where(rng.uniform(size=n) < 0.01, places[rng.integers(0, len(places), n)], home[ids + 1])
 
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -31,6 +31,39 @@ def _generator():
     return module
 
 
+def _named_files(case: dict) -> set[str]:
+    """The files and directories a case's command is given (the data, model, run, playbook ...)."""
+    return {str(a) for a in case["argv"][1:] if not str(a).startswith("--") and not str(a).isdigit()}
+
+
+def test_every_error_names_a_file_it_was_given():
+    # Every refusal says which input it is about: the expected message starts with, or holds, a file
+    # (or run directory) of the command line, and test_bad_input_case checks the real stderr holds it.
+    for case in MANIFEST:
+        if case["exit"] != 2:
+            continue
+        files = _named_files(case)
+        assert any(f in fragment for f in files for fragment in case["stderr"]), (case["id"], files, case["stderr"])
+
+
+#: Cases whose fix is obvious from the message itself (the file and what is wrong with it).
+FIX_IS_THE_MESSAGE = {"duplicate-column-names", "corrupt-parquet", "model-is-a-pickle", "serve-model-is-a-pickle",
+                      "model-path-traversal", "model-zip-bomb", "model-tampered-array", "model-pickle-array",
+                      "export-missing-run", "customers-not-matching", "only-cancellations", "mixed-date-formats",
+                      "playbook-unknown-key"}
+
+#: Words that tell the user what to do.
+FIX_WORDS = ("--", "use ", "Use ", "check", "Check", "give", "ask for", "export", "choose", "Rename", "Pass",
+             "upgrade", "fix", "Fix", "must", "no currency signs", "Numbers must", "retrain", "probably")
+
+
+def test_every_error_whose_fix_is_not_obvious_says_what_to_do():
+    for case in MANIFEST:
+        if case["exit"] != 2 or case["id"] in FIX_IS_THE_MESSAGE:
+            continue
+        assert any(word in fragment for word in FIX_WORDS for fragment in case["stderr"]), (case["id"], case["stderr"])
+
+
 def test_the_corpus_has_at_least_30_cases_with_distinct_ids():
     assert len(MANIFEST) >= 30 and len(CASES) == len(MANIFEST)
     assert sum(case["exit"] == 2 for case in MANIFEST) >= 25

@@ -139,7 +139,7 @@ CASES = [
     ),
     pytest.param(
         ["run", "good.csv", "--segments", "31"],
-        ["error: 31 segments were asked for but there are only 30 customers; ask for fewer segments "
+        ["error: good.csv: 31 segments were asked for but there are only 30 customers; ask for fewer segments "
          "(or --segments auto)"],
         id="more-segments-than-customers",
     ),

@@ -160,7 +160,9 @@ def test_demo_prints_segments_and_agreement_with_the_planted_types(jobs):
         assert segment["segment_name"] in result.out
     ari = re.search(r"adjusted Rand index (-?[0-9.]+)", result.out)
     assert ari, str(result)
-    assert 0.5 <= float(ari.group(1)) <= 1.0  # the planted types are largely recovered
+    # The demo is seeded: its ARI was 0.873 when measured (2026-12-03, 3,000 customers). A drop of more
+    # than 0.01 is a regression in recovering the planted types, not noise.
+    assert float(ari.group(1)) >= 0.863
     assert (root / "demo" / "model.segwise").exists()
     assert (root / "demo" / "data" / "orders.parquet").exists()
 

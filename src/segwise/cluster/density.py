@@ -293,10 +293,14 @@ class HDBSCANSegmenter(_DensityBase):
     *mutual-reachability* distance (``max(core distance of the training customer,
     distance)``, ties to the nearer); a new customer joins that customer's segment
     if that distance is within the segment's reach (the largest core distance of its
-    members), else Outliers. Training customers land on themselves, so their
-    segment is kept except where a denser neighbour of another segment is nearer;
-    ``details_["approximation_agreement"]`` is the share of the clustered customers
-    for which the rule gives their HDBSCAN label.
+    members), else Outliers. The segments are what this rule gives, for training
+    customers as for new ones: HDBSCAN's labels are kept as the reference the rule
+    matches against, and every training customer is then assigned by the rule, so
+    a saved model gives every training customer the segment the run wrote. A
+    training customer lands on itself, so the rule keeps HDBSCAN's label except
+    where a denser neighbour of another segment is nearer;
+    ``details_["reassigned_by_rule"]`` counts the customers it moved (a segment the
+    rule leaves empty is dropped).
 
     Confidence: HDBSCAN's membership strength (``probabilities_``) of the matched
     training customer times ``core distance / mutual-reachability distance`` (so
@@ -357,12 +361,34 @@ class HDBSCANSegmenter(_DensityBase):
         self._tree = nn
         core = _kneighbors(nn, X_fit, min(min_samples, len(X_fit)))[0][:, -1]
         self.core_distances_ = core
-        n_clusters = int(fit_labels.max()) + 1
-        self.reach_ = np.array([core[fit_labels == c].max() for c in range(n_clusters)]) if n_clusters else np.zeros(0)
-        self.n_clusters_ = n_clusters
-        if n_clusters:
-            approx = self._raw_predict(X_fit)[0]
-            details["approximation_agreement"] = float(np.mean(approx == fit_labels))
+        # The rule runs as for a model without a noise decision yet (a refit must not see the last one).
+        self.__dict__.pop("outlier_cluster_", None)
+        reference, rule = fit_labels, fit_labels
+        # HDBSCAN's cluster -> its number after dropping empty segments (-2: dropped, never equal to a label).
+        renumbered = np.arange(int(fit_labels.max()) + 1)
+        self.n_clusters_ = 0
+        self.reach_ = np.zeros(0)
+        while (reference >= 0).any():
+            n_clusters = int(reference.max()) + 1
+            self.train_labels_ = reference
+            self.reach_ = np.array([core[reference == c].max() for c in range(n_clusters)])
+            self.n_clusters_ = n_clusters
+            # The segments are what the assignment rule gives (see the class docstring).
+            rule = self._raw_predict(X_fit)[0]
+            kept = np.unique(rule[rule >= 0])
+            if len(kept) == n_clusters:
+                break
+            # A segment whose every member the rule gives to another is no segment: its members
+            # become reference noise and the rule runs again on the segments left.
+            remap = np.full(n_clusters, -2, dtype=np.int64)
+            remap[kept] = np.arange(len(kept))
+            renumbered = np.where(renumbered >= 0, remap[np.maximum(renumbered, 0)], -2)
+            reference = np.where(reference >= 0, np.maximum(remap[np.maximum(reference, 0)], -1), -1)
+        was = np.where(fit_labels >= 0, renumbered[np.maximum(fit_labels, 0)], -1)
+        moved = int(np.sum(rule != was))
+        fit_labels = rule
+        details["reassigned_by_rule"] = {"customers": moved, "share": float(moved / len(rows)),
+                                         "rule": "nearest training customer in mutual reachability, within reach"}
         self._finish(X, rows, fit_labels, details)
         return self
 

@@ -11,10 +11,15 @@ between 200 and 2,000) and the tree is built on their centroids weighted by thei
 sizes (`segwise.cluster.tree.weighted_linkage`); memory stays bounded at any n.
 Which path ran is recorded in ``details_["tree"]``.
 
-New customers go to the nearest segment centroid (mean of the segment's customers
-in prepared space, measured with the tree's distance). A tree cut is not a
-partition of space, so for a few customers near a boundary this differs from their
-training label; ``details_["centroid_agreement"]`` says for how many.
+Customers go to the nearest segment centroid (mean of the customers of a tree
+cluster in prepared space, measured with the tree's distance). A tree cut is not a
+partition of space, so the rule moves a few customers near a boundary to another
+cluster than the one the cut gave them. The segments are what the rule gives, for
+training customers as for new ones: the tree is cut, the centroids of the cut's
+clusters are kept, and every training customer is then assigned by the rule, so a
+saved model gives every training customer the segment the run wrote.
+``details_["reassigned_by_rule"]`` counts the customers the rule moved away from
+their tree cluster (a cluster the rule leaves empty is dropped).
 """
 
 from __future__ import annotations
@@ -251,25 +256,42 @@ class HierarchicalSegmenter(SegmentClusterer):
             cuts = {chosen: customer_labels(cut_levels(Z, [chosen])[chosen])}
             self.selection_ = None
             levels = [chosen]
-        labels = cuts[chosen]
-        self.labels_ = labels.astype(np.int64)
-        self.n_segments_ = int(labels.max()) + 1
+        cut = cuts[chosen].astype(np.int64)
+        self.n_segments_ = int(cut.max()) + 1
         self.levels_ = levels
         if precomputed:
-            self.train_labels_ = self.labels_.copy()
+            self.train_labels_ = cut.copy()
             self.cluster_centers_ = np.zeros((self.n_segments_, 0))
         else:
-            counts = np.bincount(self.labels_, minlength=self.n_segments_).astype(float)
+            counts = np.bincount(cut, minlength=self.n_segments_).astype(float)
             sums = np.zeros((self.n_segments_, X.shape[1]))
-            np.add.at(sums, self.labels_, X)
+            np.add.at(sums, cut, X)
             self.cluster_centers_ = sums / counts[:, None]
-        self.level_maps_ = {}
+        parents = {}
         for level in levels[:-1]:
             coarse = cuts[level] if level in cuts else customer_labels(cut_levels(Z, [level])[level])
             parent = np.zeros(self.n_segments_, dtype=np.int64)
-            parent[self.labels_] = coarse
-            self.level_maps_[int(level)] = parent
-        agreement = None if precomputed else float(np.mean(self.predict(X) == self.labels_))
+            parent[cut] = coarse
+            parents[int(level)] = parent
+        # The segments are what the assignment rule gives (see the module docstring).
+        labels = self.predict(X)
+        moved = int(np.sum(labels != cut))
+        kept = np.unique(labels)
+        if len(kept) < self.n_segments_:
+            # A tree cluster whose every customer is nearer another centroid is no segment: drop it.
+            # Nobody is nearest to it, so dropping its centroid moves nobody.
+            remap = np.full(self.n_segments_, -1, dtype=np.int64)
+            remap[kept] = np.arange(len(kept))
+            labels = remap[labels]
+            if precomputed:
+                self.train_labels_ = remap[self.train_labels_]
+            else:
+                self.cluster_centers_ = self.cluster_centers_[kept]
+            parents = {level: np.unique(parent[kept], return_inverse=True)[1].astype(np.int64)
+                       for level, parent in parents.items()}
+            self.n_segments_ = int(len(kept))
+        self.labels_ = labels
+        self.level_maps_ = parents
         self.details_ = {
             "linkage": self.linkage,
             "metric": self.metric,
@@ -282,7 +304,8 @@ class HierarchicalSegmenter(SegmentClusterer):
                 for level in levels[:-1]
             ],
             "cut_heights": {str(int(k)): float(Z[-(k - 1), 2]) if k > 1 else None for k in levels},
-            "centroid_agreement": agreement,
+            "reassigned_by_rule": {"customers": moved, "share": float(moved / n),
+                                   "rule": "nearest centroid of the tree's clusters"},
         }
         return self
 
@@ -324,9 +347,11 @@ class HierarchicalSegmenter(SegmentClusterer):
         """Distance of each row to each segment (centroid; mean distance when precomputed)."""
         X = self._check_X(X)
         if self.metric == "precomputed":
-            counts = np.bincount(self.train_labels_, minlength=self.n_segments_).astype(float)
+            # Mean distance to the members of each cluster (-1: a member of a dropped cluster).
+            member = self.train_labels_ >= 0
+            counts = np.bincount(self.train_labels_[member], minlength=self.n_segments_).astype(float)
             onehot = np.zeros((len(self.train_labels_), self.n_segments_))
-            onehot[np.arange(len(self.train_labels_)), self.train_labels_] = 1.0
+            onehot[np.flatnonzero(member), self.train_labels_[member]] = 1.0
             return (X @ onehot) / counts
         return cdist(self._scaled(X), self._scaled(self.cluster_centers_), self.metric, **self._metric_kwargs())
 

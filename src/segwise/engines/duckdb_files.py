@@ -248,7 +248,8 @@ def _read_delimited(engine, path: Path, label, delimiter, header, column_names, 
         columns = engine.columns(name)
     n_rows = engine.execute(f"SELECT count(*) FROM {q(name)}")[0][0]
     if n_rows == 0:
-        raise InputError(f"{label}: the file has a header line but no data rows")
+        raise InputError(f"{label}: the file has a header line but no data rows; export the data again with its "
+                         "rows (the export may have been cut off, or a filter matched nothing)")
     files.one_column_hint(label, list(columns), delimiter)
     delim = detected_delimiter(engine, path, enc) if delimiter is None else delimiter
     if has_header:
@@ -349,6 +350,7 @@ def _read_whitespace(engine, path: Path, label, header, column_names, encoding, 
     )
     n_rows = engine.execute(f"SELECT count(*) FROM {q(view)}")[0][0]
     if n_rows == 0:
-        raise InputError(f"{label}: the file has a header line but no data rows")
+        raise InputError(f"{label}: the file has a header line but no data rows; export the data again with its "
+                         "rows (the export may have been cut off, or a filter matched nothing)")
     return RawInput(view, label, engine.columns(view), "line", [], enc, "whitespace")
 

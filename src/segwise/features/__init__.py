@@ -3,12 +3,14 @@
 Families: ``rfm`` (recency, frequency, monetary, tenure), ``affinity`` (category
 breadth/concentration/entropy, discount share), ``engagement`` (channel shares,
 weekend and part-of-day shares), ``journey`` (inter-purchase rhythm, purchase-rate
-change, spend trend) and ``attributes`` (columns of a customer table).
+change, spend trend), ``log_attributes`` (customer attributes repeated on the order
+lines, e.g. a country) and ``attributes`` (columns of a customer table).
 """
 
 # Import order is registration order, which is the column order of feature tables.
 from segwise.features import rfm  # noqa: F401,I001  (registers the family)
 from segwise.features import affinity, engagement, journey  # noqa: F401,I001
+from segwise.features import attributes  # noqa: F401,I001  (customer attributes read from the log)
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureSpec
 from segwise.features.build import FeatureTable, build_features, learn_spec, parse_as_of
 
@@ -22,7 +24,7 @@ def reference_markdown() -> str:
     """The feature reference (docs/features.md), generated from the family definitions."""
     example = FeatureSpec(
         families=list(FAMILIES), channel_levels=["web", "app"], has_category=True, has_discount=True,
-        has_time_of_day=True,
+        has_time_of_day=True, log_attributes={"country": "Country"},
     )
     lines = [
         "# Feature reference",

@@ -57,6 +57,9 @@ class FeatureSpec:
     has_time_of_day: bool = False
     has_transactions: bool = True
     attributes: dict[str, str] = field(default_factory=dict)
+    #: Customer attributes read from the order log: feature name -> source column
+    #: (`segwise.features.attributes`).
+    log_attributes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -101,6 +101,10 @@ def learn_spec(
             has_discount=transactions.has_discount,
             has_time_of_day=transactions.has_time_of_day,
         )
+        if transactions.attribute_columns:
+            from segwise.features.attributes import detect_log_attributes
+
+            spec.log_attributes = detect_log_attributes(transactions)
         if transactions.has_channel:
             engine = transactions.engine
             rows = engine.execute(
@@ -309,8 +313,9 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
             engine.execute(f"DROP VIEW IF EXISTS {q(lines_name)}")
         else:
             engine.drop(lines_name)
+    categorical = {c.name for f in spec.families for c in FAMILIES[f].columns(spec) if c.kind == "categorical"}
     for column in frame.columns:
-        if column != "customer_id":
+        if column != "customer_id" and column not in categorical:
             frame[column] = frame[column].astype("float64")
     frame["customer_id"] = frame["customer_id"].astype("object")
     excluded = {"after_as_of": int(n_after), "customers_with_only_returns": int(n_returns_only)}

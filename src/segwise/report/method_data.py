@@ -295,6 +295,10 @@ def som_section(details: Mapping[str, Any], run: Mapping[str, Any], colours: Map
     planes = [p for p in planes if p["grid"] is not None]
     nodes = None
     node_segments = details.get("node_segments")
+    segment_of_cluster = details.get("segment_of_cluster")
+    if node_segments is None and details.get("node_cluster") is not None and segment_of_cluster:
+        # A real SOM run records the cluster of each node; run.json maps clusters to segment ids.
+        node_segments = np.asarray(segment_of_cluster, dtype=np.int64)[np.asarray(details["node_cluster"])].tolist()
     if node_segments is not None:
         seg = np.asarray(node_segments, dtype=np.int64)
         hits = np.asarray(details.get("hits"), dtype=np.float64) if details.get("hits") is not None else np.ones(seg.shape)
