@@ -7,6 +7,7 @@ tests are skipped when it is absent.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +49,48 @@ def test_features_on_cdnow_master_are_exact(tmp_path):
     np.testing.assert_array_equal(features["recency_days"], (as_of - expected["last"]).dt.days)
     np.testing.assert_array_equal(features["tenure_days"], (as_of - expected["first"]).dt.days)
     np.testing.assert_allclose(features["monetary_total"], expected["monetary_total"], rtol=0, atol=1e-9)
+
+
+#: lifetimes 0.11.3 on the same log (bench/results/value-reference-*.json): BetaGeoFitter on
+#: calibration_and_holdout_data(calibration_period_end="1997-09-30", observation_period_end="1998-06-30",
+#: freq="D"), and the sum of its conditional_expected_number_of_purchases_up_to_time(273 days).
+LIFETIMES_HOLDOUT = {
+    "bgnbd": {"r": 0.25162401142410395, "alpha": 33.5226161922892, "a": 0.7234330357288046, "b": 2.1610869813723315},
+    "predicted_purchases": 16873.737004341783,
+    "actual_purchases": 19684,
+}
+
+
+def test_value_on_cdnow_matches_lifetimes(tmp_path):
+    out = tmp_path / "value"
+    result = assert_ok(run_segwise("value", CDNOW, "--calibration-end", "1997-09-30", "--holdout-end", "1998-06-30",
+                                   "--out", out, cwd=tmp_path))
+    assert "holdout 1997-09-30 .. 1998-06-30" in result.out
+    record = json.loads((out / "value.json").read_text())
+    for name, value in LIFETIMES_HOLDOUT["bgnbd"].items():
+        assert record["bgnbd"][name] == pytest.approx(value, rel=0.01), name
+    assert set(record["gamma_gamma"]) == {"p", "q", "v"}
+    assert record["holdout"]["predicted_purchases"] == pytest.approx(LIFETIMES_HOLDOUT["predicted_purchases"], rel=0.01)
+    assert record["holdout"]["actual_purchases"] == LIFETIMES_HOLDOUT["actual_purchases"]
+
+    holdout = pd.read_parquet(out / "holdout.parquet")
+    assert list(holdout.columns) == ["customer_id", "predicted", "actual"]
+    assert len(holdout) == 23_570
+    # The actual holdout purchase days, counted plainly from the log.
+    log = cdnow_log()
+    in_holdout = log[(log["date"] > "1997-09-30") & (log["date"] <= "1998-06-30")]
+    expected = in_holdout.groupby("customer_id")["date"].nunique()
+    actual = holdout.set_index("customer_id")["actual"]
+    assert actual.sum() == expected.sum()
+    assert (actual.reindex(expected.index) == expected).all()
+    html = (out / "holdout.html").read_text()
+    assert "plotly" in html and "repeat purchase days in the calibration period" in html
+    assert not list(out.glob(".segwise-staging-*"))
+
+
+def test_value_with_a_holdout_before_the_calibration_end_is_bad_input(tmp_path):
+    result = run_segwise("value", CDNOW, "--calibration-end", "1998-01-31", "--holdout-end", "1997-12-31",
+                         "--out", tmp_path / "v", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--holdout-end 1997-12-31 must be after --calibration-end 1998-01-31" in result.err
+    assert not (tmp_path / "v" / "value.json").exists()

@@ -57,6 +57,9 @@ class FeatureSpec:
     has_time_of_day: bool = False
     has_transactions: bool = True
     attributes: dict[str, str] = field(default_factory=dict)
+    #: Models fitted at training that some families predict with (e.g. ``value``: the
+    #: BG/NBD and Gamma-Gamma parameters), so new customers are scored, not refitted.
+    models: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +113,9 @@ class FeatureFamily:
     columns: Callable[[FeatureSpec], list[FeatureColumn]]
     applies: Callable[[FeatureSpec], bool]
     description: str
+    #: Optional step after the Ibis part is fetched: ``finish(frame, spec, fit)`` adds
+    #: columns a model computes in memory (e.g. ``value``) and returns what it fitted.
+    finish: Callable[..., dict[str, Any]] | None = None
 
 
 FAMILIES: dict[str, FeatureFamily] = {}
@@ -121,11 +127,12 @@ def register_family(
     columns: Callable[[FeatureSpec], list[FeatureColumn]],
     applies: Callable[[FeatureSpec], bool] = lambda spec: spec.has_transactions,
     description: str,
+    finish: Callable[..., dict[str, Any]] | None = None,
 ) -> Callable[[Callable[[FeatureContext], ibis.Table]], Callable[[FeatureContext], ibis.Table]]:
     """Register a feature family (decorator for its compute function)."""
 
     def decorator(compute):
-        FAMILIES[name] = FeatureFamily(name, compute, columns, applies, description)
+        FAMILIES[name] = FeatureFamily(name, compute, columns, applies, description, finish)
         return compute
 
     return decorator
