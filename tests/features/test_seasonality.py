@@ -87,3 +87,17 @@ def test_without_a_year_of_history_the_family_is_left_out_with_a_note():
     table = build_features(load_transactions(short), as_of=AS_OF, families=["rfm", "seasonality"])
     assert not any(c in table.frame.columns for c in COLUMNS)
     assert any("the seasonality family is left out" in note for note in table.notes)
+
+
+def test_seasonal_shoppers_archetype_needs_a_clearly_seasonal_segment():
+    from segwise.profile import ARCHETYPES, MIN_ARCHETYPE_SCORE
+
+    needs, score = ARCHETYPES["Seasonal Shoppers"]
+    assert set(needs) == {"share_orders_top_season", "season_concentration", "n_orders"}
+    seasonal = {"share_orders_top_season": 1.8, "season_concentration": 1.6, "n_orders": 0.4}
+    assert score(seasonal) >= MIN_ARCHETYPE_SCORE
+    # Concentrated in one quarter but not on the circle (two opposite months), or spread out: not seasonal.
+    assert score({**seasonal, "season_concentration": 0.2}) < MIN_ARCHETYPE_SCORE
+    assert score({"share_orders_top_season": -0.5, "season_concentration": -0.4, "n_orders": 1.0}) < 0
+    # Missing seasonality (customers without a year of history) never makes the name.
+    assert score({"n_orders": 2.0}) < MIN_ARCHETYPE_SCORE
