@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,7 +38,8 @@ DAYS = 730
 
 def _write(name: str, record: dict[str, Any]) -> Path:
     machine = describe_machine()
-    record = {"date": str(date.today()), "machine": machine, **record}
+    # The machine is shared: the load says how much of it the run had.
+    record = {"date": str(date.today()), "machine": machine, "load_average_1_5_15_min": os.getloadavg(), **record}
     path = RESULTS_DIR / f"value-{name}-{date.today()}-{machine['slug']}.json"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=float) + "\n")
