@@ -94,3 +94,12 @@ def test_value_with_a_holdout_before_the_calibration_end_is_bad_input(tmp_path):
     assert result.returncode == 2
     assert "--holdout-end 1997-12-31 must be after --calibration-end 1998-01-31" in result.err
     assert not (tmp_path / "v" / "value.json").exists()
+
+
+def test_value_without_enough_repeat_customers_says_why(tmp_path):
+    log = tmp_path / "tiny.csv"
+    log.write_text("customer_id,date,amount\na,2024-01-01,5\nb,2024-01-02,6\na,2024-03-01,7\n")
+    result = run_segwise("value", log, "--calibration-end", "2024-01-31", "--out", tmp_path / "v", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "only 0 of 2 customers have a repeat purchase; the BG/NBD model needs at least 20" in result.err
+    assert not (tmp_path / "v").exists()

@@ -394,7 +394,7 @@ class BetaGeoModel:
         if n_repeat < MIN_REPEAT_CUSTOMERS:
             raise InputError(
                 f"only {n_repeat} of {len(s['frequency'])} customers have a repeat purchase; the BG/NBD model "
-                f"needs at least {MIN_REPEAT_CUSTOMERS} (use a longer history or a later as_of)"
+                f"needs at least {MIN_REPEAT_CUSTOMERS} (use a longer history, or a later as_of or --calibration-end)"
             )
         if float(np.max(s["T"])) <= 0:
             raise InputError("every customer's first purchase is on the last observed day: there is no history to fit")
