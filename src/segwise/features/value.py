@@ -45,8 +45,9 @@ HORIZONS = (90, 365)
 #: Parameters outside this range mean the optimiser ran off to a boundary of the model.
 _PARAM_RANGE = (1e-6, 1e6)
 #: The columns the family adds.
-VALUE_COLUMNS = ("repeat_purchase_days", "repeat_spend_avg", "expected_purchases_90d", "expected_purchases_365d",
-                 "p_alive", "clv_365d")
+#: (The summary itself stays internal: repeat purchase days and spend repeat ``rfm``'s
+#: n_orders and monetary_avg almost exactly, and would crowd the segment traits.)
+VALUE_COLUMNS = ("expected_purchases_90d", "expected_purchases_365d", "p_alive", "clv_365d")
 
 
 def value_options(margin: float | None = None, discount_rate: float | None = None) -> dict[str, float]:
@@ -62,16 +63,6 @@ def value_options(margin: float | None = None, discount_rate: float | None = Non
 
 def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
     return [
-        FeatureColumn(
-            "repeat_purchase_days", "value", "days with a purchase",
-            "Distinct days with a purchase after the first one (the 'frequency' of buy-till-you-die models): "
-            "how often the customer came back.", higher_is="better", log_scale=True,
-        ),
-        FeatureColumn(
-            "repeat_spend_avg", "value", "currency per purchase day",
-            "Mean spend of the repeat purchase days (0 without repeats); zero-amount purchases count as days.",
-            higher_is="better",
-        ),
         FeatureColumn(
             "expected_purchases_90d", "value", "purchase days",
             "Purchase days the BG/NBD model expects from the customer in the 90 days after as_of.",
@@ -153,8 +144,6 @@ def predict_value(summary: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame
     f, r, T, m = (summary[c].to_numpy("float64") for c in ("frequency", "recency", "T", "monetary_value"))
     e90, e365 = bg.expected_purchases_at(list(HORIZONS), f, r, T)
     return pd.DataFrame({
-        "repeat_purchase_days": f,
-        "repeat_spend_avg": m,
         "expected_purchases_90d": e90,
         "expected_purchases_365d": e365,
         "p_alive": bg.p_alive(f, r, T),
