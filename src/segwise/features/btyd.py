@@ -333,7 +333,7 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
 
     result = optimize.minimize(
         objective, x0, jac=True, method="L-BFGS-B",
-        options={"maxiter": max_iter, "ftol": tol, "gtol": tol * 1e-2, "maxcor": 20},
+        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
     )
     return result, objective
 
