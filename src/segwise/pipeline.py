@@ -229,6 +229,7 @@ def segment(
     align_to: str | Path | SegmentationModel | None = None,
     n_jobs: int | None = None,
     value_options: dict[str, Any] | None = None,
+    order_by: str | None = None,
 ) -> SegmentationResult:
     """Segment customers end to end, as ``segwise run`` does.
 
@@ -281,6 +282,8 @@ def segment(
         Worker processes for the bootstrap refits (-1: one per core).
     value_options : dict, optional
         ``margin`` and ``discount_rate`` of the value family's ``clv_365d``.
+    order_by : str, optional
+        Column whose segment mean numbers the segments (e.g. ``"clv_365d"``).
 
     Returns
     -------
@@ -318,7 +321,7 @@ def segment(
             method=method, n_segments=n_segments, k_range=tuple(k_range), features=features, exclude=exclude,
             weights=dict(weights) if weights else None, preprocessing=dict(preprocessing) if preprocessing else None,
             method_params=dict(method_params) if method_params else None, names=dict(names) if names else None,
-            random_state=random_state,
+            random_state=random_state, order_by=order_by,
         )
         if engine.name == "spark":
             from segwise.spark.segment import fit_segmenter

@@ -103,3 +103,14 @@ def test_value_without_enough_repeat_customers_says_why(tmp_path):
     assert result.returncode == 2
     assert "only 0 of 2 customers have a repeat purchase; the BG/NBD model needs at least 20" in result.err
     assert not (tmp_path / "v").exists()
+
+
+def test_run_orders_segments_by_predicted_value(tmp_path):
+    out = tmp_path / "run"
+    assert_ok(run_segwise("run", CDNOW, "--order-by", "clv", "--segments", "3", "--no-report", "--no-store",
+                          "--out", out, cwd=tmp_path))
+    profiles = json.loads((out / "profiles.json").read_text())
+    means = [s["means"]["clv_365d"] for s in profiles["segments"]]
+    assert means == sorted(means, reverse=True)
+    run = json.loads((out / "run.json").read_text())
+    assert run["features"]["models"]["value"]["bgnbd"]["r"] == pytest.approx(0.26712777455768094, rel=1e-3)

@@ -95,3 +95,11 @@ def test_run_json_records_the_value_models():
     assert set(models["bgnbd"]) >= {"r", "alpha", "a", "b"} and set(models["gamma_gamma"]) == {"p", "q", "v"}
     assert "clv_365d" in result.run["features"]["columns"]
     assert "clv_365d" not in result.run["features"]["clustered_on"]  # not a defining family by default
+
+
+def test_segments_can_be_numbered_by_predicted_value():
+    result = segwise.segment(buying_log(), as_of=AS_OF, n_segments=4, random_state=0, order_by="clv_365d")
+    means = [p.means["clv_365d"] for p in result.profiles]
+    assert means == sorted(means, reverse=True)
+    with pytest.raises(segwise.InputError, match="order_by 'no_such_column' is not a feature column"):
+        segwise.segment(buying_log(), as_of=AS_OF, n_segments=2, random_state=0, order_by="no_such_column")

@@ -120,7 +120,7 @@ def _method_params(method: str, values: Optional[list[str]], levels: Optional[st
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
                   seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
                   method_params: Optional[dict[str, Any]] = None, engine=None,
-                  value_options: Optional[dict[str, Any]] = None):
+                  value_options: Optional[dict[str, Any]] = None, order_by: Optional[str] = None):
     from segwise.pipeline import segment
 
     if data is None and engine is not None and engine.name == "spark" and load.get("table"):
@@ -139,6 +139,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             stability=stability, align_to=str(align_to) if align_to is not None else None,
             n_jobs=-1 if stability else None,
             engine=engine, value_options=value_options,
+            order_by={"clv": "clv_365d"}.get(order_by, order_by),
         )
 
 
@@ -279,6 +280,9 @@ def run(
     timings: Annotated[bool, typer.Option("--timings", help="Print the seconds each stage took (also in run.json).")] = False,
     margin: MarginOpt = None,
     discount_rate: DiscountRateOpt = None,
+    order_by: Annotated[Optional[str], typer.Option(
+        "--order-by", help="Number segments by this column's mean, descending; 'clv' = predicted value (clv_365d). "
+        "Default: spend.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: load, clean, build features, choose segments, profile, name, save.
@@ -308,7 +312,7 @@ def run(
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
                            align_to=align_to, method_params=params, engine=run_engine,
-                           value_options={"margin": margin, "discount_rate": discount_rate})
+                           value_options={"margin": margin, "discount_rate": discount_rate}, order_by=order_by)
     paths = result.save(out_dir, store=not no_store, report=not no_report)
     if run_engine.name == "spark":
         from segwise.spark.segment import write_assignments

@@ -94,7 +94,7 @@ def fit_segmenter(engine, features: FeatureTable, segmenter: Segmenter) -> Segme
     segmenter.preprocessor_ = preprocessor
     segmenter.clusterer_ = clusterer
     value_col = segmenter._value_column(frame)
-    segmenter.label_map_ = _label_map(frame, raw_labels, value_col, clusterer.n_segments_)
+    segmenter.label_map_ = _label_map(frame, raw_labels, segmenter._order_column(frame), clusterer.n_segments_)
     segmenter.labels_ = segmenter.label_map_[raw_labels]
     segmenter.outlier_segment_ = None  # the MLlib methods put every customer in a segment
     segmenter.n_segments_ = int(clusterer.n_segments_)
