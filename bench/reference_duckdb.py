@@ -3,7 +3,7 @@
 One SQL statement reads the raw order log and computes twelve of segwise's
 customer features with segwise's definitions and cleaning rules (see
 `segwise.data` and `segwise.features`): lines without a customer, date or finite
-non-zero amount are removed, identical lines are removed once, ``C``-prefixed
+amount are removed (zero amounts are purchases), identical lines are removed once, ``C``-prefixed
 invoices and negative amounts are returns (netted against spend, not orders),
 and ``as_of`` is the day after the last line. It is what an analyst fluent in
 SQL would write for this one log, with none of segwise's column detection,
@@ -49,7 +49,7 @@ WITH lines AS (
            category,
            discount
     FROM (SELECT DISTINCT * FROM read_parquet($orders))
-    WHERE customer_id IS NOT NULL AND ordered_at IS NOT NULL AND isfinite(amount) AND amount <> 0
+    WHERE customer_id IS NOT NULL AND ordered_at IS NOT NULL AND isfinite(amount)
 ),
 observation AS (
     SELECT CAST(max(ts) AS DATE) + 1 AS as_of FROM lines

@@ -28,7 +28,7 @@ def test_each_cleaning_rule_is_counted_and_applied():
         ("1", "a", "2024-01-01 10:00", 10.0),
         ("1", "a", "2024-01-01 10:00", 10.0),   # exact duplicate line of order 1: double export
         ("2", None, "2024-01-02 10:00", 5.0),   # no customer id
-        ("3", "b", "2024-01-03 10:00", 0.0),    # zero amount
+        ("3", "b", "2024-01-03 10:00", 0.0),    # zero amount: a free item, kept as a purchase
         ("4", "b", "2024-01-04 10:00", float("nan")),  # NaN amount
         ("5", "b", "2024-01-05 10:00", float("inf")),  # infinite amount
         ("6", "b", "2024-01-06 10:00", 20.0),
@@ -43,7 +43,7 @@ def test_each_cleaning_rule_is_counted_and_applied():
     }
     rows = rows_of(tx)
     assert rows[["customer_id", "order_id", "amount", "is_return"]].values.tolist() == [
-        ["a", "1", 10.0, False], ["b", "6", 20.0, False], ["b", "7", -8.0, True],
+        ["a", "1", 10.0, False], ["b", "3", 0.0, False], ["b", "6", 20.0, False], ["b", "7", -8.0, True],
     ]
     assert set(tx.cleaning.rules) <= set(CLEANING_RULES)
 

@@ -11,7 +11,9 @@ missing_customer_id    no customer id                                          r
 missing_timestamp      no date                                                 removed
 invalid_amount         amount missing, NaN or infinite                         removed
 non_positive_price     unit price of zero or below (quantity x price logs)     removed
-zero_amount            amount of exactly zero                                  removed
+zero_amount            a purchase of amount exactly zero (a free item)         kept, an
+                                                                               order that
+                                                                               adds no spend
 duplicate_line         an identical line repeated within one order (only       removed
                        when the log has an order id: a double export)
 cancellation           invoice id ``C123...`` or a negative amount             kept, netted
@@ -61,7 +63,10 @@ CLEANING_RULES: dict[str, str] = {
     "missing_timestamp": "rows without a date (removed)",
     "invalid_amount": "rows whose amount is missing, NaN or infinite (removed)",
     "non_positive_price": "rows with a unit price of zero or below (removed)",
-    "zero_amount": "rows with an amount of exactly zero (removed)",
+    "zero_amount": (
+        "purchases with an amount of exactly zero, e.g. a free item (kept: an order for recency, order "
+        "counts and tenure that adds nothing to spend)"
+    ),
     "duplicate_line": "identical lines repeated within one order: double exports (removed)",
     "cancellation": "cancellations and returns (kept, netted against spend, not counted as orders)",
     "after_as_of": "rows dated on or after as_of (excluded from features)",
@@ -69,7 +74,7 @@ CLEANING_RULES: dict[str, str] = {
 }
 
 #: Rules that keep the row (they change or exclude it later instead of removing it).
-_KEEPING_RULES = ("cancellation", "after_as_of", "rare_category")
+_KEEPING_RULES = ("zero_amount", "cancellation", "after_as_of", "rare_category")
 _REMOVING_RULES = [r for r in CLEANING_RULES if r not in (*_KEEPING_RULES, "duplicate_line")]
 
 #: Distinct categories kept; rarer ones become "other" (so a SKU column cannot blow up profiles).
@@ -435,7 +440,6 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
                  WHEN ts IS NULL THEN 'missing_timestamp'
                  WHEN {sql.invalid_number('amount_raw')} THEN 'invalid_amount'
                  {price_rule}
-                 WHEN amount_raw = 0 THEN 'zero_amount'
             END AS drop_rule
         FROM (
             SELECT {sql.id_sql(raw, roles.customer_id)} AS customer_id,
@@ -472,10 +476,14 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
         notes.append("the log has no order id: identical rows are kept as separate purchases")
     stats = engine.execute(
         f"SELECT count(*), count(DISTINCT customer_id), min(ts), max(ts), "
-        f"count(*) FILTER (WHERE is_return), count(*) FILTER (WHERE ts <> date_trunc('day', ts)) "
+        f"count(*) FILTER (WHERE is_return), count(*) FILTER (WHERE ts <> date_trunc('day', ts)), "
+        f"count(*) FILTER (WHERE amount = 0 AND NOT is_return) "
         f"FROM {q(clean)}"
     )[0]
-    n_rows, n_customers, first_ts, last_ts, n_returns, n_timed = stats
+    n_rows, n_customers, first_ts, last_ts, n_returns, n_timed, n_zero = stats
+    # A $0.00 line (a free item, a promotional CD) is still a purchase: dropping it
+    # would lose customers whose only purchases were free and miscount others' orders.
+    rules["zero_amount"] = int(n_zero)
     rules["duplicate_line"] = int(kept - n_rows)
     rules["cancellation"] = int(n_returns)
     if n_rare_category:

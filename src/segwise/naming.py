@@ -2,7 +2,7 @@
 
 Names come from archetypes of customer marketing (Champions, Loyal Regulars, Big
 Spenders, New Customers, At Risk, Hibernating, Deal Hunters, Category Specialists,
-...). Each archetype is a documented score over standardised segment means (see
+Seasonal Shoppers, ...). Each archetype is a documented score over standardised segment means (see
 `ARCHETYPES`); segments and archetypes are matched one-to-one by the Hungarian
 algorithm on those scores, so names are unique within a model. A segment whose
 best archetype scores below `MIN_ARCHETYPE_SCORE` (or data without RFM columns,
@@ -119,6 +119,12 @@ ARCHETYPES: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], flo
     "Can't Lose Them": (
         ("recency_days", "monetary_total"),
         lambda z: min(_g(z, "recency_days") + 0.3, _g(z, "monetary_total") - 0.5),
+    ),
+    # Repeat buyers whose orders bunch in one season of the year (seasonality family).
+    "Seasonal Shoppers": (
+        ("share_orders_top_season", "season_concentration", "n_orders"),
+        lambda z: min(_g(z, "share_orders_top_season"), _g(z, "season_concentration")) - 1.0
+        - 0.3 * _pos(-_g(z, "n_orders")),
     ),
     "Occasional Buyers": (
         ("n_orders",),

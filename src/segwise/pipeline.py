@@ -228,6 +228,8 @@ def segment(
     stability: int | None = None,
     align_to: str | Path | SegmentationModel | None = None,
     n_jobs: int | None = None,
+    value_options: dict[str, Any] | None = None,
+    order_by: str | None = None,
 ) -> SegmentationResult:
     """Segment customers end to end, as ``segwise run`` does.
 
@@ -278,6 +280,10 @@ def segment(
         (`segwise.align`).
     n_jobs : int, optional
         Worker processes for the bootstrap refits (-1: one per core).
+    value_options : dict, optional
+        ``margin`` and ``discount_rate`` of the value family's ``clv_365d``.
+    order_by : str, optional
+        Column whose segment mean numbers the segments (e.g. ``"clv_365d"``).
 
     Returns
     -------
@@ -310,7 +316,8 @@ def segment(
         elif customers is not None:
             customer_table = load_customers(customers, engine=engine, **dict(customer_options or {}))
     with timer.stage("features", "Building customer features"):
-        feature_table = build_features(transactions, customers=customer_table, as_of=as_of)
+        feature_table = build_features(transactions, customers=customer_table, as_of=as_of,
+                                       **{k: v for k, v in (value_options or {}).items() if v is not None})
     source = transactions.source if transactions is not None else customer_table.source
     if len(feature_table.frame) < 2:
         raise InputError(
@@ -331,7 +338,7 @@ def segment(
             method=method, n_segments=n_segments, k_range=tuple(k_range), features=features, exclude=exclude,
             weights=dict(weights) if weights else None, preprocessing=dict(preprocessing) if preprocessing else None,
             method_params=dict(method_params) if method_params else None, names=dict(names) if names else None,
-            random_state=random_state,
+            random_state=random_state, order_by=order_by,
         )
         try:
             segmenter = segmenter.fit(feature_table, engine=engine)
@@ -431,6 +438,7 @@ def _run_record(model, transactions, customer_table, feature_table, segmenter, t
             "clustered_on": list(segmenter.feature_columns_),
             "described_by": described,
             "notes": list(feature_table.notes) + list(segmenter.notes_),
+            "models": dict(feature_table.models),
         },
         "preparation": segmenter.preprocessor_.report_,
         "prepared_columns": [str(c) for c in segmenter.preprocessor_.get_feature_names_out()],

@@ -95,6 +95,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         column named like spend/revenue/income, else segment size).
     names : dict, optional
         Segment id or generated name to the name to use instead.
+    order_by : str, optional
+        Column whose segment mean orders the segment ids (descending), e.g.
+        ``"clv_365d"`` to number segments by predicted value; default ``value_col``
+        (which still gives the revenue shares).
     random_state : int or None
         Seed; the same seed gives the same segments.
 
@@ -140,6 +144,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         value_col=None,
         names=None,
         random_state=None,
+        order_by=None,
     ):
         self.method = method
         self.n_segments = n_segments
@@ -152,6 +157,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.value_col = value_col
         self.names = names
         self.random_state = random_state
+        self.order_by = order_by
 
     # ------------------------------------------------------------------ input
 
@@ -162,6 +168,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if isinstance(X, FeatureTable):
             return X.frame, dict(X.columns)
         return as_feature_frame(X), {}
+
+    def _order_column(self, frame: pd.DataFrame) -> str | None:
+        """The column ordering segment ids: ``order_by``, else the value column."""
+        if self.order_by is None:
+            return value_column(frame, self.value_col)
+        if self.order_by not in frame.columns:
+            raise InputError(f"order_by {self.order_by!r} is not a feature column (for predicted value, the value "
+                             "family's clv_365d is needed: it is left out when the model cannot be fitted)")
+        return self.order_by
 
     # ------------------------------------------------------------------ fit
 
@@ -276,7 +291,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if source is not None:
             # Every exported cluster gets an id, even one no training customer is nearest to.
             n_clusters = max(n_clusters, int(self.clusterer_.n_segments_))
-        self.label_map_ = order_by_value(*cluster_value_means(frame, raw_labels, value_col, n_clusters),
+        self.label_map_ = order_by_value(*cluster_value_means(frame, raw_labels, self._order_column(frame), n_clusters),
                                          last=outlier_cluster)
         self.outlier_segment_ = None if outlier_cluster is None else int(self.label_map_[outlier_cluster])
         self.labels_ = self.label_map_[raw_labels]

@@ -137,6 +137,10 @@ QueryOpt = Annotated[
 AsOfOpt = Annotated[
     Optional[str], typer.Option("--as-of", help="Observation date YYYY-MM-DD (default: day after the last order).")
 ]
+MarginOpt = Annotated[Optional[float], typer.Option(
+    "--margin", help="Share of revenue that is profit, for the value family's clv_365d (default 1.0: revenue).")]
+DiscountRateOpt = Annotated[Optional[float], typer.Option(
+    "--discount-rate", help="Yearly discount rate of future purchases in clv_365d (default 0.10).")]
 CustomersOpt = Annotated[
     Optional[Path], typer.Option("--customers", help=(
         "Customer attribute table (one row per customer): a file, or with a postgresql:// DATA a table NAME there."))

@@ -13,7 +13,7 @@ from segwise.cli.common import (
     DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
     TimestampOpt, StageProgress, app, customer_options, err, handle_errors, load_inputs, load_options, out,
     parse_segments, parse_weights, split_list, write_atomic_table, MemoryLimitOpt, TempDirOpt, ThreadsOpt,
-    make_engine, QueryOpt, source_engine,
+    make_engine, QueryOpt, source_engine, MarginOpt, DiscountRateOpt,
 )
 from segwise.errors import InputError
 
@@ -131,7 +131,8 @@ def _method_params(method: str, values: Optional[list[str]], levels: Optional[st
 
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
                   seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
-                  method_params: Optional[dict[str, Any]] = None, engine=None):
+                  method_params: Optional[dict[str, Any]] = None, engine=None,
+                  value_options: Optional[dict[str, Any]] = None, order_by: Optional[str] = None):
     from segwise.pipeline import segment
 
     if data is None and engine is not None and engine.name == "spark" and load.get("table"):
@@ -149,7 +150,8 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             progress=progress, playbook=playbook,
             stability=stability, align_to=str(align_to) if align_to is not None else None,
             n_jobs=-1 if stability else None,
-            engine=engine,
+            engine=engine, value_options=value_options,
+            order_by={"clv": "clv_365d"}.get(order_by, order_by),
         )
 
 
@@ -291,6 +293,11 @@ def run(
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
     timings: Annotated[bool, typer.Option("--timings", help="Print the seconds each stage took (also in run.json).")] = False,
+    margin: MarginOpt = None,
+    discount_rate: DiscountRateOpt = None,
+    order_by: Annotated[Optional[str], typer.Option(
+        "--order-by", help="Number segments by this column's mean, descending; 'clv' = predicted value (clv_365d). "
+        "Default: spend.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: load, clean, build features, choose segments, profile, name, save.
@@ -319,7 +326,8 @@ def run(
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
-                           align_to=align_to, method_params=params, engine=run_engine)
+                           align_to=align_to, method_params=params, engine=run_engine,
+                           value_options={"margin": margin, "discount_rate": discount_rate}, order_by=order_by)
     paths = result.save(out_dir, store=not no_store, report=not no_report)
     run_engine.write_assignments(result.assignments, out_dir)
     _print_cleaning(result.run)
@@ -364,6 +372,8 @@ def features_command(
     memory_limit: MemoryLimitOpt = None,
     threads: ThreadsOpt = None,
     temp_dir: TempDirOpt = None,
+    margin: MarginOpt = None,
+    discount_rate: DiscountRateOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Write the customer feature table (one row per customer) without segmenting."""
@@ -382,7 +392,7 @@ def features_command(
         cu = load_customers(str(customers), **customer_options(load, primary=False)) if customers else None
     else:
         tx, cu = load_inputs(data, customers, load, run_engine)
-    table_ = build_features(tx, customers=cu, as_of=as_of)
+    table_ = build_features(tx, customers=cu, as_of=as_of, margin=margin, discount_rate=discount_rate)
     write_atomic_table(table_.frame.reset_index(), out_file)
     out.print(
         f"{len(table_.frame):,} customers x {table_.frame.shape[1]} features as of {table_.as_of} written to {out_file}",

@@ -3,13 +3,16 @@
 Families: ``rfm`` (recency, frequency, monetary, tenure), ``affinity`` (category
 breadth/concentration/entropy, discount share), ``engagement`` (channel shares,
 weekend and part-of-day shares), ``journey`` (inter-purchase rhythm, purchase-rate
-change, spend trend), ``log_attributes`` (customer attributes repeated on the order
-lines, e.g. a country) and ``attributes`` (columns of a customer table).
+change, spend trend), ``seasonality`` (share of orders per quarter, concentration in
+the year), ``value`` (expected purchases, probability alive and lifetime
+value from buy-till-you-die models), ``log_attributes`` (customer attributes repeated
+on the order lines, e.g. a country) and ``attributes`` (columns of a customer table).
 """
 
 # Import order is registration order, which is the column order of feature tables.
 from segwise.features import rfm  # noqa: F401,I001  (registers the family)
 from segwise.features import affinity, engagement, journey  # noqa: F401,I001
+from segwise.features import seasonality, value  # noqa: F401,I001  (register the families)
 from segwise.features import attributes  # noqa: F401,I001  (customer attributes read from the log)
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureSpec
 from segwise.features.build import FeatureTable, build_features, learn_spec, parse_as_of

@@ -60,6 +60,9 @@ class FeatureSpec:
     #: Customer attributes read from the order log: feature name -> source column
     #: (`segwise.features.attributes`).
     log_attributes: dict[str, str] = field(default_factory=dict)
+    #: Models fitted at training that some families predict with (e.g. ``value``: the
+    #: BG/NBD and Gamma-Gamma parameters), so new customers are scored, not refitted.
+    models: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +116,9 @@ class FeatureFamily:
     columns: Callable[[FeatureSpec], list[FeatureColumn]]
     applies: Callable[[FeatureSpec], bool]
     description: str
+    #: Optional step after the Ibis part is fetched: ``finish(frame, spec, fit)`` adds
+    #: columns a model computes in memory (e.g. ``value``) and returns what it fitted.
+    finish: Callable[..., dict[str, Any]] | None = None
 
 
 FAMILIES: dict[str, FeatureFamily] = {}
@@ -124,11 +130,12 @@ def register_family(
     columns: Callable[[FeatureSpec], list[FeatureColumn]],
     applies: Callable[[FeatureSpec], bool] = lambda spec: spec.has_transactions,
     description: str,
+    finish: Callable[..., dict[str, Any]] | None = None,
 ) -> Callable[[Callable[[FeatureContext], ibis.Table]], Callable[[FeatureContext], ibis.Table]]:
     """Register a feature family (decorator for its compute function)."""
 
     def decorator(compute):
-        FAMILIES[name] = FeatureFamily(name, compute, columns, applies, description)
+        FAMILIES[name] = FeatureFamily(name, compute, columns, applies, description, finish)
         return compute
 
     return decorator

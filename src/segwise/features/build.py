@@ -47,6 +47,8 @@ class FeatureTable:
     spec: FeatureSpec
     excluded: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: What families fitted (e.g. ``value``: parameters, log-likelihoods, diagnostics).
+    models: dict[str, Any] = field(default_factory=dict)
 
     @property
     def numeric_columns(self) -> list[str]:
@@ -71,6 +73,7 @@ class FeatureTable:
             "columns": {c: col.to_dict() for c, col in self.columns.items()},
             "excluded": dict(self.excluded),
             "notes": list(self.notes),
+            "models": dict(self.models),
         }
 
 
@@ -156,6 +159,8 @@ def build_features(
     as_of: str | date | None = None,
     families: Sequence[str] | None = None,
     spec: FeatureSpec | None = None,
+    margin: float | None = None,
+    discount_rate: float | None = None,
 ) -> FeatureTable:
     """Compute the customer feature table at ``as_of``.
 
@@ -173,6 +178,9 @@ def build_features(
         Families to compute (default: every family the data supports).
     spec : FeatureSpec, optional
         Compute exactly the columns of a fitted model (assignment of new data).
+    margin, discount_rate : float, optional
+        Of the ``value`` family's ``clv_365d``: the share of revenue that is profit
+        (default 1.0) and the yearly discount rate (default 0.10).
 
     Returns
     -------
@@ -180,18 +188,27 @@ def build_features(
     """
     if transactions is None and customers is None:
         raise InputError("nothing to build features from: give a transaction log, a customer table, or both")
+    learning = spec is None
     if spec is None:
         spec = learn_spec(transactions, customers, families)
+        if "value" in spec.families:
+            from segwise.features.value import value_options
+
+            spec.models["value"] = value_options(margin, discount_rate)
     else:
         _check_spec_fits(spec, transactions, customers)
-    columns = _documented_columns(spec)
     excluded: dict[str, int] = {}
     notes: list[str] = []
+    models: dict[str, Any] = {}
     as_of_date = parse_as_of(as_of)
     if transactions is not None and spec.has_transactions:
         if as_of_date is None:
             as_of_date = transactions.default_as_of()
         frame, excluded = _transaction_features(transactions, spec, as_of_date)
+        models, finish_notes = _finish_families(frame, spec, learning)
+        notes += finish_notes
+    columns = _documented_columns(spec)
+    if transactions is not None and spec.has_transactions:
         frame = frame.reindex(columns=["customer_id"] + [c for c in columns if columns[c].family != "attributes"])
         frame = frame.set_index("customer_id")
     else:
@@ -206,7 +223,31 @@ def build_features(
             f"no customer has a purchase before as_of {as_of_date}: choose a later --as-of "
             "or check the data's dates"
         )
-    return FeatureTable(frame=frame, columns=columns, as_of=as_of_date, spec=spec, excluded=excluded, notes=notes)
+    return FeatureTable(frame=frame, columns=columns, as_of=as_of_date, spec=spec, excluded=excluded, notes=notes,
+                        models=models)
+
+
+def _finish_families(frame: pd.DataFrame, spec: FeatureSpec, learning: bool) -> tuple[dict[str, Any], list[str]]:
+    """Run the in-memory step of families that have one (model fits); skip a family that cannot fit."""
+    models: dict[str, Any] = {}
+    notes: list[str] = []
+    for family in list(spec.families):
+        finish = FAMILIES[family].finish
+        if finish is None:
+            continue
+        try:
+            models[family] = finish(frame, spec, learning)
+        except InputError as exc:
+            if not learning:
+                raise
+            # A model that the data cannot support leaves its family out; the rest stands.
+            spec.families.remove(family)
+            spec.models.pop(family, None)
+            message = f"the {family} family is left out: {exc}"
+            notes.append(message)
+            models[family] = {"skipped": str(exc)}
+            log.info(message)
+    return models, notes
 
 
 def _check_spec_fits(spec: FeatureSpec, transactions: Transactions | None, customers: CustomerTable | None) -> None:

@@ -1,4 +1,5 @@
-"""Customer-journey dynamics: rhythm of buying and whether it speeds up or slows down."""
+"""Customer-journey dynamics: rhythm of buying, whether it speeds up or slows down, and
+(with categories) the sequence of categories bought."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from segwise.features.base import FeatureColumn, FeatureContext, FeatureSpec, re
 
 #: Length of the two comparison windows, in days.
 WINDOW_DAYS = 90
+#: Categories in the customer's "top categories" spend share.
+TOP_CATEGORIES = 3
 
 
 def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
@@ -34,7 +37,68 @@ def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
             "days before) / (sum of their absolute values), 0 when both are 0.",
             higher_is="better",
         ),
+    ] + (_sequence_columns() if spec.has_category else [])
+
+
+def _sequence_columns() -> list[FeatureColumn]:
+    # In journey, not affinity: affinity defines segments by default and these must not change the defaults.
+    return [
+        FeatureColumn(
+            f"spend_share_top{TOP_CATEGORIES}_categories", "journey", "share 0-1",
+            f"Share of the customer's category spend in their {TOP_CATEGORIES} biggest categories: near 1 for a "
+            "customer who sticks to a few kinds of product, lower for one who buys across the range.",
+        ),
+        FeatureColumn(
+            "repeat_category_rate", "journey", "share 0-1",
+            "Share of the orders after the first that include a category the customer had bought in an earlier "
+            "order (missing with one order): do they come back for the same kind of product?",
+        ),
+        FeatureColumn(
+            "category_switching_rate", "journey", "share 0-1",
+            "Share of consecutive order pairs whose main category (the category with the most spend in the "
+            "order) differs (missing with one order): how much the customer wanders between categories.",
+        ),
     ]
+
+
+def _sequence(ctx: FeatureContext) -> ibis.Table:
+    """Purchase-sequence features: which categories, in what order."""
+    lines = ctx.purchases.filter(ctx.purchases.category.notnull())
+    orders = ctx.orders.select("customer_id", "order_key", "order_ts")
+    per = lines.group_by(["customer_id", "order_key", "category"]).aggregate(spend=lines.amount.sum())
+    per = per.join(orders, ["customer_id", "order_key"])
+    # Main category of an order: most spend, ties to the smallest name (the same on every engine).
+    in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
+    main = per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0)
+    in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
+    main = main.mutate(previous=main.category.lag().over(in_time))
+    switching = main.group_by("customer_id").aggregate(
+        n_orders=main.count(),
+        switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
+    )
+    first_bought = per.group_by(["customer_id", "category"]).aggregate(first_ts=per.order_ts.min())
+    seen = per.join(first_bought, ["customer_id", "category"])
+    repeat_orders = seen.group_by(["customer_id", "order_key"]).aggregate(
+        repeat=(seen.first_ts < seen.order_ts).any())
+    repeats = repeat_orders.group_by("customer_id").aggregate(
+        repeat_orders=repeat_orders.repeat.cast("float64").sum())
+    by_category = per.group_by(["customer_id", "category"]).aggregate(spend=per.spend.sum())
+    ranked = by_category.mutate(rank=ibis.row_number().over(ibis.window(
+        group_by=by_category.customer_id, order_by=[ibis.desc(by_category.spend), by_category.category])))
+    shares = ranked.group_by("customer_id").aggregate(
+        top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
+        total=ranked.spend.sum(),
+    )
+    joined = (switching.join(repeats, "customer_id").join(shares, "customer_id"))
+    later = (joined.n_orders - 1).cast("float64")
+    null = ibis.null("float64")
+    return joined.select(
+        "customer_id",
+        **{f"spend_share_top{TOP_CATEGORIES}_categories": ibis.ifelse(joined.total > 0, joined.top / joined.total,
+                                                                      null)},
+        repeat_category_rate=ibis.ifelse(later > 0, joined.repeat_orders / later, null),
+        category_switching_rate=ibis.ifelse(later > 0, joined.switches / later, null),
+    )
 
 
 def _symmetric_change(recent, previous):
@@ -70,10 +134,13 @@ def journey(ctx: FeatureContext) -> ibis.Table:
         spend_previous=ibis.ifelse(line_previous, lines.amount, 0.0).sum(),
     )
     joined = rhythm.left_join(spend, "customer_id").drop("customer_id_right")
-    return joined.select(
+    result = joined.select(
         "customer_id",
         "interpurchase_days_mean",
         "interpurchase_days_std",
         purchase_rate_change=_symmetric_change(joined.orders_recent, joined.orders_previous),
         spend_trend=_symmetric_change(joined.spend_recent.fill_null(0.0), joined.spend_previous.fill_null(0.0)),
     )
+    if ctx.spec.has_category:
+        result = result.left_join(_sequence(ctx), "customer_id").drop("customer_id_right")
+    return result

@@ -1,0 +1,69 @@
+"""Purchase-sequence features (journey family, with categories) on a tiny log worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segwise.data import load_transactions
+from segwise.features import build_features
+
+AS_OF = date(2024, 6, 1)
+COLUMNS = ["spend_share_top3_categories", "repeat_category_rate", "category_switching_rate"]
+LOG = pd.DataFrame(
+    [
+        ("1", "a", "2024-01-01", "X", 10.0), ("1", "a", "2024-01-01", "Y", 5.0),  # main X
+        ("2", "a", "2024-01-10", "Y", 20.0),                                    # main Y: switch; Y seen: repeat
+        ("3", "a", "2024-02-01", "Z", 7.0), ("3", "a", "2024-02-01", "W", 3.0),   # main Z: switch; all new
+        ("4", "a", "2024-03-01", "W", 1.0), ("4", "a", "2024-03-01", "X", 2.0),   # main X: switch; repeat
+        ("C5", "a", "2024-03-02", "Y", -20.0),                                  # a return: not a purchase
+        ("6", "b", "2024-02-01", "V", 5.0),                                     # one order
+        ("7", "c", "2024-02-01", "X", 5.0), ("8", "c", "2024-02-03", "X", 6.0),   # same category twice
+    ],
+    columns=["order_id", "customer_id", "ordered_at", "category", "amount"],
+)
+
+
+@pytest.fixture(scope="module")
+def sequence() -> pd.DataFrame:
+    return build_features(load_transactions(LOG), as_of=AS_OF, families=["rfm", "journey"]).frame[COLUMNS]
+
+
+def test_sequence_features_match_hand_computed_values(sequence):
+    nan = float("nan")
+    expected = pd.DataFrame(
+        {
+            # a: spend X 12, Y 25, Z 7, W 4: top three 44 of 48; 3 switches and 2 repeat orders of 3 later orders.
+            "a": [44 / 48, 2 / 3, 1.0],
+            "b": [1.0, nan, nan],
+            "c": [1.0, 1.0, 0.0],
+        },
+        index=COLUMNS,
+    ).T
+    np.testing.assert_allclose(sequence.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    assert list(sequence.index) == ["a", "b", "c"]
+
+
+def test_without_categories_there_are_no_sequence_columns():
+    table = build_features(load_transactions(LOG.drop(columns="category")), as_of=AS_OF, families=["rfm", "journey"])
+    assert not any(c in table.frame.columns for c in COLUMNS)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_sequence_features_on_spark_equal_duckdb(sequence):
+    pytest.importorskip("pyspark")
+    from segwise.engines import get_engine
+
+    engine = get_engine("spark", master="local[1]", conf={"spark.ui.enabled": "false",
+                                                           "spark.sql.shuffle.partitions": "1"})
+    try:
+        spark = build_features(load_transactions(LOG, engine=engine), as_of=AS_OF,
+                               families=["rfm", "journey"]).frame[COLUMNS]
+    finally:
+        engine.close()
+    assert list(spark.index) == list(sequence.index)
+    np.testing.assert_array_equal(spark.to_numpy(), sequence.to_numpy())
