@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.data import CustomerTable, Transactions
 from segwise.cluster.kmeans import KMeansSegmenter, centroid_confidence, squared_distances
 from segwise.errors import InputError, ModelError

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.align import align_model
 from segwise.data import CustomerTable, Transactions, load_customers, load_transactions
 from segwise.drift import training_snapshot

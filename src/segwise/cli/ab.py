@@ -257,7 +257,7 @@ def plan(
 ) -> None:
     """Customers needed per arm to detect an effect; with RUN_DIR, the MDE each segment allows."""
     from segwise.persist import atomic_write_bytes
-    from segwise.stats import mde_conversion, mde_mean, plan_conversion, plan_mean
+    from segwise.experiment_stats import mde_conversion, mde_mean, plan_conversion, plan_mean
 
     if (baseline_rate is None) == (baseline_mean is None):
         raise InputError("give --baseline-rate (conversion) or --baseline-mean with --sd (revenue), not both")

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.errors import DataWarning, InputError, ModelError
 
 app = typer.Typer(

@@ -34,7 +34,7 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.composite import _build, _nested_restore, _nested_state
 from segwise.errors import InputError
-from segwise.validate import sample_indices, silhouette_many
+from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["AutoSegmenter", "bootstrap_stability", "CHOICE_RULE", "DEFAULT_CANDIDATES"]
 

@@ -29,7 +29,7 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.kmeans import KMeansSegmenter, _check_n_segments
 from segwise.errors import InputError
-from segwise.validate import sample_indices
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["AutoencoderSegmenter", "MissingExtraError", "require_torch"]
 

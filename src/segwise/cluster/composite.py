@@ -33,7 +33,7 @@ from segwise.cluster.base import (
     state_params,
 )
 from segwise.errors import InputError
-from segwise.validate import sample_indices, silhouette_many
+from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["TwoStageSegmenter", "MultiViewSegmenter", "DEFAULT_VIEWS"]
 

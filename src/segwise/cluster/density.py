@@ -42,7 +42,7 @@ from segwise.cluster.base import (
     state_params,
 )
 from segwise.errors import InputError
-from segwise.validate import sample_indices
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["DBSCANSegmenter", "HDBSCANSegmenter", "default_min_samples", "k_distance_knee"]
 

@@ -35,8 +35,8 @@ from segwise.cluster.base import (
 from segwise.cluster.kmeans import _check_n_segments, centroid_confidence
 from segwise.cluster.tree import LINKAGES, cut_levels, dendrogram_data, weighted_linkage
 from segwise.errors import InputError
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
-from segwise.validate import sample_indices
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["HierarchicalSegmenter", "micro_cluster_count"]
 
@@ -79,7 +79,7 @@ class HierarchicalSegmenter(SegmentClusterer):
     ----------
     n_segments : int or "auto"
         Number of segments; ``"auto"`` cuts the tree at every k of ``k_range`` and
-        chooses by `segwise.select.CHOICE_RULE` (silhouette on a seeded sample, in
+        chooses by `segwise.cluster.select.CHOICE_RULE` (silhouette on a seeded sample, in
         the tree's distance).
     k_range : tuple of two ints
     linkage : {"ward", "average", "complete"}

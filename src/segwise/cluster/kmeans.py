@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from segwise.cluster.base import SegmentClusterer, register_method
 from segwise.errors import InputError
-from segwise.select import KSelection, select_n_segments
+from segwise.cluster.select import KSelection, select_n_segments
 
 __all__ = ["KMeansSegmenter", "centroid_confidence"]
 
@@ -63,7 +63,7 @@ class KMeansSegmenter(SegmentClusterer):
     ----------
     n_segments : int or "auto"
         Number of segments; ``"auto"`` chooses it over ``k_range`` with
-        `segwise.select.select_n_segments` (rule documented there).
+        `segwise.cluster.select.select_n_segments` (rule documented there).
     k_range : tuple of two ints
         Smallest and largest number of segments tried by ``"auto"``.
     n_init : int

@@ -28,7 +28,7 @@ features + gamma * number of categorical mismatches``.
   moves.
 - **Number of segments** (``"auto"``): every k of ``k_range`` is fitted on a
   ``selection_sample`` and scored by the silhouette in the k-prototypes
-  dissimilarity (square root, so it is a distance); rule `segwise.select.CHOICE_RULE`.
+  dissimilarity (square root, so it is a distance); rule `segwise.cluster.select.CHOICE_RULE`.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.kmeans import _check_n_segments, centroid_confidence, squared_distances
 from segwise.errors import InputError
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point
-from segwise.validate import sample_indices
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["KPrototypesSegmenter", "GAMMA_RULE", "auto_gamma"]
 

@@ -30,8 +30,8 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.kmeans import _check_n_segments
 from segwise.errors import InputError
-from segwise.select import KSelection
-from segwise.validate import sample_indices
+from segwise.cluster.select import KSelection
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["GaussianMixtureSegmenter", "BIC_RULE", "COVARIANCE_TYPES", "multi_segment_summary"]
 

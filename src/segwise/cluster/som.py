@@ -21,7 +21,7 @@ component planes) and needs no minisom, so assignment works from the model file.
   best-matching unit) and topographic error (share of customers whose two best
   units are not neighbours on the grid, diagonals included).
 - **Segments**: Ward clustering of the node weights (Vesanto & Alhoniemi, 2000),
-  number of segments chosen over ``k_range`` by `segwise.select.CHOICE_RULE` on the
+  number of segments chosen over ``k_range`` by `segwise.cluster.select.CHOICE_RULE` on the
   customers' segments; a customer's segment is its best unit's.
 - ``details_`` holds the U-matrix (mean distance of each node to its grid
   neighbours), hit counts, the node -> cluster map and component planes (mean
@@ -42,7 +42,7 @@ from segwise.cluster.base import (
 from segwise.cluster.hierarchical import _Cut, _within_ss
 from segwise.cluster.kmeans import _check_n_segments, centroid_confidence, squared_distances
 from segwise.cluster.tree import cut_levels
-from segwise.select import KSelection, select_n_segments
+from segwise.cluster.select import KSelection, select_n_segments
 
 __all__ = ["SOMSegmenter", "map_shape", "pca_grid"]
 

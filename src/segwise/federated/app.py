@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from segwise.errors import InputError
+from segwise.errors import InputError, SegwiseError
 from segwise.federated import protocol
 from segwise.federated.silo import Silo
 
@@ -49,7 +49,7 @@ ROUTES: dict[str, tuple[type | None, Callable[[Silo, Any], dict[str, Any]]]] = {
 }
 
 
-class BadRequest(Exception):
+class BadRequest(SegwiseError):
     """A request the silo refuses (HTTP 400 / 422)."""
 
     def __init__(self, status: int, message: str) -> None:

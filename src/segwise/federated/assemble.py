@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.cluster.kmeans import KMeansSegmenter
 from segwise.features import FeatureSpec
 from segwise.features.base import FeatureColumn
@@ -31,7 +31,7 @@ from segwise.model import SegmentationModel
 from segwise.prepare import Preprocessor
 from segwise.profile import Profiles, name_segments, profiles_from_stats
 from segwise.profile_stats import SegmentStats
-from segwise.select import KSelection
+from segwise.cluster.select import KSelection
 from segwise.segmenter import Segmenter
 
 __all__ = ["assemble_model", "segment_profiles", "model_to_wire", "model_from_wire", "order_by_value",

@@ -20,12 +20,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from segwise.errors import InputError
+from segwise.errors import InputError, SegwiseError
 
 __all__ = ["WireLog", "HttpSilo", "LocalSilo", "SiloUnavailable", "SiloRefused", "read_wire_log"]
 
 
-class SiloUnavailable(RuntimeError):
+class SiloUnavailable(SegwiseError, RuntimeError):
     """A silo did not answer (connection refused or reset, timeout, server error)."""
 
 

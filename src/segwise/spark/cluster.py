@@ -12,7 +12,7 @@ minus the log-likelihood for the mixture) gives the knee, and the silhouette com
 from MLlib's `ClusteringEvaluator` (squared Euclidean, Spark's definition) on a
 seeded sample of ``selection_sample`` customers (Calinski-Harabasz and
 Davies-Bouldin are computed on the driver for the same sample). The choice follows
-`segwise.select.CHOICE_RULE`. When candidates were fitted on a sample, k-means is
+`segwise.cluster.select.CHOICE_RULE`. When candidates were fitted on a sample, k-means is
 refitted on everyone from the sample's centres, as the local engine does.
 """
 
@@ -29,7 +29,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from segwise.cluster.base import SegmentClusterer
 from segwise.cluster.kmeans import KMeansSegmenter, _check_n_segments
 from segwise.errors import InputError
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point
 from segwise.spark.models import SparkBisectingKMeans, SparkGaussianMixture
 
 __all__ = ["SPARK_METHODS", "fit_spark_method", "kmeans_from_centers"]

@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from segwise.cluster.base import SegmentClusterer, register_method
 from segwise.cluster.kmeans import KMeansSegmenter
 from segwise.errors import InputError
-from segwise.select import KSelection
+from segwise.cluster.select import KSelection
 
 __all__ = ["SparkBisectingKMeans", "SparkGaussianMixture", "SPARK_ONLY"]
 
