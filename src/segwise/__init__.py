@@ -29,8 +29,8 @@ _PUBLIC = {
     "ModelError": "segwise.errors", "SegwiseError": "segwise.errors",
     "FeatureTable": "segwise.features", "build_features": "segwise.features",
     "SegmentationModel": "segwise.model", "load_model": "segwise.model",
-    "SegmentationResult": "segwise.pipeline", "segment": "segwise.pipeline",
-    "load_run": "segwise.pipeline",
+    "SegmentationResult": "segwise.runs", "segment": "segwise.runs",
+    "load_run": "segwise.runs",
     "Preprocessor": "segwise.prepare",
     "Segmenter": "segwise.segmenter",
     "generate_population": "segwise.synth",
@@ -41,9 +41,8 @@ if TYPE_CHECKING:  # the names as static analysis and IDEs see them
     from segwise.errors import DataWarning, InputError, ModelError, SegwiseError
     from segwise.features import FeatureTable, build_features
     from segwise.model import SegmentationModel, load_model
-    from segwise.pipeline import SegmentationResult, segment
+    from segwise.runs import SegmentationResult, load_run, segment
     from segwise.prepare import Preprocessor
-    from segwise.pipeline import load_run
     from segwise.segmenter import Segmenter
     from segwise.synth import generate_population
 

@@ -66,7 +66,7 @@ def split(
     segment_name, arm).
     """
     from segwise.experiment import split_customers
-    from segwise.pipeline import load_run
+    from segwise.runs import load_run
     from segwise.store import STORE_FILENAME, RunStore
 
     loaded = load_run(run_dir)
@@ -278,7 +278,7 @@ def plan(
         f"{power:.0%} power at alpha {alpha:g}: {result['n_treatment']:,} treatment + {result['n_control']:,} "
         f"control = {result['n_total']:,} customers ({result['method']})")
     if run_dir is not None:
-        from segwise.pipeline import load_run
+        from segwise.runs import load_run
 
         loaded = load_run(run_dir)
         sizes = loaded["assignments"]["segment_id"].value_counts().sort_index()

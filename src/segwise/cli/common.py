@@ -263,7 +263,7 @@ def write_atomic_table(frame, path: Path) -> None:
     import os
     import tempfile
 
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)

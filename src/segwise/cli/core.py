@@ -120,7 +120,7 @@ def _method_params(method: str, values: Optional[list[str]], levels: Optional[st
 def _run_pipeline(data, customers, load, *, as_of, segments, method, features, exclude, weights, k_min, k_max,
                   seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
                   method_params: Optional[dict[str, Any]] = None, engine=None):
-    from segwise.pipeline import segment
+    from segwise.runs import segment
 
     if data is None and engine is not None and engine.name == "spark" and load.get("table"):
         data_source = None  # a table of the Spark catalog, named by --table

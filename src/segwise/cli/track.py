@@ -20,7 +20,7 @@ ModelOpt = Annotated[Path, typer.Option("--model", metavar="MODEL", help="A mode
 
 
 def _json_bytes(data) -> bytes:
-    from segwise.pipeline import _json_safe
+    from segwise.runs import _json_safe
 
     return json.dumps(_json_safe(data), indent=2, allow_nan=False).encode()
 
@@ -67,7 +67,7 @@ def track_command(
     """
     from segwise.model import load_model
     from segwise.outputs import check_output_dir, commit_outputs
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
     from segwise.track import track
 
     check_output_dir(out_dir)
@@ -114,7 +114,7 @@ def compare(
 ) -> None:
     """Compare two runs' segments on the customers they share (ARI, same id, same name)."""
     from segwise.cli.common import write_atomic_table
-    from segwise.pipeline import load_run
+    from segwise.runs import load_run
     from segwise.track import compare_assignments
 
     summary, crosstab = compare_assignments(load_run(run_a)["assignments"], load_run(run_b)["assignments"])
@@ -183,7 +183,7 @@ def update(
     """
     from segwise.model import load_model
     from segwise.outputs import check_output_dir, commit_outputs
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
     from segwise.track import update as run_update
 
     out_dir = check_output_dir(out_dir if out_dir is not None else store.parent)
