@@ -12,10 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from segwise.cli.action import say
-from segwise.cli.common import (
-    AmountOpt, CustomerIdOpt, DateFormatOpt, DebugOpt, TimestampOpt, app, err, handle_errors, load_options, out,
-    write_atomic_table,
-)
+from segwise.cli.app import app, err, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import write_atomic_table
+from segwise.cli.options import AmountOpt, CustomerIdOpt, DateFormatOpt, DebugOpt, LoadOptions, TimestampOpt
 from segwise.errors import InputError
 
 ab_app = typer.Typer(
@@ -194,10 +194,10 @@ def analyze(
     if since is not None:
         from segwise.data import load_transactions
 
-        load = load_options(customer_id_col, timestamp_col, amount_col, None, None, None, None, None, None,
-                            date_format, None, None, None, "auto", None)
-        outcomes = outcomes_from_transactions(load_transactions(str(outcomes_file), **load), since=since,
-                                              until=until)
+        load = LoadOptions(customer_id_col=customer_id_col, timestamp_col=timestamp_col, amount_col=amount_col,
+                           date_format=date_format)
+        outcomes = outcomes_from_transactions(load_transactions(str(outcomes_file), **load.transactions_kwargs()),
+                                              since=since, until=until)
         source = f"{outcomes_file} (orders from {since}" + (f" to {until})" if until else ")")
     else:
         if until is not None:

@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from segwise.cli.common import DebugOpt, app, err, handle_errors, out, write_atomic_table
+from segwise.cli.app import app, err, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import write_atomic_table
+from segwise.cli.options import DebugOpt
 from segwise.errors import InputError
 
 playbook_app = typer.Typer(

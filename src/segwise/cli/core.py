@@ -8,51 +8,14 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from segwise.cli.common import (
-    AmountOpt, AsOfOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt,
-    DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
-    TimestampOpt, StageProgress, app, customer_options, err, handle_errors, load_inputs, load_options, out,
-    parse_segments, parse_weights, split_list, write_atomic_table, MemoryLimitOpt, TempDirOpt, ThreadsOpt,
-    make_engine,
-)
+from segwise.cli.app import app, err, out
+from segwise.cli.engines import EngineOpt, SparkConfOpt, SparkMasterOpt, command_engine
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import load_inputs, write_atomic_table
+from segwise.cli.options import AsOfOpt, CustomersOpt, DebugOpt, EngineBounds, LoadOptions, with_option_sets
+from segwise.cli.parsers import parse_segments, parse_weights, split_list
+from segwise.cli.progress import StageProgress
 from segwise.errors import InputError
-
-EngineOpt = Annotated[
-    str, typer.Option("--engine", help="Where the work runs: duckdb (embedded) or spark (needs segwise[spark]).")
-]
-SparkMasterOpt = Annotated[
-    Optional[str],
-    typer.Option("--spark-master", help="Spark master for --engine spark: local[2], spark://HOST:7077, yarn..."),
-]
-SparkConfOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--spark-conf", metavar="KEY=VALUE", help="Spark setting for --engine spark (repeatable)."),
-]
-
-
-def _engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[str]], memory_limit: Optional[str],
-            threads: Optional[int], temp_dir: Optional[Path]):
-    """The engine named on the command line (Spark options only with --engine spark, DuckDB's
-    resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
-    from segwise.engine import ENGINES, get_engine
-
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine != "spark":
-        if spark_master or spark_conf:
-            raise InputError("--spark-master and --spark-conf need --engine spark")
-        return make_engine(memory_limit, threads, temp_dir)
-    if memory_limit is not None or threads is not None or temp_dir is not None:
-        raise InputError("--memory-limit, --threads and --temp-dir bound the DuckDB engine; with --engine spark "
-                         "set spark.driver.memory and spark.executor.memory with --spark-conf")
-    conf = {}
-    for item in spark_conf or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--spark-conf takes KEY=VALUE (e.g. spark.executor.memory=8g), got {item!r}")
-        conf[key.strip()] = value.strip()
-    return get_engine("spark", master=spark_master, conf=conf)
-
 
 def _segments_table(result) -> Table:
     table = Table(title=f"{result.n_segments} segments of {len(result.assignments):,} customers", title_justify="left")
@@ -122,7 +85,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
                   method_params: Optional[dict[str, Any]] = None, engine=None):
     from segwise.runs import segment
 
-    if data is None and engine is not None and engine.name == "spark" and load.get("table"):
+    if data is None and engine is not None and engine.name == "spark" and load.table:
         data_source = None  # a table of the Spark catalog, named by --table
     else:
         data_source = str(data) if data is not None else None
@@ -133,7 +96,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             as_of=as_of, n_segments=parse_segments(segments), method=method,
             features=split_list(features), exclude=split_list(exclude), weights=parse_weights(weights),
             k_range=(k_min, k_max), random_state=seed, method_params=method_params,
-            load_options=load, customer_options=customer_options(load, primary=data is None),
+            load_options=load.transactions_kwargs(), customer_options=load.customers_kwargs(primary=data is None),
             progress=progress, playbook=playbook,
             stability=stability, align_to=str(align_to) if align_to is not None else None,
             n_jobs=-1 if stability else None,
@@ -210,6 +173,7 @@ def _print_method_summary(details: dict[str, Any]) -> None:
 
 @app.command()
 @handle_errors
+@with_option_sets
 def run(
     data: Annotated[Optional[Path], typer.Argument(help="Transaction log: CSV/TSV/text, Parquet or DuckDB file.")] = None,
     customers: CustomersOpt = None,
@@ -249,24 +213,8 @@ def run(
         Optional[Path],
         typer.Option("--align-to", metavar="OLD_MODEL", help="Keep the ids and names of this previous model's segments."),
     ] = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not append the run to DIR/segwise.duckdb.")] = False,
     playbook: Annotated[
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
@@ -289,7 +237,7 @@ def run(
     """
     from segwise.outputs import check_output_dir
 
-    if data is None and customers is None and not (engine == "spark" and table):
+    if data is None and customers is None and not (engine == "spark" and load.table):
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")
     check_output_dir(out_dir)
     if stability is not None and stability < 2:
@@ -297,10 +245,7 @@ def run(
     if align_to is not None and not align_to.is_file():
         raise InputError(f"--align-to {align_to}: no such model file; give the model.segwise of the previous run")
     params = _method_params(method, method_param, levels)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir)
+    run_engine = command_engine(engine, spark_master, spark_conf, bounds)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
@@ -325,48 +270,30 @@ def run(
 
 @app.command("features")
 @handle_errors
+@with_option_sets
 def features_command(
     data: Annotated[Optional[Path], typer.Argument(help="Transaction log.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")] = Path("features.parquet"),
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
+    load: LoadOptions = LoadOptions(),
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Write the customer feature table (one row per customer) without segmenting."""
     from segwise.features import build_features
 
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir)
+    run_engine = command_engine(engine, spark_master, spark_conf, bounds)
     if run_engine.name == "spark":
         from segwise.data import load_customers, load_transactions
 
-        if data is None and not table:
+        if data is None and not load.table:
             raise InputError("give a transaction log (DATA) or a Spark table (--table NAME) with --engine spark")
-        tx = load_transactions(str(data) if data is not None else None, engine=run_engine, **load)
-        cu = load_customers(str(customers), **customer_options(load, primary=False)) if customers else None
+        tx = load_transactions(str(data) if data is not None else None, engine=run_engine, **load.transactions_kwargs())
+        cu = load_customers(str(customers), **load.customers_kwargs(primary=False)) if customers else None
     else:
         tx, cu = load_inputs(data, customers, load, run_engine)
     table_ = build_features(tx, customers=cu, as_of=as_of)
@@ -379,40 +306,22 @@ def features_command(
 
 @app.command()
 @handle_errors
+@with_option_sets
 def assign(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.segwise file.")],
     data: Annotated[Optional[Path], typer.Argument(help="Transaction log of the customers to assign.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")] = Path("assignments.csv"),
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Assign the customers of new data to the segments of a saved model."""
     from segwise.model import load_model
 
     model = load_model(model_path)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
+    tx, cu = load_inputs(data, customers, load, bounds.engine())
     assignments = model.assign(tx, customers=cu, as_of=as_of)
     write_atomic_table(assignments, out_file)
     counts = assignments["segment_name"].value_counts()
@@ -464,7 +373,7 @@ def demo(
     population = generate_population(n_customers, seed=seed)
     data_dir = out_dir / "data"
     paths = population.write(data_dir, "parquet")
-    result = _run_pipeline(Path(paths["orders"]), Path(paths["customers"]), load_options(*([None] * 13), "auto", None),
+    result = _run_pipeline(Path(paths["orders"]), Path(paths["customers"]), LoadOptions(),
                            as_of=None, segments="auto", method="kmeans", features=None, exclude=None, weights=None,
                            k_min=2, k_max=12, seed=seed, show_progress=err.is_terminal)
     paths = result.save(out_dir)

@@ -9,11 +9,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from segwise.cli.common import (
-    AmountOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt, DebugOpt,
-    DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt, TimestampOpt,
-    MemoryLimitOpt, TempDirOpt, ThreadsOpt, app, handle_errors, load_inputs, load_options, make_engine, out,
-)
+from segwise.cli.app import app, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import load_inputs
+from segwise.cli.options import CustomersOpt, DebugOpt, EngineBounds, LoadOptions, with_option_sets
 from segwise.errors import InputError
 
 ModelOpt = Annotated[Path, typer.Option("--model", metavar="MODEL", help="A model.segwise file.")]
@@ -31,6 +30,7 @@ def _share(value) -> str:
 
 @app.command("track")
 @handle_errors
+@with_option_sets
 def track_command(
     data: Annotated[Path, typer.Argument(help="Transaction log covering every --as-of date.")],
     model_path: ModelOpt,
@@ -39,24 +39,8 @@ def track_command(
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("segwise-track"),
     customers: CustomersOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Assign customers with one model at several dates and measure who moved where.
@@ -72,10 +56,7 @@ def track_command(
 
     check_output_dir(out_dir)
     model = load_model(model_path)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
+    tx, cu = load_inputs(data, customers, load, bounds.engine())
     result = track(model, tx, as_of, customers=cu)
     commit_outputs(out_dir, {
         "transitions.parquet": lambda p: write_table(result.transitions, p),
@@ -113,7 +94,7 @@ def compare(
     debug: DebugOpt = False,
 ) -> None:
     """Compare two runs' segments on the customers they share (ARI, same id, same name)."""
-    from segwise.cli.common import write_atomic_table
+    from segwise.cli.files import write_atomic_table
     from segwise.runs import load_run
     from segwise.track import compare_assignments
 
@@ -142,6 +123,7 @@ def compare(
 
 @app.command()
 @handle_errors
+@with_option_sets
 def update(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.segwise file.")],
     data: Annotated[Path, typer.Argument(help="Current transaction log.")],
@@ -154,24 +136,8 @@ def update(
         Optional[Path], typer.Option("--out", help="Where migrations.parquet and update.json go (default: beside --store).")
     ] = None,
     customers: CustomersOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Assign current customers with a model, record their segment history and check drift.
@@ -190,10 +156,7 @@ def update(
     if store.exists() and not store.is_file():
         raise InputError(f"--store {store}: is a directory; give the path of a DuckDB file, e.g. {store / 'segwise.duckdb'}")
     model = load_model(model_path)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table)
-    tx, cu = load_inputs(data, customers, load, make_engine(memory_limit, threads, temp_dir))
+    tx, cu = load_inputs(data, customers, load, bounds.engine())
     result = run_update(model, tx, store, as_of=as_of, customers=cu)
     summary = result.summary
     commit_outputs(out_dir, {

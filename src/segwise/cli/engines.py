@@ -1,0 +1,47 @@
+"""The engine a command runs on, from its ``--engine`` option and option sets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from segwise.cli.options import EngineBounds
+from segwise.errors import InputError
+
+__all__ = ["EngineOpt", "SparkMasterOpt", "SparkConfOpt", "command_engine"]
+
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="Where the work runs: duckdb (embedded) or spark (needs segwise[spark]).")
+]
+SparkMasterOpt = Annotated[
+    Optional[str],
+    typer.Option("--spark-master", help="Spark master for --engine spark: local[2], spark://HOST:7077, yarn..."),
+]
+SparkConfOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--spark-conf", metavar="KEY=VALUE", help="Spark setting for --engine spark (repeatable)."),
+]
+
+
+def command_engine(engine: str, spark_master: Optional[str], spark_conf: Optional[list[str]], bounds: EngineBounds):
+    """The engine named on the command line (Spark options only with --engine spark, DuckDB's
+    resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
+    from segwise.engine import ENGINES, get_engine
+
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "spark":
+        if spark_master or spark_conf:
+            raise InputError("--spark-master and --spark-conf need --engine spark")
+        return bounds.engine()
+    if bounds.given:
+        raise InputError("--memory-limit, --threads and --temp-dir bound the DuckDB engine; with --engine spark "
+                         "set spark.driver.memory and spark.executor.memory with --spark-conf")
+    conf = {}
+    for item in spark_conf or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--spark-conf takes KEY=VALUE (e.g. spark.executor.memory=8g), got {item!r}")
+        conf[key.strip()] = value.strip()
+    return get_engine("spark", master=spark_master, conf=conf)
