@@ -11,7 +11,7 @@
     │                                     before it was fitted
     ├── InvalidRequest                    a service request that fails validation (serve.schemas)
     ├── ReloadFailed                      a new model file the service cannot load (serve.state)
-    ├── BadRequest                        a request a silo refuses, HTTP 400/422 (federated.app)
+    ├── BadRequest                        a request a silo refuses, HTTP 400/422 (federated.routes)
     ├── SiloUnavailable (RuntimeError)    a silo that does not answer          (federated.transport)
     └── PrivacyBudgetExceeded (RuntimeError)  a release over the privacy budget (federated.privacy)
 

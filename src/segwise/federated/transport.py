@@ -131,7 +131,7 @@ class LocalSilo(_Client):
         self.wire_log = wire_log
 
     def _send(self, path: str, raw: bytes | None) -> tuple[int, bytes]:
-        from segwise.federated.app import BadRequest, dispatch
+        from segwise.federated.routes import BadRequest, dispatch
 
         try:
             return 200, dispatch(self.silo, path, raw or b"")
