@@ -13,7 +13,7 @@ from segwise.cli.engines import EngineOpt, SparkConfOpt, SparkMasterOpt, command
 from segwise.cli.errors import handle_errors
 from segwise.cli.files import load_inputs, write_atomic_table
 from segwise.cli.options import AsOfOpt, CustomersOpt, DebugOpt, EngineBounds, LoadOptions, with_option_sets
-from segwise.cli.parsers import parse_segments, parse_weights, split_list
+from segwise.cli.parsers import PARSERS, parse_method_params, parse_segments, parse_weights, split_list
 from segwise.cli.progress import StageProgress
 from segwise.errors import InputError
 
@@ -50,33 +50,25 @@ def _timings_table(timings: dict[str, float]) -> Table:
     return table
 
 
-def _method_params(method: str, values: Optional[list[str]], levels: Optional[str]) -> Optional[dict[str, Any]]:
-    """``--method-param KEY=VALUE`` (VALUE read as JSON when it parses, else text) and ``--levels``."""
-    import json
-
+def _method_params(method: str, values: Optional[list[str]], options: dict[str, Optional[str]]
+                   ) -> Optional[dict[str, Any]]:
+    """``--method-param KEY=VALUE`` and the options of method parameters (``--levels``), read as the
+    method declares its parameters (`segwise.cluster.base.method_parameters`)."""
     from segwise.cluster import get_method
+    from segwise.cluster.base import METHODS, method_parameters, methods_with_option
 
-    get_method(method)  # an unknown name is an InputError listing the methods
-    params: dict[str, Any] = {}
-    for item in values or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InputError(f"--method-param takes KEY=VALUE (e.g. linkage=average or eps=0.8), got {item!r}")
-        try:
-            params[key] = json.loads(text)
-        except ValueError:
-            params[key] = text.strip()
-    if levels is not None:
-        if method not in ("hierarchical",):
-            raise InputError(f"--levels cuts a hierarchical tree at several levels; it needs --method hierarchical, "
+    declared = {p.option: p for p in method_parameters(get_method(method)) if p.option}
+    params = parse_method_params(values)
+    for option, text in options.items():
+        if text is None:
+            continue
+        param = declared.get(option)
+        if param is None:
+            owners = methods_with_option(option)
+            what = next(p.help for p in method_parameters(METHODS[owners[0]]) if p.option == option)
+            raise InputError(f"{option} {what.split(' (')[0]}; it needs --method {' or --method '.join(owners)}, "
                              f"not {method!r}")
-        try:
-            params["levels"] = [int(v) for v in levels.split(",") if v.strip()]
-        except ValueError:
-            raise InputError(f"--levels takes whole numbers separated by commas (e.g. 4,12), got {levels!r}") from None
-        if not params["levels"] or min(params["levels"]) < 1:
-            raise InputError(f"--levels takes numbers of segments of at least 1 (e.g. 4,12), got {levels!r}")
+        params[param.name] = PARSERS[param.type](option, text)
     return params or None
 
 
@@ -244,7 +236,7 @@ def run(
         raise InputError(f"--stability takes the number of bootstrap refits, at least 2 (e.g. 20); got {stability}")
     if align_to is not None and not align_to.is_file():
         raise InputError(f"--align-to {align_to}: no such model file; give the model.segwise of the previous run")
-    params = _method_params(method, method_param, levels)
+    params = _method_params(method, method_param, {"--levels": levels})
     run_engine = command_engine(engine, spark_master, spark_conf, bounds)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,

@@ -110,6 +110,15 @@ class AutoSegmenter(SegmentClusterer):
         Scores of every candidate.
     """
 
+    param_docs = {
+        "candidates": ("methods", "registered methods to compare"),
+        "n_bootstrap": ("int", "bootstrap refits measuring each candidate's stability"),
+        "stability_sample": ("int", "customers the bootstrap samples are drawn from"),
+        "score_sample": ("int", "customers of the silhouette sample"),
+        "min_stability": ("float", "stability below which a candidate is set aside"),
+    }
+    assignment_rule = "the rule of the method it chose"
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), candidates=DEFAULT_CANDIDATES, n_bootstrap=5,
                  stability_sample=3_000, score_sample=10_000, min_stability=0.5, random_state=None):
         self.n_segments = n_segments

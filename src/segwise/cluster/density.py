@@ -195,6 +195,15 @@ class DBSCANSegmenter(_DensityBase):
     random_state : int, RandomState or None
     """
 
+    param_docs = {
+        "eps": ("auto|float", "neighbourhood radius ('auto': the knee of the k-distance curve)"),
+        "min_samples": ("auto|int", "customers within eps that make a core customer"),
+        "knee_sample": ("int", "customers whose k-distance makes the curve for eps='auto'"),
+        "micro_share": ("float", "segments below this share of customers are reported as micro-segments"),
+    }
+    assignment_rule = "the segment of the nearest core customer within eps, else Outliers"
+    report_sections = ("density",)
+
     def __init__(self, *, eps="auto", min_samples="auto", fit_sample=20_000, knee_sample=5_000, micro_share=0.02,
                  random_state=None):
         self.eps = eps
@@ -314,6 +323,15 @@ class HDBSCANSegmenter(_DensityBase):
     fit_sample, micro_share, random_state
         As for `DBSCANSegmenter`.
     """
+
+    param_docs = {
+        "min_cluster_size": ("auto|int", "smallest segment, in customers"),
+        "min_samples": ("auto|int", "neighbours that make a customer dense"),
+        "cluster_selection_method": ("str", "eom (excess of mass) or leaf"),
+        "micro_share": ("float", "segments below this share of customers are reported as micro-segments"),
+    }
+    assignment_rule = "approximate membership: the segment of the nearest training customers, else Outliers"
+    report_sections = ("density",)
 
     def __init__(self, *, min_cluster_size="auto", min_samples="auto", cluster_selection_method="eom",
                  fit_sample=20_000, micro_share=0.02, random_state=None):

@@ -116,6 +116,19 @@ class HierarchicalSegmenter(SegmentClusterer):
         Micro-cluster of each training customer (None for the exact tree).
     """
 
+    param_docs = {
+        "linkage": ("str", "ward, average or complete"),
+        "metric": ("str", "distance between customers (ward needs euclidean)"),
+        "feature_weights": ("params", "per-feature weights of a weighted distance"),
+        "levels": ("counts", "cuts a hierarchical tree at several levels (numbers of segments, e.g. 4,12)"),
+        "exact_limit": ("int", "largest number of customers for the exact tree (micro-clusters above)"),
+        "n_micro_clusters": ("auto|int", "micro-clusters above exact_limit"),
+        "dendrogram_merges": ("int", "top merges kept for the report's dendrogram"),
+    }
+    cli_options = {"levels": "--levels"}
+    assignment_rule = "the segment of the nearest training customer or micro-cluster centre"
+    report_sections = ("hierarchical",)
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), linkage="ward", metric="euclidean",
                  feature_weights=None, levels=None, exact_limit=20_000, n_micro_clusters="auto",
                  dendrogram_merges=30, selection_sample=10_000, random_state=None):

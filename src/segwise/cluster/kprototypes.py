@@ -106,6 +106,13 @@ class KPrototypesSegmenter(SegmentClusterer):
     categorical_encoding = "codes"
     column_params = {"categorical": "list"}
 
+    param_docs = {
+        "categorical": ("names", "categorical feature columns (default: every categorical feature)"),
+        "gamma": ("auto|float", "weight of one categorical mismatch"),
+        "refine_iter": ("int", "batch passes over all customers after the fit"),
+    }
+    assignment_rule = "the nearest prototype (squared distance on numbers plus gamma per categorical mismatch)"
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), categorical=None, gamma="auto", n_init=2, max_iter=20,
                  fit_sample=5_000, selection_sample=1_000, refine_iter=10, random_state=None):
         self.n_segments = n_segments

@@ -99,6 +99,15 @@ class GaussianMixtureSegmenter(SegmentClusterer):
         The fitted mixture (as in scikit-learn).
     """
 
+    param_docs = {
+        "covariance_type": ("auto|str", "full, tied, diag or spherical ('auto': the lowest BIC)"),
+        "covariance_types": ("names", "types tried by 'auto'"),
+        "reg_covar": ("float", "added to the covariances' diagonal for stability"),
+        "multi_threshold": ("float", "membership probability that counts a customer in a segment"),
+    }
+    assignment_rule = "the most probable component; predict_proba gives every membership"
+    report_sections = ("mixture",)
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), covariance_type="auto",
                  covariance_types=COVARIANCE_TYPES, n_init=1, max_iter=200, reg_covar=1e-3, multi_threshold=0.3,
                  fit_sample=10_000, random_state=None):

@@ -145,6 +145,16 @@ class SOMSegmenter(SegmentClusterer):
     quantization_error_, topographic_error_ : float
     """
 
+    param_docs = {
+        "map_rows": ("auto|int", "rows of the map"),
+        "map_cols": ("auto|int", "columns of the map"),
+        "num_iteration": ("auto|int", "training iterations of the map"),
+        "sigma": ("auto|float", "initial neighbourhood radius"),
+        "learning_rate": ("float", "initial learning rate of the map"),
+    }
+    assignment_rule = "the segment of the best-matching unit of the map"
+    report_sections = ("som",)
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), map_rows="auto", map_cols="auto",
                  num_iteration="auto", sigma="auto", learning_rate=0.5, selection_sample=10_000, random_state=None):
         self.n_segments = n_segments
