@@ -138,25 +138,11 @@ def _print_report(paths: dict[str, str]) -> None:
         out.print(report_summary(path, path.stat().st_size), highlight=False, soft_wrap=True)
 
 
-def _print_method_summary(details: dict[str, Any]) -> None:
+def _print_method_summary(method: str, details: dict[str, Any]) -> None:
     """One or two lines of what only this method reports (the rest is in run.json)."""
-    lines = []
-    if details.get("method") == "auto":
-        lines.append(f"method: {details.get('reason', '')}")
-    if details.get("tree", {}).get("kind") == "micro-clusters":
-        lines.append(f"tree: {details['tree']['reason']}")
-    for micro in details.get("micro_segments") or []:
-        revenue = micro.get("share_revenue")
-        lines.append(f"micro-segment {micro.get('segment_name')}: {micro['share_customers']:.2%} of customers"
-                     + (f", {revenue:.2%} of revenue" if revenue is not None else ""))
-    multi = details.get("multi_segment")
-    if multi:
-        lines.append(f"multi-segment customers (p >= {multi['threshold']} in several): {multi['customers']:,} "
-                     f"({multi['share']:.1%})")
-    if "quantization_error" in details:
-        lines.append(f"map {details['map_shape'][0]}x{details['map_shape'][1]}: quantisation error "
-                     f"{details['quantization_error']:.3f}, topographic error {details['topographic_error']:.3f}")
-    for line in lines:
+    from segwise.cluster import get_model_class
+
+    for line in get_model_class(method).summary_lines(details):
         out.print(line, highlight=False, soft_wrap=True)
 
 
@@ -253,7 +239,7 @@ def run(
     if selection:
         out.print(f"number of segments: {selection['reason']}", highlight=False, soft_wrap=True)
     _print_checks(result.run)
-    _print_method_summary(result.run.get("method_details") or {})
+    _print_method_summary(result.run["method"], result.run.get("method_details") or {})
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
     _print_report(paths)
     if timings:

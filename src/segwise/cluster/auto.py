@@ -119,6 +119,10 @@ class AutoSegmenter(SegmentClusterer):
     }
     assignment_rule = "the rule of the method it chose"
 
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        return [f"method: {details.get('reason', '')}"]
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), candidates=DEFAULT_CANDIDATES, n_bootstrap=5,
                  stability_sample=3_000, score_sample=10_000, min_stability=0.5, random_state=None):
         self.n_segments = n_segments

@@ -34,7 +34,8 @@ A method also declares what others need to know about it, so that nothing outsid
   (``--levels``). The CLI's ``--method-param`` and ``--levels`` read these;
 - ``assignment_rule``: how a new customer is assigned, in one sentence;
 - ``report_sections``: the sections of the HTML report its ``details_`` feed
-  (`segwise.report` renders them, whatever the method);
+  (`segwise.report` renders them, whatever the method), and ``summary_lines(details)``:
+  the line or two ``segwise run`` prints about them;
 - ``assign_prepared(X)``: labels and confidences of rows already prepared and
   checked, the fast path of single-customer assignment (the model's and the service's).
 
@@ -132,6 +133,11 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     def predict_with_confidence(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(X), confidence(X))``; a method that gets both from one pass overrides it."""
         return np.asarray(self.predict(X)), np.asarray(self.confidence(X), dtype=np.float64)
+
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        """A line or two of what only this method reports, from its ``details_`` (the CLI prints them)."""
+        return []
 
     def assign_prepared(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cluster and confidence of rows already prepared and checked (float64, ``n_features_in_`` wide).

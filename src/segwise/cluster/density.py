@@ -82,6 +82,15 @@ def _kneighbors(nn: NearestNeighbors, X: np.ndarray, k: int) -> tuple[np.ndarray
 class _DensityBase(SegmentClusterer):
     """What DBSCAN and HDBSCAN share: sampling, the Outliers cluster, micro-segments, state."""
 
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        lines = []
+        for micro in details.get("micro_segments") or []:
+            revenue = micro.get("share_revenue")
+            lines.append(f"micro-segment {micro.get('segment_name')}: {micro['share_customers']:.2%} of customers"
+                         + (f", {revenue:.2%} of revenue" if revenue is not None else ""))
+        return lines
+
     def _prepare_fit(self, X) -> tuple[np.ndarray, np.ndarray, int, int]:
         X = fit_input(X)
         owner = type(self).__name__

@@ -129,6 +129,11 @@ class HierarchicalSegmenter(SegmentClusterer):
     assignment_rule = "the segment of the nearest training customer or micro-cluster centre"
     report_sections = ("hierarchical",)
 
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        tree = details.get("tree") or {}
+        return [f"tree: {tree['reason']}"] if tree.get("kind") == "micro-clusters" else []
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), linkage="ward", metric="euclidean",
                  feature_weights=None, levels=None, exact_limit=20_000, n_micro_clusters="auto",
                  dendrogram_merges=30, selection_sample=10_000, random_state=None):

@@ -108,6 +108,14 @@ class GaussianMixtureSegmenter(SegmentClusterer):
     assignment_rule = "the most probable component; predict_proba gives every membership"
     report_sections = ("mixture",)
 
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        multi = details.get("multi_segment")
+        if not multi:
+            return []
+        return [f"multi-segment customers (p >= {multi['threshold']} in several): {multi['customers']:,} "
+                f"({multi['share']:.1%})"]
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), covariance_type="auto",
                  covariance_types=COVARIANCE_TYPES, n_init=1, max_iter=200, reg_covar=1e-3, multi_threshold=0.3,
                  fit_sample=10_000, random_state=None):

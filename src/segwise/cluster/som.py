@@ -155,6 +155,13 @@ class SOMSegmenter(SegmentClusterer):
     assignment_rule = "the segment of the best-matching unit of the map"
     report_sections = ("som",)
 
+    @classmethod
+    def summary_lines(cls, details: dict) -> list[str]:
+        if "quantization_error" not in details:
+            return []
+        return [f"map {details['map_shape'][0]}x{details['map_shape'][1]}: quantisation error "
+                f"{details['quantization_error']:.3f}, topographic error {details['topographic_error']:.3f}"]
+
     def __init__(self, n_segments="auto", *, k_range=(2, 12), map_rows="auto", map_cols="auto",
                  num_iteration="auto", sigma="auto", learning_rate=0.5, selection_sample=10_000, random_state=None):
         self.n_segments = n_segments
