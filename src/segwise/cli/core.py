@@ -66,7 +66,7 @@ def _method_params(method: str, values: Optional[list[str]], options: dict[str, 
         if param is None:
             owners = methods_with_option(option)
             what = next(p.help for p in method_parameters(METHODS[owners[0]]) if p.option == option)
-            raise InputError(f"{option} {what.split(' (')[0]}; it needs --method {' or --method '.join(owners)}, "
+            raise InputError(f"{option} {what}; it needs --method {' or --method '.join(owners)}, "
                              f"not {method!r}")
         params[param.name] = PARSERS[param.type](option, text)
     return params or None

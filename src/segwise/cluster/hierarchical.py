@@ -120,7 +120,7 @@ class HierarchicalSegmenter(SegmentClusterer):
         "linkage": ("str", "ward, average or complete"),
         "metric": ("str", "distance between customers (ward needs euclidean)"),
         "feature_weights": ("params", "per-feature weights of a weighted distance"),
-        "levels": ("counts", "cuts a hierarchical tree at several levels (numbers of segments, e.g. 4,12)"),
+        "levels": ("counts", "cuts a hierarchical tree at several levels, one per number of segments"),
         "exact_limit": ("int", "largest number of customers for the exact tree (micro-clusters above)"),
         "n_micro_clusters": ("auto|int", "micro-clusters above exact_limit"),
         "dendrogram_merges": ("int", "top merges kept for the report's dendrogram"),
