@@ -7,11 +7,11 @@ Usage::
 
 segwise chooses the number of segments over 2..12 fast: k-means candidates fitted
 in float32 on at most 100,000 customers with few initialisations, the silhouette on
-a fixed sample of 10,000 (`segwise.select`). The reference is what one would do
+a fixed sample of 10,000 (`segwise.cluster.select`). The reference is what one would do
 with time to spare, on a seeded sample of 50,000 customers of the same prepared
 data: scikit-learn k-means in float64 with 10 initialisations for every k, and the
 exact silhouette of all 50,000 (`sklearn.metrics.silhouette_score`, no sampling).
-Both choose by the same rule (`segwise.select.CHOICE_RULE`). The benchmark records
+Both choose by the same rule (`segwise.cluster.select.CHOICE_RULE`). The benchmark records
 both silhouette curves, both choices, and the time of segwise's choice on all
 customers (``Segmenter.fit``, which includes preparing, refitting the chosen k on
 everyone, profiles and names).
@@ -49,7 +49,7 @@ def exhaustive_choice(prepared: np.ndarray, k_range: tuple[int, int], random_sta
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    from segwise.select import _choose, knee_point
+    from segwise.cluster.select import _choose, knee_point
 
     started = time.perf_counter()
     candidates = []

@@ -88,7 +88,7 @@ def train(n_customers: int, out: Path) -> tuple[Path, list[dict]]:
     import pandas as pd
 
     import segwise
-    from segwise.pipeline import segment
+    from segwise.runs import segment
 
     population = segwise.generate_population(n_customers, seed=1)
     result = segment(population.orders, random_state=0)

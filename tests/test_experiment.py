@@ -13,7 +13,7 @@ from segwise.errors import InputError
 from segwise.experiment import (
     analyze_experiment, outcomes_from_transactions, read_outcomes, read_split, split_customers,
 )
-from segwise.stats import conversion_lift, holm
+from segwise.experiment_stats import conversion_lift, holm
 from segwise.store import RunStore
 
 

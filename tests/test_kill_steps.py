@@ -24,7 +24,7 @@ import pytest
 
 import segwise
 from segwise.outputs import STAGING_PREFIX
-from segwise.pipeline import OUTPUT_FILES
+from segwise.runs import OUTPUT_FILES
 
 N_CUSTOMERS = 300
 

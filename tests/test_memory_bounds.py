@@ -2,7 +2,7 @@
 
 Each test runs a path on more customers than an n x n float matrix could comfortably
 hold and checks two things: the size of what the pairwise computation was given
-(recorded by wrapping `segwise.validate._silhouette_rows`, the one place distances
+(recorded by wrapping `segwise.cluster.silhouette._silhouette_rows`, the one place distances
 between customers are computed for scores), and the peak of the memory numpy
 allocated meanwhile (numpy reports its buffers to `tracemalloc`), which must stay
 far below the n x n matrix. No timings are asserted.
@@ -18,6 +18,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from threadpoolctl import threadpool_limits
 
+import segwise.cluster.silhouette as silhouette
 import segwise.validate as validate
 from segwise import Segmenter
 from segwise.cluster import DBSCANSegmenter, HDBSCANSegmenter, KMeansSegmenter
@@ -45,13 +46,13 @@ def customers():
 def pairwise_rows(monkeypatch):
     """Rows of every matrix the silhouette's pairwise distances were computed on."""
     seen: list[int] = []
-    original = validate._silhouette_rows
+    original = silhouette._silhouette_rows
 
     def recording(X, labelings):
         seen.append(int(np.asarray(X).shape[0]))
         return original(X, labelings)
 
-    monkeypatch.setattr(validate, "_silhouette_rows", recording)
+    monkeypatch.setattr(silhouette, "_silhouette_rows", recording)
     return seen
 
 

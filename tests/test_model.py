@@ -7,7 +7,7 @@ import pytest
 import segwise
 from segwise.errors import InputError
 from segwise.features import build_features
-from segwise.pipeline import segment
+from segwise.runs import segment
 
 
 @pytest.fixture(scope="module")

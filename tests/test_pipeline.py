@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import segwise
 from segwise.outputs import STAGING_PREFIX, commit_outputs, recover
-from segwise.pipeline import OUTPUT_FILES
+from segwise.runs import OUTPUT_FILES
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
 from segwise.validate import (
     calinski_harabasz, cluster_scatter, davies_bouldin, internal_metrics, sample_indices, silhouette_many,
     silhouette_values, validation_report,
@@ -135,9 +135,9 @@ def test_scores_on_all_customers_never_copy_the_matrix(monkeypatch):
     """Calinski-Harabasz and Davies-Bouldin work in blocks: at 10 million customers a copy is gigabytes."""
     import tracemalloc
 
-    from segwise import validate
+    from segwise.cluster import silhouette
 
-    monkeypatch.setattr(validate, "BLOCK_BYTES", 2**20)
+    monkeypatch.setattr(silhouette, "BLOCK_BYTES", 2**20)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400_000, 12))
     labels = rng.integers(0, 6, len(X))

@@ -166,7 +166,7 @@ def build_cards(
 
 def load_cards(run_dir: str | Path, playbook: Playbook | str | Path | None = None) -> list[SegmentCard]:
     """Cards of a saved run; the playbook is the one given, else the model's."""
-    from segwise.pipeline import load_run
+    from segwise.runs import load_run
     from segwise.playbook import load_playbook
 
     run_dir = Path(run_dir)

@@ -20,7 +20,7 @@ Analysis (`analyze_experiment`)
     buyers); their number is reported. Per segment and overall it reports arm
     sizes, conversion rate and revenue per customer in each arm, the absolute and
     relative lift of the chosen metric with confidence intervals and p-values
-    (methods in `segwise.stats`, named in the result), Holm-adjusted p-values
+    (methods in `segwise.experiment_stats`, named in the result), Holm-adjusted p-values
     across segments, the minimum detectable effect at the achieved sizes, and a
     sample-ratio-mismatch check of the arm counts against the planned share.
 """
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from segwise.errors import InputError
-from segwise.stats import conversion_lift, holm, mde_conversion, mde_mean, mean_lift, srm_check
+from segwise.experiment_stats import conversion_lift, holm, mde_conversion, mde_mean, mean_lift, srm_check
 
 __all__ = [
     "ARMS", "SPLIT_COLUMNS", "split_customers", "read_split", "read_outcomes", "outcomes_from_transactions",
@@ -318,7 +318,7 @@ def analyze_experiment(
     alpha, power : float
         Significance level (intervals are 1 - alpha) and power for the MDE.
     revenue_method : {"auto", "welch", "bootstrap"}
-        See `segwise.stats.mean_lift`.
+        See `segwise.experiment_stats.mean_lift`.
     n_resamples, random_state
         Bootstrap resamples and seed.
 

@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.errors import InputError
 from segwise.persist import atomic_write_bytes
 

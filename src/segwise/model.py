@@ -12,9 +12,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.data import CustomerTable, Transactions
-from segwise.cluster.kmeans import KMeansSegmenter, centroid_confidence, squared_distances
 from segwise.errors import InputError, ModelError
 from segwise.features import FeatureSpec, FeatureTable, build_features
 from segwise.features.base import FeatureColumn
@@ -155,15 +154,7 @@ class SegmentationModel:
         prepared = pre.transform_arrays(values.reshape(len(rows), len(numeric)), categories)
         clusterer = segmenter.clusterer_
         label_map = segmenter.label_map_
-        if type(clusterer) is KMeansSegmenter:
-            # scikit-learn's input validation in predict() and confidence() costs more
-            # than the arithmetic for one customer: compute the distances once, directly.
-            squared = squared_distances(prepared, clusterer.cluster_centers_)
-            cluster = np.argmin(squared, axis=1)
-            confidence = centroid_confidence(np.sqrt(squared))
-        else:
-            cluster = clusterer.predict(prepared)
-            confidence = np.asarray(clusterer.confidence(prepared), dtype=np.float64)
+        cluster, confidence = clusterer.assign_prepared(prepared)
         segment = label_map[cluster].astype(np.int64)
         probabilities = None
         if hasattr(clusterer, "predict_proba"):

@@ -1,18 +1,21 @@
-"""The whole flow in one call: load, clean, build features, segment, profile, name, save.
+"""The flow, nothing more: load -> features -> segmenter -> validation.
 
-`segment` does what ``segwise run`` does and returns a `SegmentationResult`;
-``result.save(dir)`` writes the outputs (atomically, see `segwise.outputs`) and
-appends the run to ``dir/segwise.duckdb``. `load_run` reads a saved run back.
+`run_flow` loads and cleans the data, builds the customer features, fits a
+`Segmenter`, assigns and profiles every customer and measures the segments
+(validation, economics, actionability, and stability or alignment when asked for).
+It returns a `Segmentation`; writing it to a run directory, binding a playbook and
+reading a run back belong to the act side (`segwise.runs`: `segwise.segment` there
+is this flow plus those). Nothing here imports report, serve, export, experiment,
+playbook or the run store (an import-linter contract in pyproject.toml checks it).
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -20,9 +23,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.align import align_model
 from segwise.data import CustomerTable, Transactions, load_customers, load_transactions
 from segwise.drift import training_snapshot
@@ -31,22 +33,12 @@ from segwise.engines import Engine, get_engine
 from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
 from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel
-from segwise.outputs import commit_outputs, recover
-from segwise.persist import atomic_write_bytes
-from segwise.playbook import Playbook, load_playbook
 from segwise.profile import Profiles
-from segwise.report import REPORT_FILENAME, render_report
 from segwise.segmenter import Segmenter
 from segwise.stability import bootstrap_stability
-from segwise.store import STORE_FILENAME, RunStore
 from segwise.validate import validation_report
 
-__all__ = ["segment", "SegmentationResult", "load_run", "OUTPUT_FILES", "write_table"]
-
-#: Files every run writes into its output directory.
-OUTPUT_FILES = (
-    "assignments.parquet", "assignments.csv", "features.parquet", "profiles.json", "model.segwise", "run.json",
-)
+__all__ = ["run_flow", "Segmentation"]
 
 ProgressCallback = Callable[[str, str], None]
 
@@ -65,8 +57,8 @@ def _versions() -> dict[str, str]:
 
 
 @dataclass
-class SegmentationResult:
-    """What a segmentation run produced.
+class Segmentation:
+    """What the flow produced (`segwise.runs.SegmentationResult` adds saving).
 
     Attributes
     ----------
@@ -91,7 +83,6 @@ class SegmentationResult:
     features: FeatureTable
     model: SegmentationModel
     run: dict[str, Any]
-    paths: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] | None = None
     stability: dict[str, Any] | None = None
     economics: dict[str, Any] | None = None
@@ -109,82 +100,6 @@ class SegmentationResult:
     def summary_table(self) -> pd.DataFrame:
         """Segments with name, size, share, revenue share and key traits."""
         return self.profiles.table()
-
-    def save(self, out_dir: str | Path, *, store: bool = True, report: bool = True) -> dict[str, str]:
-        """Write every output into ``out_dir`` and append the run to its store.
-
-        Files are staged and moved into place together (see `segwise.outputs`); an
-        interrupted save leaves the previous outputs intact. With ``report`` the
-        HTML report (`segwise.report`) is built from the staged outputs and
-        committed with them as ``report.html``.
-        """
-        out_dir = Path(out_dir)
-        started = time.perf_counter()
-        run = dict(self.run)
-        run["outputs"] = (list(OUTPUT_FILES) + ([REPORT_FILENAME] if report else [])
-                          + ([STORE_FILENAME] if store else []))
-        model_hash: dict[str, str] = {}
-
-        def write_model(path: Path) -> None:
-            model_hash["sha256"] = self.model.save(path)
-
-        def run_json() -> bytes:
-            return json.dumps(_json_safe(run), indent=2, allow_nan=False).encode()
-
-        def write_run(path: Path) -> None:
-            run["model_sha256"] = model_hash.get("sha256")
-            run["timings"]["outputs"] = round(time.perf_counter() - started, 3)
-            path.write_bytes(run_json())
-
-        def write_report(path: Path) -> None:
-            report_started = time.perf_counter()
-            path.write_text(render_report(path.parent), encoding="utf-8")
-            # The report is built from the staged run.json, so its own time is added afterwards.
-            run["timings"]["report"] = round(time.perf_counter() - report_started, 3)
-            atomic_write_bytes(path.parent / "run.json", run_json())
-
-        writers = {
-            "assignments.parquet": lambda p: write_table(self.assignments, p),
-            "assignments.csv": lambda p: write_table(self.assignments, p),
-            "features.parquet": lambda p: write_table(self.features.frame.reset_index(), p),
-            "profiles.json": lambda p: p.write_text(json.dumps(self.profiles.to_dict(), indent=2, allow_nan=False)),
-            "model.segwise": write_model,
-            "run.json": write_run,
-        }
-        if report:
-            # Written after run.json: the report is built from the staged outputs alone.
-            writers[REPORT_FILENAME] = write_report
-
-        def append_to_store() -> None:
-            if store:
-                with RunStore(out_dir / STORE_FILENAME) as run_store:
-                    run_store.append_run(_json_safe(run), self.assignments, model_hash.get("sha256"))
-
-        self.paths = commit_outputs(out_dir, writers, last="run.json", before_commit=append_to_store)
-        if store:
-            self.paths[STORE_FILENAME] = str(out_dir / STORE_FILENAME)
-        self.run = run
-        return self.paths
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a DataFrame as Parquet or CSV, chosen by the file suffix."""
-    path = Path(path)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if path.suffix.lower() in (".parquet", ".pq") or path.name.endswith(".parquet"):
-        pq.write_table(table, path)
-    elif path.suffix.lower() in (".csv", ".txt"):
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, path)
-    else:
-        raise InputError(f"{path}: unknown output format; use a .parquet or .csv file name")
-
-
-def _json_safe(value: Any) -> Any:
-    from segwise.profile import _clean_json
-
-    return _clean_json(value)
 
 
 class _Timer:
@@ -205,7 +120,7 @@ class _Timer:
                 self.progress(name, "done")
 
 
-def segment(
+def run_flow(
     data: Any = None,
     *,
     customers: Any = None,
@@ -224,14 +139,13 @@ def segment(
     customer_options: Mapping[str, Any] | None = None,
     engine: Engine | str | Any = None,
     progress: ProgressCallback | None = None,
-    playbook: str | Path | Playbook | None = None,
     stability: int | None = None,
     align_to: str | Path | SegmentationModel | None = None,
     n_jobs: int | None = None,
     value_options: dict[str, Any] | None = None,
     order_by: str | None = None,
-) -> SegmentationResult:
-    """Segment customers end to end, as ``segwise run`` does.
+) -> Segmentation:
+    """Segment customers end to end, as ``segwise run`` does, without writing anything.
 
     Parameters
     ----------
@@ -269,9 +183,6 @@ def segment(
     progress : callable, optional
         Called as ``progress(stage, label)`` when a stage starts and
         ``progress(stage, "done")`` when it ends.
-    playbook : path or Playbook, optional
-        A playbook (`segwise.playbook`), checked against the fitted segments and
-        stored in the model.
     stability : int, optional
         Number of bootstrap refits ``B`` for the stability of the segments
         (`segwise.stability.bootstrap_stability`); not measured when None.
@@ -287,12 +198,10 @@ def segment(
 
     Returns
     -------
-    SegmentationResult
+    Segmentation
     """
     if data is None and customers is None:
         raise InputError("nothing to segment: give a transaction log, a customer table (--customers), or both")
-    if playbook is not None and not isinstance(playbook, Playbook):
-        playbook = load_playbook(playbook)
     timer = _Timer(progress)
     if engine is None and type(data).__module__.startswith("pyspark"):
         engine = data.sparkSession
@@ -375,18 +284,12 @@ def segment(
             stability_record = bootstrap_stability(
                 segmenter, feature_table, n_bootstrap=stability, random_state=random_state, n_jobs=n_jobs,
             ).to_dict()
-    if playbook is not None:
-        # bound after alignment, which may renumber and rename the segments
-        model.playbook = playbook.bind_model(model)
     run = _run_record(
         model, transactions, customer_table, feature_table, segmenter, timer.timings,
         n_segments=n_segments, k_range=k_range, random_state=random_state, method_params=method_params,
     )
     run.update(checks, stability=stability_record, alignment=alignment)
-    if model.playbook is not None:
-        run["playbook"] = {"source": model.playbook.source,
-                           "segments": [p.segment_id for p in model.playbook.segments]}
-    return SegmentationResult(
+    return Segmentation(
         assignments=assignments, profiles=segmenter.profiles_, features=feature_table, model=model, run=run,
         stability=stability_record, alignment=alignment, **checks,
     )
@@ -452,25 +355,4 @@ def _run_record(model, transactions, customer_table, feature_table, segmenter, t
         "segments": segments,
         "timings": dict(timings),
         "versions": _versions(),
-    }
-
-
-def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """Read a run directory back: ``run.json``, assignments, profiles and the model.
-
-    Interrupted writes are recovered first (see `segwise.outputs.recover`).
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(f"{run_dir}: no such run directory")
-    recover(run_dir)
-    run_file = run_dir / "run.json"
-    if not run_file.exists():
-        raise InputError(f"{run_dir}: not a segwise run directory (no run.json); run `segwise run` first")
-    run = json.loads(run_file.read_text())
-    return {
-        "run": run,
-        "assignments": pq.read_table(run_dir / "assignments.parquet").to_pandas(),
-        "profiles": Profiles.from_dict(json.loads((run_dir / "profiles.json").read_text())),
-        "model": SegmentationModel.load(run_dir / "model.segwise"),
     }

@@ -29,3 +29,24 @@ def test_segmenter_refuses_a_spark_only_method_before_fitting(tmp_path):
     frame = np.random.default_rng(0).normal(size=(50, 3))
     with pytest.raises(InputError, match="--engine spark --method bisecting_kmeans"):
         Segmenter(method="spark_bisecting_kmeans", n_segments=2).fit(frame)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_declares_every_parameter(name):
+    """The declarations the CLI and the docs read cover the estimator's parameters, no more."""
+    from segwise.cluster.base import method_parameters
+
+    method = METHODS[name]
+    declared = method_parameters(method)
+    assert sorted(p.name for p in declared) == sorted(method().get_params(deep=False))
+    assert all(p.help and p.type for p in declared)
+    assert set(method.param_docs) <= {p.name for p in declared}
+    assert method.assignment_rule
+    assert set(method.cli_options) <= set(method.param_docs)
+
+
+def test_report_sections_are_declared_by_methods_and_rendered_by_the_report():
+    from segwise.report.method_data import SECTION_BUILDERS
+
+    declared = {section for method in METHODS.values() for section in method.report_sections}
+    assert declared == set(SECTION_BUILDERS)

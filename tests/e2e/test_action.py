@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 import segwise
+import segwise.store
 
 from ..test_export import Receiver
 from .conftest import Jobs, assert_bad_input, assert_ok, run_segwise

@@ -25,7 +25,7 @@ import pytest
 
 import segwise
 from segwise.outputs import STAGING_PREFIX
-from segwise.pipeline import OUTPUT_FILES
+from segwise.runs import OUTPUT_FILES
 from segwise.store import STORE_FILENAME, RunStore
 
 from . import datasets

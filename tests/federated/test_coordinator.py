@@ -48,7 +48,7 @@ def test_federated_equals_central_lloyd_from_the_same_initial_centroids(plain_ru
 
 
 def test_k_is_the_knee_of_the_aggregated_inertia(plain_run):
-    from segwise.select import knee_point
+    from segwise.cluster.select import knee_point
 
     _, _, result = plain_run
     selection = result.record["selection"]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import segwise.pipeline as pipeline
+import segwise.runs as runs
 from segwise.outputs import STAGING_PREFIX
-from segwise.pipeline import OUTPUT_FILES
+from segwise.runs import OUTPUT_FILES
 
 
 def test_save_writes_the_report_built_from_the_saved_outputs(kmeans_run):
@@ -35,7 +35,7 @@ def test_a_failing_report_leaves_the_previous_outputs(kmeans_run, tmp_path, monk
     def broken(run_dir):
         raise Broken(f"cannot build the report of {run_dir}")
 
-    monkeypatch.setattr(pipeline, "render_report", broken)
+    monkeypatch.setattr(runs, "render_report", broken)
     with pytest.raises(Broken):
         kmeans_run.result.save(tmp_path, store=False)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -10,7 +10,7 @@ import pytest
 
 import segwise
 from segwise.model import SegmentationModel, load_model
-from segwise.pipeline import segment
+from segwise.runs import segment
 
 
 @dataclass

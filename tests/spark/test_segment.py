@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from segwise.data import load_transactions
 from segwise.features import build_features
-from segwise.pipeline import segment
+from segwise.runs import segment
 from segwise.segmenter import Segmenter
 
 # A Spark session takes tens of seconds to start: the module is slow as a whole.

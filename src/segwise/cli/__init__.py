@@ -19,7 +19,7 @@ from segwise.cli import action, ab  # noqa: F401,E402  (playbook, cards, export;
 from segwise.cli import serve  # noqa: F401,E402  (serve)
 from segwise.cli import federated  # noqa: F401,E402  (federated coordinator, silo, simulate)
 from segwise.cli import value  # noqa: F401,E402  (value: customer-value models, calibration/holdout check)
-from segwise.cli.common import app
+from segwise.cli.app import app
 
 __all__ = ["app", "main", "cli_reference_markdown"]
 

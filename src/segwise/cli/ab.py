@@ -12,10 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from segwise.cli.action import say
-from segwise.cli.common import (
-    AmountOpt, CustomerIdOpt, DateFormatOpt, DebugOpt, TimestampOpt, app, err, handle_errors, load_options, out,
-    write_atomic_table,
-)
+from segwise.cli.app import app, err, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import write_atomic_table
+from segwise.cli.options import AmountOpt, CustomerIdOpt, DateFormatOpt, DebugOpt, LoadOptions, TimestampOpt
 from segwise.errors import InputError
 
 ab_app = typer.Typer(
@@ -66,7 +66,7 @@ def split(
     segment_name, arm).
     """
     from segwise.experiment import split_customers
-    from segwise.pipeline import load_run
+    from segwise.runs import load_run
     from segwise.store import STORE_FILENAME, RunStore
 
     loaded = load_run(run_dir)
@@ -194,10 +194,10 @@ def analyze(
     if since is not None:
         from segwise.data import load_transactions
 
-        load = load_options(customer_id_col, timestamp_col, amount_col, None, None, None, None, None, None,
-                            date_format, None, None, None, "auto", None)
-        outcomes = outcomes_from_transactions(load_transactions(str(outcomes_file), **load), since=since,
-                                              until=until)
+        load = LoadOptions(customer_id_col=customer_id_col, timestamp_col=timestamp_col, amount_col=amount_col,
+                           date_format=date_format)
+        outcomes = outcomes_from_transactions(load_transactions(str(outcomes_file), **load.transactions_kwargs()),
+                                              since=since, until=until)
         source = f"{outcomes_file} (orders from {since}" + (f" to {until})" if until else ")")
     else:
         if until is not None:
@@ -257,7 +257,7 @@ def plan(
 ) -> None:
     """Customers needed per arm to detect an effect; with RUN_DIR, the MDE each segment allows."""
     from segwise.persist import atomic_write_bytes
-    from segwise.stats import mde_conversion, mde_mean, plan_conversion, plan_mean
+    from segwise.experiment_stats import mde_conversion, mde_mean, plan_conversion, plan_mean
 
     if (baseline_rate is None) == (baseline_mean is None):
         raise InputError("give --baseline-rate (conversion) or --baseline-mean with --sd (revenue), not both")
@@ -278,7 +278,7 @@ def plan(
         f"{power:.0%} power at alpha {alpha:g}: {result['n_treatment']:,} treatment + {result['n_control']:,} "
         f"control = {result['n_total']:,} customers ({result['method']})")
     if run_dir is not None:
-        from segwise.pipeline import load_run
+        from segwise.runs import load_run
 
         loaded = load_run(run_dir)
         sizes = loaded["assignments"]["segment_id"].value_counts().sort_index()

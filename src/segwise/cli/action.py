@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from segwise.cli.common import DebugOpt, app, err, handle_errors, out, write_atomic_table
+from segwise.cli.app import app, err, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import write_atomic_table
+from segwise.cli.options import DebugOpt
 from segwise.errors import InputError
 
 playbook_app = typer.Typer(
@@ -96,7 +99,7 @@ def playbook_actions(
     """Write every customer's next-best action: the first rule of its segment that holds."""
     import pandas as pd
 
-    from segwise.pipeline import load_run
+    from segwise.runs import load_run
     from segwise.playbook import load_playbook
 
     run = load_run(run_dir)
@@ -199,7 +202,7 @@ def export(
         change_events, deliver_webhook, export_frame, previous_assignments, segment_changes, upsert_duckdb,
         upsert_postgres, write_change_feed, write_export_file,
     )
-    from segwise.pipeline import load_run
+    from segwise.runs import load_run
 
     kinds = [(target, _export_kind(target)) for target in to]
     loaded = load_run(run_dir)

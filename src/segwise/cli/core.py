@@ -8,63 +8,16 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from segwise.cli.common import (
-    AmountOpt, AsOfOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt,
-    DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
-    TimestampOpt, StageProgress, app, customer_options, err, handle_errors, load_inputs, load_options, out,
-    parse_segments, parse_weights, split_list, write_atomic_table, MemoryLimitOpt, TempDirOpt, ThreadsOpt,
-    make_engine, QueryOpt, source_engine, MarginOpt, DiscountRateOpt,
+from segwise.cli.app import app, err, out
+from segwise.cli.engines import EngineOpt, SparkConfOpt, SparkMasterOpt, command_engine, source_engine
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import load_inputs, write_atomic_table
+from segwise.cli.options import (
+    AsOfOpt, CustomersOpt, DebugOpt, DiscountRateOpt, EngineBounds, LoadOptions, MarginOpt, with_option_sets,
 )
+from segwise.cli.parsers import PARSERS, parse_method_params, parse_segments, parse_weights, split_list
+from segwise.cli.progress import StageProgress
 from segwise.errors import InputError
-
-EngineOpt = Annotated[
-    Optional[str], typer.Option("--engine", help=(
-        "Where the work runs: duckdb (embedded, the default for files), spark (needs segwise[spark]) or postgres "
-        "(inside the database of a postgresql:// DATA, the default for one)."))
-]
-SparkMasterOpt = Annotated[
-    Optional[str],
-    typer.Option("--spark-master", help="Spark master for --engine spark: local[2], spark://HOST:7077, yarn..."),
-]
-SparkConfOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--spark-conf", metavar="KEY=VALUE", help="Spark setting for --engine spark (repeatable)."),
-]
-
-
-def _engine(engine: Optional[str], spark_master: Optional[str], spark_conf: Optional[list[str]],
-            memory_limit: Optional[str], threads: Optional[int], temp_dir: Optional[Path], data=None):
-    """The engine named on the command line (Spark options only with --engine spark, DuckDB's
-    resource bounds only with DuckDB: Spark takes them as --spark-conf settings)."""
-    from segwise.engines import ENGINES, get_engine
-    from segwise.engines.postgres_url import is_postgres_url
-
-    if engine is None:
-        engine = "postgres" if is_postgres_url(data) else "duckdb"
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "postgres":
-        if not is_postgres_url(data):
-            raise InputError("--engine postgres runs inside a PostgreSQL database: give DATA as "
-                             "postgresql://USER@HOST:PORT/DATABASE with --table NAME or --query \"SELECT ...\"")
-        if spark_master or spark_conf:
-            raise InputError("--spark-master and --spark-conf need --engine spark")
-        return source_engine(data, memory_limit, threads, temp_dir)
-    if engine != "spark":
-        if spark_master or spark_conf:
-            raise InputError("--spark-master and --spark-conf need --engine spark")
-        return make_engine(memory_limit, threads, temp_dir)
-    if memory_limit is not None or threads is not None or temp_dir is not None:
-        raise InputError("--memory-limit, --threads and --temp-dir bound the DuckDB engine; with --engine spark "
-                         "set spark.driver.memory and spark.executor.memory with --spark-conf")
-    conf = {}
-    for item in spark_conf or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--spark-conf takes KEY=VALUE (e.g. spark.executor.memory=8g), got {item!r}")
-        conf[key.strip()] = value.strip()
-    return get_engine("spark", master=spark_master, conf=conf)
-
 
 def _segments_table(result) -> Table:
     table = Table(title=f"{result.n_segments} segments of {len(result.assignments):,} customers", title_justify="left")
@@ -99,33 +52,25 @@ def _timings_table(timings: dict[str, float]) -> Table:
     return table
 
 
-def _method_params(method: str, values: Optional[list[str]], levels: Optional[str]) -> Optional[dict[str, Any]]:
-    """``--method-param KEY=VALUE`` (VALUE read as JSON when it parses, else text) and ``--levels``."""
-    import json
-
+def _method_params(method: str, values: Optional[list[str]], options: dict[str, Optional[str]]
+                   ) -> Optional[dict[str, Any]]:
+    """``--method-param KEY=VALUE`` and the options of method parameters (``--levels``), read as the
+    method declares its parameters (`segwise.cluster.base.method_parameters`)."""
     from segwise.cluster import get_method
+    from segwise.cluster.base import METHODS, method_parameters, methods_with_option
 
-    get_method(method)  # an unknown name is an InputError listing the methods
-    params: dict[str, Any] = {}
-    for item in values or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InputError(f"--method-param takes KEY=VALUE (e.g. linkage=average or eps=0.8), got {item!r}")
-        try:
-            params[key] = json.loads(text)
-        except ValueError:
-            params[key] = text.strip()
-    if levels is not None:
-        if method not in ("hierarchical",):
-            raise InputError(f"--levels cuts a hierarchical tree at several levels; it needs --method hierarchical, "
+    declared = {p.option: p for p in method_parameters(get_method(method)) if p.option}
+    params = parse_method_params(values)
+    for option, text in options.items():
+        if text is None:
+            continue
+        param = declared.get(option)
+        if param is None:
+            owners = methods_with_option(option)
+            what = next(p.help for p in method_parameters(METHODS[owners[0]]) if p.option == option)
+            raise InputError(f"{option} {what}; it needs --method {' or --method '.join(owners)}, "
                              f"not {method!r}")
-        try:
-            params["levels"] = [int(v) for v in levels.split(",") if v.strip()]
-        except ValueError:
-            raise InputError(f"--levels takes whole numbers separated by commas (e.g. 4,12), got {levels!r}") from None
-        if not params["levels"] or min(params["levels"]) < 1:
-            raise InputError(f"--levels takes numbers of segments of at least 1 (e.g. 4,12), got {levels!r}")
+        params[param.name] = PARSERS[param.type](option, text)
     return params or None
 
 
@@ -133,9 +78,9 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
                   seed, show_progress: bool, playbook: Optional[Path] = None, stability=None, align_to=None,
                   method_params: Optional[dict[str, Any]] = None, engine=None,
                   value_options: Optional[dict[str, Any]] = None, order_by: Optional[str] = None):
-    from segwise.pipeline import segment
+    from segwise.runs import segment
 
-    if data is None and engine is not None and engine.name == "spark" and load.get("table"):
+    if data is None and engine is not None and engine.name == "spark" and load.table:
         data_source = None  # a table of the Spark catalog, named by --table
     else:
         data_source = str(data) if data is not None else None
@@ -146,7 +91,7 @@ def _run_pipeline(data, customers, load, *, as_of, segments, method, features, e
             as_of=as_of, n_segments=parse_segments(segments), method=method,
             features=split_list(features), exclude=split_list(exclude), weights=parse_weights(weights),
             k_range=(k_min, k_max), random_state=seed, method_params=method_params,
-            load_options=load, customer_options=customer_options(load, primary=data is None),
+            load_options=load.transactions_kwargs(), customer_options=load.customers_kwargs(primary=data is None),
             progress=progress, playbook=playbook,
             stability=stability, align_to=str(align_to) if align_to is not None else None,
             n_jobs=-1 if stability else None,
@@ -197,25 +142,11 @@ def _print_report(paths: dict[str, str]) -> None:
         out.print(report_summary(path, path.stat().st_size), highlight=False, soft_wrap=True)
 
 
-def _print_method_summary(details: dict[str, Any]) -> None:
+def _print_method_summary(method: str, details: dict[str, Any]) -> None:
     """One or two lines of what only this method reports (the rest is in run.json)."""
-    lines = []
-    if details.get("method") == "auto":
-        lines.append(f"method: {details.get('reason', '')}")
-    if details.get("tree", {}).get("kind") == "micro-clusters":
-        lines.append(f"tree: {details['tree']['reason']}")
-    for micro in details.get("micro_segments") or []:
-        revenue = micro.get("share_revenue")
-        lines.append(f"micro-segment {micro.get('segment_name')}: {micro['share_customers']:.2%} of customers"
-                     + (f", {revenue:.2%} of revenue" if revenue is not None else ""))
-    multi = details.get("multi_segment")
-    if multi:
-        lines.append(f"multi-segment customers (p >= {multi['threshold']} in several): {multi['customers']:,} "
-                     f"({multi['share']:.1%})")
-    if "quantization_error" in details:
-        lines.append(f"map {details['map_shape'][0]}x{details['map_shape'][1]}: quantisation error "
-                     f"{details['quantization_error']:.3f}, topographic error {details['topographic_error']:.3f}")
-    for line in lines:
+    from segwise.cluster import get_model_class
+
+    for line in get_model_class(method).summary_lines(details):
         out.print(line, highlight=False, soft_wrap=True)
 
 
@@ -224,6 +155,7 @@ def _print_method_summary(details: dict[str, Any]) -> None:
 
 @app.command()
 @handle_errors
+@with_option_sets
 def run(
     data: Annotated[Optional[Path], typer.Argument(help=(
         "Transaction log: CSV/TSV/text, Parquet or DuckDB file, or postgresql://USER@HOST:PORT/DATABASE "
@@ -265,25 +197,8 @@ def run(
         Optional[Path],
         typer.Option("--align-to", metavar="OLD_MODEL", help="Keep the ids and names of this previous model's segments."),
     ] = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    query: QueryOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not append the run to DIR/segwise.duckdb.")] = False,
     playbook: Annotated[
         Optional[Path], typer.Option("--playbook", help="Playbook TOML file: checked and stored in the model.")
@@ -311,18 +226,15 @@ def run(
     """
     from segwise.outputs import check_output_dir
 
-    if data is None and customers is None and not (engine == "spark" and table):
+    if data is None and customers is None and not (engine == "spark" and load.table):
         raise InputError("give a transaction log (DATA), a customer table (--customers FILE), or both")
     check_output_dir(out_dir)
     if stability is not None and stability < 2:
         raise InputError(f"--stability takes the number of bootstrap refits, at least 2 (e.g. 20); got {stability}")
     if align_to is not None and not align_to.is_file():
         raise InputError(f"--align-to {align_to}: no such model file; give the model.segwise of the previous run")
-    params = _method_params(method, method_param, levels)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table, query)
-    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir, data)
+    params = _method_params(method, method_param, {"--levels": levels})
+    run_engine = command_engine(engine, spark_master, spark_conf, bounds, data)
     result = _run_pipeline(data, customers, load, as_of=as_of, segments=segments, method=method, features=features,
                            exclude=exclude, weights=weight, k_min=k_min, k_max=k_max, seed=seed,
                            show_progress=err.is_terminal, playbook=playbook, stability=stability,
@@ -336,7 +248,7 @@ def run(
     if selection:
         out.print(f"number of segments: {selection['reason']}", highlight=False, soft_wrap=True)
     _print_checks(result.run)
-    _print_method_summary(result.run.get("method_details") or {})
+    _print_method_summary(result.run["method"], result.run.get("method_details") or {})
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
     _print_report(paths)
     if timings:
@@ -345,33 +257,17 @@ def run(
 
 @app.command("features")
 @handle_errors
+@with_option_sets
 def features_command(
     data: Annotated[Optional[Path], typer.Argument(help="Transaction log.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")] = Path("features.parquet"),
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    query: QueryOpt = None,
+    load: LoadOptions = LoadOptions(),
     engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    bounds: EngineBounds = EngineBounds(),
     margin: MarginOpt = None,
     discount_rate: DiscountRateOpt = None,
     debug: DebugOpt = False,
@@ -379,17 +275,14 @@ def features_command(
     """Write the customer feature table (one row per customer) without segmenting."""
     from segwise.features import build_features
 
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table, query)
-    run_engine = _engine(engine, spark_master, spark_conf, memory_limit, threads, temp_dir, data)
+    run_engine = command_engine(engine, spark_master, spark_conf, bounds, data)
     if run_engine.name == "spark":
         from segwise.data import load_customers, load_transactions
 
-        if data is None and not table:
+        if data is None and not load.table:
             raise InputError("give a transaction log (DATA) or a Spark table (--table NAME) with --engine spark")
-        tx = load_transactions(str(data) if data is not None else None, engine=run_engine, **load)
-        cu = load_customers(str(customers), **customer_options(load, primary=False)) if customers else None
+        tx = load_transactions(str(data) if data is not None else None, engine=run_engine, **load.transactions_kwargs())
+        cu = load_customers(str(customers), **load.customers_kwargs(primary=False)) if customers else None
     else:
         tx, cu = load_inputs(data, customers, load, run_engine)
     table_ = build_features(tx, customers=cu, as_of=as_of, margin=margin, discount_rate=discount_rate)
@@ -402,41 +295,22 @@ def features_command(
 
 @app.command()
 @handle_errors
+@with_option_sets
 def assign(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.segwise file.")],
     data: Annotated[Optional[Path], typer.Argument(help="Transaction log of the customers to assign.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")] = Path("assignments.csv"),
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    query: QueryOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Assign the customers of new data to the segments of a saved model."""
     from segwise.model import load_model
 
     model = load_model(model_path)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table, query)
-    tx, cu = load_inputs(data, customers, load, source_engine(data, memory_limit, threads, temp_dir))
+    tx, cu = load_inputs(data, customers, load, source_engine(data, bounds))
     assignments = model.assign(tx, customers=cu, as_of=as_of)
     write_atomic_table(assignments, out_file)
     counts = assignments["segment_name"].value_counts()
@@ -488,7 +362,7 @@ def demo(
     population = generate_population(n_customers, seed=seed)
     data_dir = out_dir / "data"
     paths = population.write(data_dir, "parquet")
-    result = _run_pipeline(Path(paths["orders"]), Path(paths["customers"]), load_options(*([None] * 13), "auto", None),
+    result = _run_pipeline(Path(paths["orders"]), Path(paths["customers"]), LoadOptions(),
                            as_of=None, segments="auto", method="kmeans", features=None, exclude=None, weights=None,
                            k_min=2, k_max=12, seed=seed, show_progress=err.is_terminal)
     paths = result.save(out_dir)

@@ -9,11 +9,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from segwise.cli.common import (
-    AmountOpt, AsOfOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt,
-    DebugOpt, DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt,
-    TimestampOpt, app, err, handle_errors, load_options, out, parse_segments, split_list,
-)
+from segwise.cli.app import app, err, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.options import AsOfOpt, CustomersOpt, DebugOpt, LoadOptions, with_option_sets
+from segwise.cli.parsers import parse_segments, split_list
 from segwise.errors import InputError
 
 federated_app = typer.Typer(
@@ -79,6 +78,7 @@ def _report(result, assignments=None) -> None:
 
 @federated_app.command("silo")
 @handle_errors
+@with_option_sets
 def silo_command(
     data: Annotated[Path, typer.Argument(help="This silo's transaction log.")],
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 takes a free one).")] = 8765,
@@ -90,21 +90,7 @@ def silo_command(
     noise_seed: Annotated[
         Optional[int], typer.Option("--noise-seed", help="Seed of the privacy noise (tests only: it reveals the noise).")
     ] = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
+    load: LoadOptions = LoadOptions(),
     debug: DebugOpt = False,
 ) -> None:
     """Serve one silo: its customers stay here; only aggregates answer the coordinator.
@@ -118,11 +104,8 @@ def silo_command(
 
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be between 0 and 65535, got {port}")
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                        category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                        encoding, table)
     silo_name = name or data.stem
-    transactions = load_transactions(str(data), **load)
+    transactions = load_transactions(str(data), **load.transactions_kwargs())
     silo = Silo(transactions, name=silo_name, out_dir=out_dir or Path(f"segwise-silo-{silo_name}"),
                 noise_seed=noise_seed)
 
@@ -203,6 +186,7 @@ def coordinator_command(
 
 @federated_app.command("simulate")
 @handle_errors
+@with_option_sets
 def simulate_command(
     data: Annotated[Path, typer.Argument(help="Transaction log to split into silos.")],
     silos: Annotated[int, typer.Option("--silos", help="Number of silos (processes on 127.0.0.1).")] = 4,
@@ -221,21 +205,7 @@ def simulate_command(
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
     min_group_size: MinGroupOpt = 5,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
+    load: LoadOptions = LoadOptions(),
     debug: DebugOpt = False,
 ) -> None:
     """Simulate a federation locally: split DATA into silo processes and segment across them.
@@ -246,15 +216,12 @@ def simulate_command(
     """
     from segwise.federated.simulate import simulate
 
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                        category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                        encoding, table)
     params = _federated_params(segments, k_min, k_max, as_of, dp_epsilon, dp_delta, dp_iterations,
                                secure_aggregation, features, exclude, min_group_size)
     err.print(f"starting {silos} silo processes on 127.0.0.1 ({split} split) ...", highlight=False)
     simulation = simulate(str(data), out_dir=out_dir, n_silos=silos, split=split,
                           customers=str(customers) if customers is not None else None, seed=seed,
-                          load_options=load, **params)
+                          load_options=load.transactions_kwargs(), **params)
     sizes = ", ".join(f"{name} {n:,}" for name, n in simulation.silo_sizes.items())
     out.print(f"silos (customers): {sizes}", highlight=False, soft_wrap=True)
     _report(simulation.result, simulation.assignments)

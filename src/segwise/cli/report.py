@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from segwise.cli.common import DebugOpt, app, handle_errors, out
+from segwise.cli.app import app, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.options import DebugOpt
 from segwise.errors import InputError
 
 

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from segwise.cli.common import app, err, handle_errors, out
+from segwise.cli.app import app, err, out
+from segwise.cli.errors import handle_errors
 from segwise.errors import InputError
 
 #: Seconds a new worker may take to import segwise and load the model on a reload

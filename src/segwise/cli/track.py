@@ -9,19 +9,18 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from segwise.cli.common import (
-    AmountOpt, CategoryOpt, ChannelOpt, ColumnNamesOpt, CustomerIdOpt, CustomersOpt, DateFormatOpt, DebugOpt,
-    DelimiterOpt, DiscountOpt, EncodingOpt, HeaderOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt, TimestampOpt,
-    MemoryLimitOpt, TempDirOpt, ThreadsOpt, app, handle_errors, load_inputs, load_options, out,
-    QueryOpt, source_engine,
-)
+from segwise.cli.app import app, out
+from segwise.cli.errors import handle_errors
+from segwise.cli.engines import source_engine
+from segwise.cli.files import load_inputs
+from segwise.cli.options import CustomersOpt, DebugOpt, EngineBounds, LoadOptions, with_option_sets
 from segwise.errors import InputError
 
 ModelOpt = Annotated[Path, typer.Option("--model", metavar="MODEL", help="A model.segwise file.")]
 
 
 def _json_bytes(data) -> bytes:
-    from segwise.pipeline import _json_safe
+    from segwise.runs import _json_safe
 
     return json.dumps(_json_safe(data), indent=2, allow_nan=False).encode()
 
@@ -32,6 +31,7 @@ def _share(value) -> str:
 
 @app.command("track")
 @handle_errors
+@with_option_sets
 def track_command(
     data: Annotated[Path, typer.Argument(help="Transaction log covering every --as-of date.")],
     model_path: ModelOpt,
@@ -40,25 +40,8 @@ def track_command(
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("segwise-track"),
     customers: CustomersOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    query: QueryOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Assign customers with one model at several dates and measure who moved where.
@@ -69,15 +52,12 @@ def track_command(
     """
     from segwise.model import load_model
     from segwise.outputs import check_output_dir, commit_outputs
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
     from segwise.track import track
 
     check_output_dir(out_dir)
     model = load_model(model_path)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table, query)
-    tx, cu = load_inputs(data, customers, load, source_engine(data, memory_limit, threads, temp_dir))
+    tx, cu = load_inputs(data, customers, load, source_engine(data, bounds))
     result = track(model, tx, as_of, customers=cu)
     commit_outputs(out_dir, {
         "transitions.parquet": lambda p: write_table(result.transitions, p),
@@ -115,8 +95,8 @@ def compare(
     debug: DebugOpt = False,
 ) -> None:
     """Compare two runs' segments on the customers they share (ARI, same id, same name)."""
-    from segwise.cli.common import write_atomic_table
-    from segwise.pipeline import load_run
+    from segwise.cli.files import write_atomic_table
+    from segwise.runs import load_run
     from segwise.track import compare_assignments
 
     summary, crosstab = compare_assignments(load_run(run_a)["assignments"], load_run(run_b)["assignments"])
@@ -144,6 +124,7 @@ def compare(
 
 @app.command()
 @handle_errors
+@with_option_sets
 def update(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.segwise file.")],
     data: Annotated[Path, typer.Argument(help="Current transaction log.")],
@@ -156,25 +137,8 @@ def update(
         Optional[Path], typer.Option("--out", help="Where migrations.parquet and update.json go (default: beside --store).")
     ] = None,
     customers: CustomersOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    category_col: CategoryOpt = None,
-    channel_col: ChannelOpt = None,
-    discount_col: DiscountOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    query: QueryOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Assign current customers with a model, record their segment history and check drift.
@@ -186,17 +150,14 @@ def update(
     """
     from segwise.model import load_model
     from segwise.outputs import check_output_dir, commit_outputs
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
     from segwise.track import update as run_update
 
     out_dir = check_output_dir(out_dir if out_dir is not None else store.parent)
     if store.exists() and not store.is_file():
         raise InputError(f"--store {store}: is a directory; give the path of a DuckDB file, e.g. {store / 'segwise.duckdb'}")
     model = load_model(model_path)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                         category_col, channel_col, discount_col, date_format, delimiter, header, column_names,
-                         encoding, table, query)
-    tx, cu = load_inputs(data, customers, load, source_engine(data, memory_limit, threads, temp_dir))
+    tx, cu = load_inputs(data, customers, load, source_engine(data, bounds))
     result = run_update(model, tx, store, as_of=as_of, customers=cu)
     summary = result.summary
     commit_outputs(out_dir, {

@@ -9,11 +9,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from segwise.cli.common import (
-    AmountOpt, ColumnNamesOpt, CustomerIdOpt, DateFormatOpt, DebugOpt, DelimiterOpt, DiscountRateOpt, EncodingOpt,
-    HeaderOpt, MarginOpt, MemoryLimitOpt, OrderIdOpt, PriceOpt, QuantityOpt, TableOpt, TempDirOpt, ThreadsOpt,
-    TimestampOpt, app, handle_errors, load_inputs, load_options, make_engine, out,
-)
+from segwise.cli.app import app, out
+from segwise.cli.engines import source_engine
+from segwise.cli.errors import handle_errors
+from segwise.cli.files import load_inputs
+from segwise.cli.options import DebugOpt, DiscountRateOpt, EngineBounds, LoadOptions, MarginOpt, with_option_sets
 from segwise.errors import InputError
 
 __all__ = ["value_command", "holdout_figure_html"]
@@ -53,6 +53,7 @@ def holdout_figure_html(record: dict[str, Any]) -> str:
 
 @app.command("value")
 @handle_errors
+@with_option_sets
 def value_command(
     data: Annotated[Path, typer.Argument(help="Transaction log.")],
     calibration_end: Annotated[str, typer.Option(
@@ -62,21 +63,8 @@ def value_command(
         "--holdout-end", help="Last day of the holdout period (default: the last day of the log).")] = None,
     margin: MarginOpt = None,
     discount_rate: DiscountRateOpt = None,
-    customer_id_col: CustomerIdOpt = None,
-    timestamp_col: TimestampOpt = None,
-    amount_col: AmountOpt = None,
-    order_id_col: OrderIdOpt = None,
-    quantity_col: QuantityOpt = None,
-    price_col: PriceOpt = None,
-    date_format: DateFormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    header: HeaderOpt = None,
-    column_names: ColumnNamesOpt = None,
-    encoding: EncodingOpt = "auto",
-    table: TableOpt = None,
-    memory_limit: MemoryLimitOpt = None,
-    threads: ThreadsOpt = None,
-    temp_dir: TempDirOpt = None,
+    load: LoadOptions = LoadOptions(),
+    bounds: EngineBounds = EngineBounds(),
     debug: DebugOpt = False,
 ) -> None:
     """Fit the customer-value models (BG/NBD, Gamma-Gamma) on a calibration period and check them on a holdout.
@@ -88,14 +76,12 @@ def value_command(
     """
     from segwise.features.value import calibration_holdout
     from segwise.outputs import check_output_dir, commit_outputs
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
 
     cal_end = _date(calibration_end, "--calibration-end")
     hold_end = _date(holdout_end, "--holdout-end")
     check_output_dir(out_dir)
-    load = load_options(customer_id_col, timestamp_col, amount_col, order_id_col, quantity_col, price_col,
-                        None, None, None, date_format, delimiter, header, column_names, encoding, table)
-    transactions, _ = load_inputs(data, None, load, make_engine(memory_limit, threads, temp_dir))
+    transactions, _ = load_inputs(data, None, load, source_engine(data, bounds))
     record, holdout = calibration_holdout(transactions, cal_end, hold_end, margin=margin, discount_rate=discount_rate)
     record = {"source": transactions.source, "cleaning": transactions.cleaning.to_dict(), **record}
     html = holdout_figure_html(record)

@@ -34,7 +34,7 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.composite import _build, _nested_restore, _nested_state
 from segwise.errors import InputError
-from segwise.validate import sample_indices, silhouette_many
+from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["AutoSegmenter", "bootstrap_stability", "CHOICE_RULE", "DEFAULT_CANDIDATES"]
 
@@ -109,6 +109,19 @@ class AutoSegmenter(SegmentClusterer):
     comparison_ : list of dict
         Scores of every candidate.
     """
+
+    param_docs = {
+        "candidates": ("methods", "registered methods to compare"),
+        "n_bootstrap": ("int", "bootstrap refits measuring each candidate's stability"),
+        "stability_sample": ("int", "customers the bootstrap samples are drawn from"),
+        "score_sample": ("int", "customers of the silhouette sample"),
+        "min_stability": ("float", "stability below which a candidate is set aside"),
+    }
+    assignment_rule = "the rule of the method it chose"
+
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        return [f"method: {details.get('reason', '')}"]
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), candidates=DEFAULT_CANDIDATES, n_bootstrap=5,
                  stability_sample=3_000, score_sample=10_000, min_stability=0.5, random_state=None):

@@ -29,7 +29,7 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.kmeans import KMeansSegmenter, _check_n_segments
 from segwise.errors import InputError
-from segwise.validate import sample_indices
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["AutoencoderSegmenter", "MissingExtraError", "require_torch"]
 
@@ -87,6 +87,16 @@ class AutoencoderSegmenter(SegmentClusterer):
         The k-means fitted on the embedding.
     encoder_layers_ : list of (weight, bias) arrays
     """
+
+    param_docs = {
+        "embedding_dim": ("auto|int", "size of the embedding"),
+        "hidden": ("counts", "sizes of the encoder's hidden layers"),
+        "epochs": ("int", "training passes over the customers"),
+        "batch_size": ("int", "customers per training step"),
+        "learning_rate": ("float", "step size of the optimiser"),
+    }
+    assignment_rule = "the nearest centroid of the k-means run in the embedding"
+    report_sections = ("autoencoder",)
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), embedding_dim="auto", hidden=(64, 32), epochs=40,
                  batch_size=256, learning_rate=1e-3, fit_sample=50_000, random_state=None):

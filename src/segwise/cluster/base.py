@@ -25,6 +25,20 @@ A method is a scikit-learn clusterer (`ClusterMixin`, `BaseEstimator`):
 - ``to_state()`` / ``from_state()`` turn the fitted method into JSON-able data plus
   numpy arrays and back, which is how the model file stores it (no pickle).
 
+A method also declares what others need to know about it, so that nothing outside
+``cluster/`` branches on its name:
+
+- ``param_docs``: the type and meaning of each ``__init__`` parameter (the defaults
+  come from the signature); `method_parameters` lists them as `MethodParam`, and
+  ``cli_options`` names the parameters with a command-line option of their own
+  (``--levels``). The CLI's ``--method-param`` and ``--levels`` read these;
+- ``assignment_rule``: how a new customer is assigned, in one sentence;
+- ``report_sections``: the sections of the HTML report its ``details_`` feed
+  (`segwise.report` renders them, whatever the method), and ``summary_lines(details)``:
+  the line or two ``segwise run`` prints about them;
+- ``assign_prepared(X)``: labels and confidences of rows already prepared and
+  checked, the fast path of single-customer assignment (the model's and the service's).
+
 Class attributes tell `segwise.Segmenter` what input a method needs:
 ``categorical_encoding`` ("onehot", or "codes" for methods that handle categories
 themselves) and ``column_params`` (parameters that name feature columns or
@@ -36,7 +50,9 @@ before anything is named.
 
 from __future__ import annotations
 
+import inspect
 import numbers
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,6 +66,7 @@ __all__ = [
     "SegmentClusterer", "METHODS", "MODEL_CLASSES", "ENGINE_METHODS", "register_method", "register_engine_method",
     "get_method", "get_model_class", "param_error",
     "check_int_param", "resolve_seed", "state_params", "params_from_state", "fit_input",
+    "MethodParam", "method_parameters", "methods_with_option", "COMMON_PARAM_DOCS",
 ]
 
 #: Methods this process can fit: ``Segmenter(method=name)``, ``segwise run --method name``.
@@ -66,8 +83,47 @@ _ENGINE_ALIASES: dict[str, dict[str, str]] = {}
 MODEL_CLASSES: dict[str, type["SegmentClusterer"]] = {}
 
 
+@dataclass(frozen=True)
+class MethodParam:
+    """One parameter of a method, as the CLI and the documentation show it.
+
+    ``type`` is one of ``int``, ``float``, ``str``, ``auto|int``, ``auto|float``,
+    ``auto|str``, ``counts`` (whole numbers of at least 1), ``range`` (two whole
+    numbers), ``names`` (feature columns or families), ``groups`` (name to names),
+    ``method``, ``methods``, ``params`` (a method's parameters), ``seed``;
+    ``option`` is the command-line option of its own, if any (``--levels``).
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    option: str | None = None
+
+
+#: Parameters many methods share: name -> (type, help). A method's ``param_docs`` override them.
+COMMON_PARAM_DOCS: dict[str, tuple[str, str]] = {
+    "n_segments": ("auto|int", "number of segments, or 'auto' to choose it over k_range"),
+    "k_range": ("range", "smallest and largest number of segments tried by 'auto'"),
+    "random_state": ("seed", "seed of every random step"),
+    "selection_sample": ("int", "customers on which candidate numbers of segments are scored"),
+    "fit_sample": ("int", "customers the method is fitted on (the rest are assigned)"),
+    "n_init": ("int", "restarts from different seeds; the best is kept"),
+    "max_iter": ("int", "most iterations of one fit"),
+}
+
+
 class SegmentClusterer(ClusterMixin, BaseEstimator):
     """Base class of segwise clustering methods (see the module docstring)."""
+
+    #: ``__init__`` parameter -> (type, help); see `MethodParam` for the types.
+    param_docs: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: Parameter -> its own command-line option (e.g. ``{"levels": "--levels"}``).
+    cli_options: ClassVar[dict[str, str]] = {}
+    #: How a new customer is assigned, in one sentence.
+    assignment_rule: ClassVar[str] = ""
+    #: Sections of the HTML report this method's ``details_`` feed (see `segwise.report.method_data`).
+    report_sections: ClassVar[tuple[str, ...]] = ()
 
     method_name: ClassVar[str] = ""
     #: How `segwise.Segmenter` encodes categorical features for this method.
@@ -84,6 +140,19 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     def predict_with_confidence(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(X), confidence(X))``; a method that gets both from one pass overrides it."""
         return np.asarray(self.predict(X)), np.asarray(self.confidence(X), dtype=np.float64)
+
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        """A line or two of what only this method reports, from its ``details_`` (the CLI prints them)."""
+        return []
+
+    def assign_prepared(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster and confidence of rows already prepared and checked (float64, ``n_features_in_`` wide).
+
+        The fast path of assigning a few customers at a time; a method whose input
+        validation costs more than its arithmetic for one row overrides it.
+        """
+        return self.predict(X), np.asarray(self.confidence(X), dtype=np.float64)
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # pragma: no cover
         """Fitted state as (JSON-able dict, arrays)."""
@@ -117,6 +186,24 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input."
             )
         return X.astype(np.float64, copy=False)
+
+
+def method_parameters(method: type[SegmentClusterer]) -> list[MethodParam]:
+    """The parameters ``method`` declares, in the order of its ``__init__``, with their defaults."""
+    params = []
+    for name, parameter in inspect.signature(method.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        type_, help_ = method.param_docs.get(name) or COMMON_PARAM_DOCS[name]
+        default = parameter.default
+        params.append(MethodParam(name, type_, list(default) if isinstance(default, tuple) else default, help_,
+                                  method.cli_options.get(name)))
+    return params
+
+
+def methods_with_option(option: str) -> list[str]:
+    """Names of the methods that have the command-line option ``option`` (e.g. ``--levels``)."""
+    return sorted(name for name, cls in METHODS.items() if option in cls.cli_options.values())
 
 
 def fit_input(X) -> np.ndarray:

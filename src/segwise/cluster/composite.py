@@ -33,7 +33,7 @@ from segwise.cluster.base import (
     state_params,
 )
 from segwise.errors import InputError
-from segwise.validate import sample_indices, silhouette_many
+from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["TwoStageSegmenter", "MultiViewSegmenter", "DEFAULT_VIEWS"]
 
@@ -117,6 +117,18 @@ class TwoStageSegmenter(SegmentClusterer):
 
     column_params = {"first_features": "list", "second_features": "list"}
     default_column_params = {"first_features": ["rfm"], "second_features": ["affinity"]}
+
+    param_docs = {
+        "first_method": ("method", "method of the first stage"),
+        "first_features": ("names", "columns or families of the first stage"),
+        "first_params": ("params", "parameters of the first stage's method"),
+        "second_method": ("method", "method within each first-stage segment"),
+        "second_features": ("names", "columns or families of the second stage"),
+        "second_params": ("params", "parameters of the second stage's method"),
+        "sub_k_range": ("range", "sub-segments tried within each parent"),
+        "min_segment_size": ("auto|float", "smallest sub-segment, in customers or as a share"),
+    }
+    assignment_rule = "the first stage's segment, then the second stage's segment within it"
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), first_method="kmeans", first_features=None,
                  first_params=None, second_method="kmeans", second_features=None, second_params=None,
@@ -308,6 +320,16 @@ class MultiViewSegmenter(SegmentClusterer):
 
     column_params = {"views": "groups"}
     default_column_params = {"views": DEFAULT_VIEWS}
+
+    param_docs = {
+        "views": ("groups", "view name -> the columns or families segmented together"),
+        "view_methods": ("params", "view -> method (default kmeans)"),
+        "view_params": ("params", "view -> parameters of its method"),
+        "view_k_range": ("range", "numbers of segments tried within each view"),
+        "min_cell_share": ("float", "cells of the crosstab below this share are merged"),
+    }
+    assignment_rule = "the cell of the crosstab of each view's segment"
+    report_sections = ("multiview",)
 
     def __init__(self, *, views=None, view_methods=None, view_params=None, view_k_range=(2, 6), min_cell_share=0.01,
                  random_state=None):

@@ -42,7 +42,7 @@ from segwise.cluster.base import (
     state_params,
 )
 from segwise.errors import InputError
-from segwise.validate import sample_indices
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["DBSCANSegmenter", "HDBSCANSegmenter", "default_min_samples", "k_distance_knee"]
 
@@ -81,6 +81,15 @@ def _kneighbors(nn: NearestNeighbors, X: np.ndarray, k: int) -> tuple[np.ndarray
 
 class _DensityBase(SegmentClusterer):
     """What DBSCAN and HDBSCAN share: sampling, the Outliers cluster, micro-segments, state."""
+
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        lines = []
+        for micro in details.get("micro_segments") or []:
+            revenue = micro.get("share_revenue")
+            lines.append(f"micro-segment {micro.get('segment_name')}: {micro['share_customers']:.2%} of customers"
+                         + (f", {revenue:.2%} of revenue" if revenue is not None else ""))
+        return lines
 
     def _prepare_fit(self, X) -> tuple[np.ndarray, np.ndarray, int, int]:
         X = fit_input(X)
@@ -194,6 +203,15 @@ class DBSCANSegmenter(_DensityBase):
         Segments below this share of customers are reported as micro-segments.
     random_state : int, RandomState or None
     """
+
+    param_docs = {
+        "eps": ("auto|float", "neighbourhood radius ('auto': the knee of the k-distance curve)"),
+        "min_samples": ("auto|int", "customers within eps that make a core customer"),
+        "knee_sample": ("int", "customers whose k-distance makes the curve for eps='auto'"),
+        "micro_share": ("float", "segments below this share of customers are reported as micro-segments"),
+    }
+    assignment_rule = "the segment of the nearest core customer within eps, else Outliers"
+    report_sections = ("density",)
 
     def __init__(self, *, eps="auto", min_samples="auto", fit_sample=20_000, knee_sample=5_000, micro_share=0.02,
                  random_state=None):
@@ -318,6 +336,15 @@ class HDBSCANSegmenter(_DensityBase):
     fit_sample, micro_share, random_state
         As for `DBSCANSegmenter`.
     """
+
+    param_docs = {
+        "min_cluster_size": ("auto|int", "smallest segment, in customers"),
+        "min_samples": ("auto|int", "neighbours that make a customer dense"),
+        "cluster_selection_method": ("str", "eom (excess of mass) or leaf"),
+        "micro_share": ("float", "segments below this share of customers are reported as micro-segments"),
+    }
+    assignment_rule = "approximate membership: the segment of the nearest training customers, else Outliers"
+    report_sections = ("density",)
 
     def __init__(self, *, min_cluster_size="auto", min_samples="auto", cluster_selection_method="eom",
                  fit_sample=20_000, micro_share=0.02, random_state=None):

@@ -40,8 +40,8 @@ from segwise.cluster.base import (
 from segwise.cluster.kmeans import _check_n_segments, centroid_confidence
 from segwise.cluster.tree import LINKAGES, cut_levels, dendrogram_data, weighted_linkage
 from segwise.errors import InputError
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
-from segwise.validate import sample_indices
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["HierarchicalSegmenter", "micro_cluster_count"]
 
@@ -84,7 +84,7 @@ class HierarchicalSegmenter(SegmentClusterer):
     ----------
     n_segments : int or "auto"
         Number of segments; ``"auto"`` cuts the tree at every k of ``k_range`` and
-        chooses by `segwise.select.CHOICE_RULE` (silhouette on a seeded sample, in
+        chooses by `segwise.cluster.select.CHOICE_RULE` (silhouette on a seeded sample, in
         the tree's distance).
     k_range : tuple of two ints
     linkage : {"ward", "average", "complete"}
@@ -120,6 +120,24 @@ class HierarchicalSegmenter(SegmentClusterer):
     leaf_of_sample_ : ndarray or None
         Micro-cluster of each training customer (None for the exact tree).
     """
+
+    param_docs = {
+        "linkage": ("str", "ward, average or complete"),
+        "metric": ("str", "distance between customers (ward needs euclidean)"),
+        "feature_weights": ("params", "per-feature weights of a weighted distance"),
+        "levels": ("counts", "cuts a hierarchical tree at several levels, one per number of segments"),
+        "exact_limit": ("int", "largest number of customers for the exact tree (micro-clusters above)"),
+        "n_micro_clusters": ("auto|int", "micro-clusters above exact_limit"),
+        "dendrogram_merges": ("int", "top merges kept for the report's dendrogram"),
+    }
+    cli_options = {"levels": "--levels"}
+    assignment_rule = "the segment of the nearest training customer or micro-cluster centre"
+    report_sections = ("hierarchical",)
+
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        tree = details.get("tree") or {}
+        return [f"tree: {tree['reason']}"] if tree.get("kind") == "micro-clusters" else []
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), linkage="ward", metric="euclidean",
                  feature_weights=None, levels=None, exact_limit=20_000, n_micro_clusters="auto",

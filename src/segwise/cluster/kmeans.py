@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from segwise.cluster.base import SegmentClusterer, register_method
 from segwise.errors import InputError
-from segwise.select import KSelection, select_n_segments
+from segwise.cluster.select import KSelection, select_n_segments
 
 __all__ = ["KMeansSegmenter", "centroid_confidence"]
 
@@ -63,7 +63,7 @@ class KMeansSegmenter(SegmentClusterer):
     ----------
     n_segments : int or "auto"
         Number of segments; ``"auto"`` chooses it over ``k_range`` with
-        `segwise.select.select_n_segments` (rule documented there).
+        `segwise.cluster.select.select_n_segments` (rule documented there).
     k_range : tuple of two ints
         Smallest and largest number of segments tried by ``"auto"``.
     n_init : int
@@ -86,6 +86,9 @@ class KMeansSegmenter(SegmentClusterer):
     inertia_ : float
     selection_ : KSelection or None
     """
+
+    param_docs = {}  # every parameter is one of `COMMON_PARAM_DOCS`
+    assignment_rule = "the nearest centroid (Euclidean, in the prepared space)"
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), n_init=4, max_iter=300, random_state=None,
                  selection_sample=10_000, fit_sample=100_000):
@@ -159,6 +162,12 @@ class KMeansSegmenter(SegmentClusterer):
         """`predict` and `confidence` from one computation of the distances."""
         squared = self._distances(X)
         return np.argmin(squared, axis=1).astype(np.int64), centroid_confidence(np.sqrt(squared))
+
+    def assign_prepared(self, X):
+        """`predict_with_confidence` without scikit-learn's input validation, which costs more than the
+        arithmetic for one customer: the distances are computed once, directly."""
+        squared = squared_distances(X, self.cluster_centers_)
+        return np.argmin(squared, axis=1), centroid_confidence(np.sqrt(squared))
 
     def distances(self, X):
         """Euclidean distance of each row to each centroid."""

@@ -28,7 +28,7 @@ features + gamma * number of categorical mismatches``.
   moves.
 - **Number of segments** (``"auto"``): every k of ``k_range`` is fitted on a
   ``selection_sample`` and scored by the silhouette in the k-prototypes
-  dissimilarity (square root, so it is a distance); rule `segwise.select.CHOICE_RULE`.
+  dissimilarity (square root, so it is a distance); rule `segwise.cluster.select.CHOICE_RULE`.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.kmeans import _check_n_segments, centroid_confidence, squared_distances
 from segwise.errors import InputError
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point
-from segwise.validate import sample_indices
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["KPrototypesSegmenter", "GAMMA_RULE", "auto_gamma"]
 
@@ -105,6 +105,13 @@ class KPrototypesSegmenter(SegmentClusterer):
 
     categorical_encoding = "codes"
     column_params = {"categorical": "list"}
+
+    param_docs = {
+        "categorical": ("names", "categorical feature columns (default: every categorical feature)"),
+        "gamma": ("auto|float", "weight of one categorical mismatch"),
+        "refine_iter": ("int", "batch passes over all customers after the fit"),
+    }
+    assignment_rule = "the nearest prototype (squared distance on numbers plus gamma per categorical mismatch)"
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), categorical=None, gamma="auto", n_init=2, max_iter=20,
                  fit_sample=5_000, selection_sample=1_000, refine_iter=10, random_state=None):

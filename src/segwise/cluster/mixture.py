@@ -30,8 +30,8 @@ from segwise.cluster.base import (
 )
 from segwise.cluster.kmeans import _check_n_segments
 from segwise.errors import InputError
-from segwise.select import KSelection
-from segwise.validate import sample_indices
+from segwise.cluster.select import KSelection
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["GaussianMixtureSegmenter", "BIC_RULE", "COVARIANCE_TYPES", "multi_segment_summary"]
 
@@ -98,6 +98,23 @@ class GaussianMixtureSegmenter(SegmentClusterer):
     weights_, means_, covariances_, precisions_cholesky_, covariance_type_
         The fitted mixture (as in scikit-learn).
     """
+
+    param_docs = {
+        "covariance_type": ("auto|str", "full, tied, diag or spherical ('auto': the lowest BIC)"),
+        "covariance_types": ("names", "types tried by 'auto'"),
+        "reg_covar": ("float", "added to the covariances' diagonal for stability"),
+        "multi_threshold": ("float", "membership probability that counts a customer in a segment"),
+    }
+    assignment_rule = "the most probable component; predict_proba gives every membership"
+    report_sections = ("mixture",)
+
+    @classmethod
+    def summary_lines(cls, details: dict[str, Any]) -> list[str]:
+        multi = details.get("multi_segment")
+        if not multi:
+            return []
+        return [f"multi-segment customers (p >= {multi['threshold']} in several): {multi['customers']:,} "
+                f"({multi['share']:.1%})"]
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), covariance_type="auto",
                  covariance_types=COVARIANCE_TYPES, n_init=1, max_iter=200, reg_covar=1e-3, multi_threshold=0.3,

@@ -17,7 +17,7 @@ minus the log-likelihood for the mixture) gives the knee, and the silhouette com
 from MLlib's `ClusteringEvaluator` (squared Euclidean, Spark's definition) on a
 seeded sample of ``selection_sample`` customers (Calinski-Harabasz and
 Davies-Bouldin are computed on the driver for the same sample). The choice follows
-`segwise.select.CHOICE_RULE`. When candidates were fitted on a sample, k-means is
+`segwise.cluster.select.CHOICE_RULE`. When candidates were fitted on a sample, k-means is
 refitted on everyone from the sample's centres, as the local engine does.
 
 The exported models:
@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from segwise.cluster.base import SegmentClusterer, register_engine_method, register_method
 from segwise.cluster.kmeans import KMeansSegmenter, _check_n_segments
 from segwise.errors import InputError
-from segwise.select import CHOICE_RULE, KSelection, _choose, knee_point
+from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

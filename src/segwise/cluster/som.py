@@ -21,7 +21,7 @@ component planes) and needs no minisom, so assignment works from the model file.
   best-matching unit) and topographic error (share of customers whose two best
   units are not neighbours on the grid, diagonals included).
 - **Segments**: Ward clustering of the node weights (Vesanto & Alhoniemi, 2000),
-  number of segments chosen over ``k_range`` by `segwise.select.CHOICE_RULE` on the
+  number of segments chosen over ``k_range`` by `segwise.cluster.select.CHOICE_RULE` on the
   customers' segments; a customer's segment is its best unit's.
 - ``details_`` holds the U-matrix (mean distance of each node to its grid
   neighbours), hit counts, the node -> cluster map and component planes (mean
@@ -42,7 +42,7 @@ from segwise.cluster.base import (
 from segwise.cluster.hierarchical import _Cut, _within_ss
 from segwise.cluster.kmeans import _check_n_segments, centroid_confidence, squared_distances
 from segwise.cluster.tree import cut_levels
-from segwise.select import KSelection, select_n_segments
+from segwise.cluster.select import KSelection, select_n_segments
 
 __all__ = ["SOMSegmenter", "map_shape", "pca_grid"]
 
@@ -144,6 +144,23 @@ class SOMSegmenter(SegmentClusterer):
         Segment (cluster) of each node, row-major.
     quantization_error_, topographic_error_ : float
     """
+
+    param_docs = {
+        "map_rows": ("auto|int", "rows of the map"),
+        "map_cols": ("auto|int", "columns of the map"),
+        "num_iteration": ("auto|int", "training iterations of the map"),
+        "sigma": ("auto|float", "initial neighbourhood radius"),
+        "learning_rate": ("float", "initial learning rate of the map"),
+    }
+    assignment_rule = "the segment of the best-matching unit of the map"
+    report_sections = ("som",)
+
+    @classmethod
+    def summary_lines(cls, details: dict) -> list[str]:
+        if "quantization_error" not in details:
+            return []
+        return [f"map {details['map_shape'][0]}x{details['map_shape'][1]}: quantisation error "
+                f"{details['quantization_error']:.3f}, topographic error {details['topographic_error']:.3f}"]
 
     def __init__(self, n_segments="auto", *, k_range=(2, 12), map_rows="auto", map_cols="auto",
                  num_iteration="auto", sigma="auto", learning_rate=0.5, selection_sample=10_000, random_state=None):

@@ -7,7 +7,8 @@ brings a gRPC stack, its own server process model and parameter serialisation bu
 for exchanging model weights, none of which this needs, and would hide what crosses
 the wire behind its framing.
 
-Endpoints (all POST but ``/info``; bodies in `segwise.federated.protocol`):
+Endpoints (all POST but ``/info``; bodies in `segwise.federated.protocol`, handled by
+`segwise.federated.routes`):
 ``/session``, ``/features``, ``/rounds/prepare``, ``/rounds/transformed``,
 ``/rounds/candidates``, ``/rounds/lloyd``, ``/rounds/profile``, ``/assign``,
 ``/close``. Bad requests get 400 with the reason (never personal data); malformed
@@ -16,66 +17,17 @@ bodies 422.
 
 from __future__ import annotations
 
-import json
 import socket
-from typing import Any, Callable
+from typing import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from segwise.errors import InputError
-from segwise.federated import protocol
+from segwise.federated.routes import ROUTES, BadRequest, dispatch
 from segwise.federated.silo import Silo
 
-__all__ = ["ROUTES", "create_silo_app", "serve_silo", "dispatch"]
-
-
-def _close(silo: Silo, body: dict[str, Any]) -> dict[str, Any]:
-    return silo.close(str(body.get("session", "")))
-
-
-#: Path -> (request model or None, handler(silo, parsed body)).
-ROUTES: dict[str, tuple[type | None, Callable[[Silo, Any], dict[str, Any]]]] = {
-    "/session": (protocol.SessionRequest, Silo.open_session),
-    "/features": (protocol.FeaturesRequest, Silo.features),
-    "/rounds/prepare": (protocol.RoundRequest, Silo.prepare),
-    "/rounds/transformed": (protocol.TransformedRequest, Silo.transformed),
-    "/rounds/candidates": (protocol.CandidatesRequest, Silo.candidates),
-    "/rounds/lloyd": (protocol.LloydRequest, Silo.lloyd),
-    "/rounds/profile": (protocol.ProfileRequest, Silo.profile),
-    "/assign": (protocol.AssignRequest, Silo.assign),
-    "/close": (None, _close),
-}
-
-
-class BadRequest(Exception):
-    """A request the silo refuses (HTTP 400 / 422)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def dispatch(silo: Silo, path: str, body: bytes) -> bytes:
-    """Handle one request body for ``path`` and return the response body (JSON bytes)."""
-    from pydantic import ValidationError
-
-    if path == "/info":
-        return json.dumps(silo.info()).encode()
-    if path not in ROUTES:
-        raise BadRequest(404, f"no endpoint {path}")
-    model, handler = ROUTES[path]
-    try:
-        data = json.loads(body or b"{}")
-        request = model.model_validate(data) if model is not None else data
-    except (ValueError, ValidationError) as exc:
-        raise BadRequest(422, f"malformed request to {path}: {exc}") from None
-    try:
-        result = handler(silo, request)
-    except InputError as exc:
-        raise BadRequest(400, str(exc)) from None
-    return json.dumps(result, allow_nan=False).encode()
+__all__ = ["create_silo_app", "serve_silo"]
 
 
 def create_silo_app(silo: Silo):

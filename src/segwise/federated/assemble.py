@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.cluster.kmeans import KMeansSegmenter
 from segwise.features import FeatureSpec
 from segwise.features.base import FeatureColumn
@@ -33,7 +33,7 @@ from segwise.prepare import Preprocessor
 from segwise.engines.statistics import SegmentStats
 from segwise.naming import named_profiles
 from segwise.profile import Profiles, order_by_value
-from segwise.select import KSelection
+from segwise.cluster.select import KSelection
 from segwise.segmenter import Segmenter
 
 __all__ = ["assemble_model", "segment_profiles", "model_to_wire", "model_from_wire",

@@ -22,7 +22,7 @@ customer row. A run:
    of the prepared columns (scikit-learn's rule), or ``max_iter``;
 5. **number of segments**: a final round measures every candidate's inertia at its
    final centroids; k is the knee of that aggregated inertia curve (Kneedle, as
-   `segwise.select.knee_point`), or, without a knee, the highest Calinski-Harabasz
+   `segwise.cluster.select.knee_point`), or, without a knee, the highest Calinski-Harabasz
    index (computed from the same aggregates);
 6. **profiles** from per-segment sketches, the model (`segwise.federated.assemble`),
    and **local assignment**: each silo assigns its own customers and keeps them.
@@ -62,7 +62,7 @@ from segwise.federated.rounds import FederationError, Rounds, summed
 from segwise.model import SegmentationModel
 from segwise.engines.statistics import ColumnStatistics, ColumnSummaries, TransformedSummary
 from segwise.prepare import Preprocessor
-from segwise.select import KSelection, knee_point
+from segwise.cluster.select import KSelection, knee_point
 
 __all__ = ["FederatedKMeans", "FederatedResult", "FederationError", "CHOICE_RULE", "SUPPORTED_FAMILIES",
            "check_settings"]

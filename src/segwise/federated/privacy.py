@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from segwise.errors import InputError
+from segwise.errors import InputError, SegwiseError
 
 __all__ = ["BUDGET_SHARES", "DEFAULT_DELTA", "PrivacyPlan", "Accountant", "rho_for_epsilon", "epsilon_for_rho",
            "gaussian_sigma", "PrivacyBudgetExceeded"]
@@ -45,7 +45,7 @@ BUDGET_SHARES = {"prepare": 0.1, "transformed": 0.1, "candidates": 0.1, "lloyd":
 DEFAULT_DELTA = 1e-6
 
 
-class PrivacyBudgetExceeded(RuntimeError):
+class PrivacyBudgetExceeded(SegwiseError, RuntimeError):
     """A release would spend more than the configured budget."""
 
 

@@ -344,7 +344,7 @@ class Silo:
 
     def assign(self, request: protocol.AssignRequest) -> dict[str, Any]:
         from segwise.federated.assemble import model_from_wire
-        from segwise.pipeline import write_table
+        from segwise.runs import write_table
 
         session = self._session(request.session)
         frame = self._require_features(session)

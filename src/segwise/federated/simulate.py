@@ -217,7 +217,7 @@ def simulate(
     """
     from segwise.data import load_customers, load_transactions
     from segwise.outputs import check_output_dir, commit_outputs
-    from segwise.pipeline import write_table
+    from segwise.runs import write_table
 
     out_dir = check_output_dir(out_dir)
     check_settings(**federated)

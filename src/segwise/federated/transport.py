@@ -20,12 +20,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from segwise.errors import InputError
+from segwise.errors import InputError, SegwiseError
 
 __all__ = ["WireLog", "HttpSilo", "LocalSilo", "SiloUnavailable", "SiloRefused", "read_wire_log"]
 
 
-class SiloUnavailable(RuntimeError):
+class SiloUnavailable(SegwiseError, RuntimeError):
     """A silo did not answer (connection refused or reset, timeout, server error)."""
 
 
@@ -131,7 +131,7 @@ class LocalSilo(_Client):
         self.wire_log = wire_log
 
     def _send(self, path: str, raw: bytes | None) -> tuple[int, bytes]:
-        from segwise.federated.app import BadRequest, dispatch
+        from segwise.federated.routes import BadRequest, dispatch
 
         try:
             return 200, dispatch(self.silo, path, raw or b"")

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.data import CLEANING_RULES
 from segwise.profile import SegmentProfile, feature_label
 from segwise.report import validation_data as validation
@@ -69,7 +69,7 @@ from segwise.report.format import fmt_int, fmt_metric, fmt_money, fmt_pct, is_mi
 from segwise.report.method_data import method_sections
 from segwise.report.palette import segment_colours
 from segwise.report.rundir import RunFiles
-from segwise.validate import sample_indices
+from segwise.cluster.silhouette import sample_indices
 
 __all__ = ["ReportData", "collect_report_data", "stratified_sample", "METHOD_LABELS", "MAX_MAP_POINTS"]
 

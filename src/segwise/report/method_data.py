@@ -70,27 +70,37 @@ from segwise.report.palette import OUTLIER_COLOUR
 from segwise.report.rundir import RunFiles
 
 __all__ = [
-    "method_sections", "method_details", "hierarchical_section", "density_section", "mixture_section", "som_section",
+    "SECTION_BUILDERS", "method_sections", "method_details", "hierarchical_section", "density_section", "mixture_section", "som_section",
     "multiview_section", "autoencoder_section", "segment_name",
 ]
 
 #: At most this many component planes are drawn (the first ones, in column order).
 MAX_COMPONENT_PLANES = 12
+#: Report section -> how it is built from (method details, run files, colours). A method names the
+#: sections its ``details_`` feed (``report_sections`` in `segwise.cluster`); a section appears when
+#: the run's details hold its data, so a method choosing among others (auto) or combining them
+#: (two_stage) shows the sections of the methods it ran.
+SECTION_BUILDERS: dict[str, Any] = {
+    "hierarchical": lambda details, files, colours: hierarchical_section(details, files.run),
+    "density": lambda details, files, colours: density_section(details, files, colours),
+    "mixture": lambda details, files, colours: mixture_section(details, files, colours),
+    "som": lambda details, files, colours: som_section(details, files.run, colours),
+    "multiview": lambda details, files, colours: multiview_section(details, files.profiles.names),
+    "autoencoder": lambda details, files, colours: autoencoder_section(details),
+}
+
+
 def method_sections(files: RunFiles, colours: Mapping[int, str]) -> dict[str, dict[str, Any]]:
-    """The sections of the run's method details that it has data for, by name."""
-    run = files.run
-    details = method_details(run)
-    builders = (
-        ("hierarchical", lambda: hierarchical_section(details, run)),
-        ("density", lambda: density_section(details, files, colours)),
-        ("mixture", lambda: mixture_section(details, files, colours)),
-        ("som", lambda: som_section(details, run, colours)),
-        ("multiview", lambda: multiview_section(details, files.profiles.names)),
-        ("autoencoder", lambda: autoencoder_section(details)),
-    )
+    """The sections declared by the methods that the run's method details have data for, by name."""
+    from segwise.cluster import METHODS
+
+    declared = {section for method in METHODS.values() for section in method.report_sections}
+    details = method_details(files.run)
     sections = {}
-    for key, build in builders:
-        section = build()
+    for key, build in SECTION_BUILDERS.items():
+        if key not in declared:
+            continue
+        section = build(details, files, colours)
         if section is not None:
             sections[key] = section
     return sections

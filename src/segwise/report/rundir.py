@@ -1,6 +1,6 @@
 """Reading a run directory for the report: the saved outputs, never a refit.
 
-A run directory is what ``segwise run`` (`segwise.pipeline.SegmentationResult.save`)
+A run directory is what ``segwise run`` (`segwise.runs.SegmentationResult.save`)
 writes: ``run.json``, ``profiles.json``, ``assignments.parquet``,
 ``features.parquet`` and ``model.segwise``. Tracking results written beside them
 (``transitions.parquet`` and ``shares.parquet``, see `segwise.report.method_data`)

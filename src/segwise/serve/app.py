@@ -43,7 +43,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
-from segwise import __version__
+from segwise._version import __version__
 from segwise.serve.metrics import CONTENT_TYPE, Metrics
 from segwise.serve.middleware import BodyLimitMiddleware, MetricsMiddleware
 from segwise.serve.schemas import (

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, Required, TypedDict
 
+from segwise.errors import SegwiseError
 from segwise.features.base import FeatureColumn
 
 __all__ = [
@@ -38,7 +39,7 @@ MAX_TEXT_LENGTH = 256
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(SegwiseError):
     """A request that fails validation: ``errors`` are ``{"type", "loc", "msg"}`` dicts."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:

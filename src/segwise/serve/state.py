@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic_core import to_json
 
-from segwise.errors import ModelError
+from segwise.errors import ModelError, SegwiseError
 from segwise.features.base import FeatureColumn
 from segwise.model import SegmentationModel, load_model
 from segwise.playbook import Playbook
@@ -33,7 +33,7 @@ __all__ = ["ServedModel", "ModelHolder", "ReloadFailed"]
 log = logging.getLogger("segwise.serve")
 
 
-class ReloadFailed(Exception):
+class ReloadFailed(SegwiseError):
     """A new model file could not be loaded; the previous model keeps serving."""
 
 

@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from segwise.errors import InputError
-from segwise.stats import (
+from segwise.experiment_stats import (
     choose_mean_method, conversion_lift, holm, mde_conversion, mde_mean, mean_lift, plan_conversion, plan_mean,
     srm_check,
 )

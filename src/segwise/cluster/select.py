@@ -25,7 +25,7 @@ import numpy as np
 from segwise.errors import InputError
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-from segwise.validate import sample_indices, silhouette_many
+from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["KSelection", "select_n_segments", "knee_point", "CHOICE_RULE"]
 
