@@ -13,11 +13,14 @@ frequency, lifecycle, and what and how customers buy); every other column
 (engagement, journey, customer attributes) describes the segments in the profiles
 and joins the definition only when named in ``features``. The reason is measured:
 share and trend features of customers with one or two orders are mostly sampling
-noise (one order makes a weekend share exactly 0 or 1), and clustering on them
-splits the largest segments along that noise. On the default synthetic population
-the planted types are recovered with ARI 0.93 from rfm + affinity, against 0.68
-from all families. Without RFM columns (a customer attribute table) every column
-is used. Constant and identifier-like columns are always left out, with a note.
+noise (one order makes a weekend share exactly 0 or 1). When engagement or
+journey columns do join the definition, their shares are shrunk toward the
+population by the number of orders they rest on and weighted by how reliable
+they are (`segwise.features.shrink`; the profiles show the raw shares). Adding
+engagement by default was measured with ``bench.quality`` (docs/quality.md): it
+raises the mean ARI of both halves of the families but lowers the demo
+population's (0.97 to 0.83, 8 to 5 segments), so it is not the default yet.
+Without RFM columns (a customer attribute table) every column is used. Constant and identifier-like columns are always left out, with a note.
 A method whose parameters name feature groups (two-stage, multi-view) is defined
 by the columns those name; k-prototypes also takes every categorical column.
 
@@ -43,6 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
+from segwise.features.shrink import ShareShrinkage, fit_shrinkage
 from segwise.method_bridge import (
     column_references, name_profiles, order_clusters, resolve_column_params, source_columns, translate_details,
 )
@@ -283,11 +287,16 @@ class Segmenter(ClusterMixin, BaseEstimator):
         params = dict(self.preprocessing or {})
         if codes:
             params["categorical_encoding"] = "codes"
+        self.shrinkage_ = fit_shrinkage(frame, docs, numeric)
+        shrunk = frame if self.shrinkage_ is None else self.shrinkage_.transform(frame)
+        weights = self.weights
+        if self.shrinkage_ is not None and self.weights is None:
+            weights = self.shrinkage_.weights()  # pure-noise shares must not be scaled back up
         self.preprocessor_ = Preprocessor(
-            numeric_columns=numeric, categorical_columns=categorical, weights=self.weights,
+            numeric_columns=numeric, categorical_columns=categorical, weights=weights,
             families=families, log_columns=log_columns, random_state=self.random_state, **params,
-        ).fit(frame)
-        prepared = self.preprocessor_.transform(frame)
+        ).fit(shrunk)
+        prepared = self.preprocessor_.transform(shrunk)
         if not np.isfinite(prepared).all():
             raise InputError("preparation produced non-finite values; check the features for extreme numbers")
         distinct_rows = len(np.unique(np.round(prepared, 12), axis=0)) if len(prepared) <= 200_000 else len(prepared)
@@ -380,6 +389,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
+        if getattr(self, "shrinkage_", None) is not None:
+            frame = self.shrinkage_.transform(frame)
         return self.preprocessor_.transform(frame)
 
     def predict(self, X):
@@ -462,6 +473,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "method_details": self.method_details_,
             "preprocessor": pre_meta,
             "clusterer": clu_meta,
+            "shrinkage": None if self.shrinkage_ is None else self.shrinkage_.to_dict(),
         }
         arrays = {"segmenter/label_map": self.label_map_}
         arrays.update({f"preprocessor/{k}": v for k, v in pre_arrays.items()})
@@ -480,6 +492,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
         self.preprocessor_ = Preprocessor.from_state(meta["preprocessor"], part("preprocessor"))
+        shrinkage = meta.get("shrinkage")
+        self.shrinkage_ = None if shrinkage is None else ShareShrinkage.from_dict(shrinkage)
         self.clusterer_ = get_model_class(meta["method"]).from_state(meta["clusterer"], part("clusterer"))
         self.label_map_ = arrays["segmenter/label_map"].astype(np.int64)
         self.n_segments_ = int(meta["n_segments"])
