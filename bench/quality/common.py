@@ -131,7 +131,7 @@ def order_summaries(lines: pd.DataFrame, as_of: pd.Timestamp | None = None) -> p
         chan = pd.crosstab(orders["cust"], orders["channel"], normalize="index")
         for c in chan.columns:
             out[f"chan_{c}"] = chan[c].reindex(out.index).fillna(0.0)
-    weekday = orders["ts"].dt.dayofweek
+    weekday = orders["ts"].dt.day_of_week
     out["weekend_share"] = (weekday >= 5).groupby(orders["cust"]).mean()
     part = pd.cut(orders["ts"].dt.hour, [-1, 5, 11, 17, 23], labels=["night", "morning", "afternoon", "evening"])
     hours = pd.crosstab(orders["cust"], part, normalize="index")
