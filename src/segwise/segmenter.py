@@ -64,7 +64,7 @@ DEFAULT_FAMILIES = ("rfm", "affinity")
 #: is no ``monetary_total``.
 VALUE_COLUMN_HINTS = (
     "monetarytotal", "totalspend", "spend", "spending", "revenue", "clv", "ltv", "value",
-    "monetary", "annualincome", "income", "spendingscore", "mntwines",
+    "monetary", "annualincome", "income", "spendingscore",
 )
 
 
