@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
-from segwise.features.shrink import ShareShrinkage, fit_shrinkage
+from segwise.features.shrink import ShareShrinkage, fit_shrinkage, reliable_unused_shares
 from segwise.method_bridge import (
     column_references, name_profiles, order_clusters, resolve_column_params, source_columns, translate_details,
 )
@@ -280,6 +280,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         codes = method_cls.categorical_encoding == "codes"
         columns, notes = self._select_columns(frame, docs, method_columns, with_categorical=codes)
         notes += method_notes
+        hint = reliable_unused_shares(frame, docs, columns) if self.features is None else {}
+        if hint:
+            families_hinted = sorted({docs[c].family for c in hint})
+            top = sorted(hint, key=hint.get, reverse=True)
+            listed = ", ".join(f"{c} (reliability {hint[c]})" for c in top[:3]) + (
+                f" and {len(top) - 3} more" if len(top) > 3 else "")
+            notes.append(f"{listed} differ between customers "
+                         "far more than chance explains and may define segments: add them with --features "
+                         f"rfm,affinity,{','.join(families_hinted)}")
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
         categorical = [c for c in columns if c not in numeric]
         families = {name: col.family for name, col in docs.items()}

@@ -75,3 +75,13 @@ def test_no_structure_is_reported_as_weak_and_clear_structure_as_clear():
     assert clear["structure"] == "clear"
     lo, hi = clear["k_supported"]
     assert lo <= clear["k"] <= hi
+
+
+def test_a_default_run_points_at_reliable_shares_it_does_not_use():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hinted = segwise.segment(family("engagement_only").generate(1_000, 1).data, random_state=0)
+        plain = segwise.segment(family("no_structure").generate(1_000, 1).data, random_state=0)
+    notes = [n for n in hinted.run["features"]["notes"] if "may define segments" in n]
+    assert len(notes) == 1 and "--features rfm,affinity,engagement" in notes[0]
+    assert not [n for n in plain.run["features"]["notes"] if "may define segments" in n]

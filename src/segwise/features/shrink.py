@@ -162,3 +162,26 @@ def fit_shrinkage(frame: pd.DataFrame, docs: Mapping[str, object], columns: list
     if not shares:
         return None
     return ShareShrinkage(shares, {c: getattr(docs[c], "unit") for c in shares}, count_column).fit(frame)
+
+
+#: Reliability from which an unused share is pointed out as a possible definer of segments.
+HINT_RELIABILITY = 0.5
+
+
+def reliable_unused_shares(frame: pd.DataFrame, docs: Mapping[str, object], used: list[str],
+                           count_column: str = "n_orders") -> dict[str, float]:
+    """Shares of `SHRUNK_FAMILIES` outside ``used`` whose reliability reaches `HINT_RELIABILITY`.
+
+    They vary between customers far more than sampling explains, so they may
+    define segments the default definition cannot see (a hint for the user).
+    """
+    if count_column not in frame.columns:
+        return {}
+    # Only shares of orders: a trend ratio rests on the recent orders, not on all of
+    # them, so its binomial reliability would mostly measure recency.
+    unused = [c for c in shrinkable_columns(frame, docs) if c not in used and getattr(docs[c], "unit") == "share 0-1"
+              and getattr(docs[c], "family", None) in SHRUNK_FAMILIES]
+    if not unused:
+        return {}
+    fitted = ShareShrinkage(unused, {c: getattr(docs[c], "unit") for c in unused}, count_column).fit(frame)
+    return {c: round(p["reliability"], 2) for c, p in fitted.params_.items() if p["reliability"] >= HINT_RELIABILITY}
