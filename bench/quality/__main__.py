@@ -37,7 +37,9 @@ def summarise(rows: list[dict[str, Any]], half: str) -> dict[str, Any]:
     structured = [r for r in mine if r["structure"] != "none"]
     ari = [r["segwise_ari"] or 0.0 for r in structured]
     clear = [r["segwise_ari"] or 0.0 for r in structured if r["structure"] == "clear"]
-    at_least_baseline = [r["family"] for r in structured if (r["segwise_ari"] or 0.0) >= r["baseline_ari"] - 1e-9]
+    # A failed run never counts as matching the baseline, even where the baseline scores 0.
+    at_least_baseline = [r["family"] for r in structured
+                         if r["segwise_ari"] is not None and r["segwise_ari"] >= r["baseline_ari"] - 1e-9]
     near_oracle = [r["family"] for r in structured if (r["segwise_ari"] or 0.0) >= 0.9 * r["oracle_ari"]]
     k_ok = [r["family"] for r in structured if r["segwise_k"] is not None and abs(r["segwise_k"] - r["true_k"]) <= 1]
     none = [r for r in mine if r["structure"] == "none"]
