@@ -4,8 +4,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from segwise.select import (
-    CHOICE_RULE, MARGIN_RULE, KSelection, _choose, knee_point, select_n_segments, supported_range,
+    CHOICE_RULE, MARGIN_RULE, KSelection, _choose, knee_point, resolve_n_segments, select_n_segments,
+    supported_range,
 )
+from segwise.errors import InputError
 from segwise.validate import (
     calinski_harabasz, cluster_scatter, davies_bouldin, internal_metrics, sample_indices, silhouette_many,
     silhouette_values, validation_report,
@@ -201,3 +203,21 @@ def test_every_candidate_records_its_reference_silhouette_and_margin():
     assert selection.chosen == 4
     assert selection.structure["verdict"] == "clear"
     assert "largest silhouette margin" in selection.reason
+
+
+@pytest.mark.parametrize("requested, expected", [
+    ("auto", ("auto", (2, 12))), ("6", (6, (2, 12))), (6, (6, (2, 12))), ("4..8", ("auto", (4, 8))),
+    (" 4..8 ", ("auto", (4, 8))), ((3, 5), ("auto", (3, 5))), (range(3, 6), ("auto", (3, 5))),
+])
+def test_a_requested_number_or_range_of_segments_is_resolved(requested, expected):
+    assert resolve_n_segments(requested, (2, 12)) == expected
+
+
+@pytest.mark.parametrize("requested, message", [
+    ("8..4", "2 <= low <= high, got 8..4"), ("1..4", "2 <= low <= high, got 1..4"),
+    ("four..8", "two whole numbers, e.g. 4..8"), ("many", "a range such as 4..8, got 'many'"),
+    ((2, 3, 4), "two whole numbers"),
+])
+def test_a_bad_range_of_segments_says_how_to_write_one(requested, message):
+    with pytest.raises(InputError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        resolve_n_segments(requested)

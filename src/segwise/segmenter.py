@@ -51,6 +51,7 @@ from segwise.method_bridge import (
     column_references, name_profiles, order_clusters, resolve_column_params, source_columns, translate_details,
 )
 from segwise.prepare import Preprocessor, as_feature_frame
+from segwise.select import resolve_n_segments
 from segwise.profile import Profiles, _clean_json, compute_profiles
 from segwise.validate import internal_metrics
 
@@ -79,8 +80,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
     ----------
     method : str
         A registered segmentation method (``"kmeans"``; see `segwise.cluster.METHODS`).
-    n_segments : int or "auto"
-        Number of segments, or ``"auto"`` to choose it over ``k_range``.
+    n_segments : int, "auto" or a range
+        Number of segments, or ``"auto"`` to choose it over ``k_range``, or a
+        range (``"4..8"`` or ``(4, 8)``) to choose it automatically within that
+        range (it then replaces ``k_range``).
     k_range : tuple of two ints
         Range searched by ``"auto"`` (default 2..12).
     features : list of str, optional
@@ -309,8 +312,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if not np.isfinite(prepared).all():
             raise InputError("preparation produced non-finite values; check the features for extreme numbers")
         distinct_rows = len(np.unique(np.round(prepared, 12), axis=0)) if len(prepared) <= 200_000 else len(prepared)
-        n_segments = self.n_segments
-        k_range = tuple(self.k_range)
+        # A range ("4..8" or (4, 8)) means auto within it (segwise.select.resolve_n_segments).
+        n_segments, k_range = resolve_n_segments(self.n_segments, tuple(self.k_range))
         if n_segments == "auto" and distinct_rows < 3:
             raise InputError(
                 f"the customers have only {distinct_rows} distinct feature profile(s): there is nothing "

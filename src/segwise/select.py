@@ -54,7 +54,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from segwise.validate import sample_indices, silhouette_many
 
-__all__ = ["KSelection", "select_n_segments", "knee_point", "supported_range", "structure_strength",
+__all__ = ["KSelection", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
            "reference_silhouettes", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -227,6 +227,47 @@ def select_n_segments(
               f"{structure['sentence']}")
     return KSelection(candidates=candidates, chosen=chosen, knee=knee, rule=rule, reason=reason, models=models,
                       supported=list(supported), structure=structure)
+
+
+def resolve_n_segments(n_segments: Any, k_range: tuple[int, int] = (2, 12)) -> tuple[Any, tuple[int, int]]:
+    """Turn a requested number of segments into ``(n_segments, k_range)``.
+
+    A range, ``"4..8"`` or ``(4, 8)``, means "choose the number of segments
+    automatically, between 4 and 8": a range a marketing team can act on, inside
+    which the k rule still decides. It returns ``("auto", (4, 8))``. ``"auto"`` and
+    whole numbers (``6`` or ``"6"``) are returned as they are, with ``k_range``.
+
+    Raises
+    ------
+    InputError
+        When the text is neither ``auto``, a whole number nor ``LOW..HIGH`` with
+        ``2 <= LOW <= HIGH``.
+    """
+    if isinstance(n_segments, str):
+        text = n_segments.strip().lower()
+        if text == "auto":
+            return "auto", tuple(k_range)
+        if ".." in text:
+            low, _, high = text.partition("..")
+            try:
+                bounds = (int(low), int(high))
+            except ValueError:
+                raise InputError(f"--segments range {n_segments!r} must be two whole numbers, e.g. 4..8") from None
+            return resolve_n_segments(bounds, k_range)
+        try:
+            return int(text), tuple(k_range)
+        except ValueError:
+            raise InputError(f"--segments must be 'auto', a whole number or a range such as 4..8, got "
+                             f"{n_segments!r}") from None
+    if isinstance(n_segments, (tuple, list, range)):
+        bounds = list(n_segments) if not isinstance(n_segments, range) else [n_segments.start, n_segments.stop - 1]
+        if len(bounds) != 2 or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in bounds):
+            raise InputError(f"a range of segments is two whole numbers (low, high), got {n_segments!r}")
+        low, high = int(bounds[0]), int(bounds[1])
+        if low < 2 or high < low:
+            raise InputError(f"--segments range must satisfy 2 <= low <= high, got {low}..{high}; e.g. 4..8")
+        return "auto", (low, high)
+    return n_segments, tuple(k_range)
 
 
 def reference_silhouettes(
