@@ -125,6 +125,14 @@ def test_a_numeric_column_ending_in_an_amount_word_is_the_amount():
                                       "item_category": "string", "line_value": "float"})
     assert roles.amount == "line_value" and roles.order_id == "order_no"
     assert "'value'" in roles.reason("amount")
+    assert roles.category == "item_category"
+    assert "category word 'category'" in roles.reason("category")
+
+
+def test_two_text_columns_ending_in_a_category_word_leave_the_category_undecided():
+    roles = detect_transaction_roles({"customer_id": "integer", "date": "timestamp", "amount": "float",
+                                      "item_category": "string", "store_department": "string"})
+    assert roles.category is None
 
 
 def test_quantity_and_price_still_win_over_an_amount_word():

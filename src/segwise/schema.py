@@ -12,7 +12,8 @@ When no column has a known name, two weaker signals are used, in this order:
   DataFrame column) is the timestamp, whatever its name (``paid_at``, ``order_ts``);
 - **name tokens**: a name split into words (``order_ts`` -> order, ts;
   ``purchaseTime`` -> purchase, time) whose words include a timestamp word, or
-  whose last word is an amount word (``line_value``, ``net_paid``).
+  whose last word is an amount word (``line_value``, ``net_paid``), or a text
+  column whose last word is a category word (``item_category``).
 
 Each detected role records why (`ColumnRoles.reasons`), so run.json says how the
 columns were found.
@@ -93,6 +94,8 @@ _SYNONYMS: dict[str, list[str]] = {
 # Timestamp words may be anywhere in the name; amount words must be its last word.
 _TIMESTAMP_TOKENS = {"ts", "timestamp", "time", "datetime", "date", "dt", "at", "on", "when"}
 _AMOUNT_LAST_TOKENS = {"amount", "revenue", "sales", "total", "value", "spend", "spent", "paid", "payment"}
+# A text column whose last word is one of these is the category (item_category, product_department).
+_CATEGORY_LAST_TOKENS = {"category", "department"}
 _TEMPORAL_KINDS = {"timestamp", "date"}
 _NUMERIC_KINDS = {"integer", "float"}
 
@@ -238,6 +241,12 @@ def _pick_with_reason(role: str, columns: Mapping[str, str], taken: set[str], so
         if numeric:
             word = name_tokens(numeric[0])[-1]
             return numeric[0], f"numeric column whose name ends in the amount word {word!r}"
+    if role == "category":
+        # Optional role: two candidates are left undecided (--category-col) rather than refused.
+        texts = [c for c, k in free.items() if k == "string" and (name_tokens(c) or [""])[-1] in _CATEGORY_LAST_TOKENS]
+        if len(texts) == 1:
+            word = name_tokens(texts[0])[-1]
+            return texts[0], f"text column whose name ends in the category word {word!r}"
     return None, None
 
 
