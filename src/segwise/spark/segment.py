@@ -30,6 +30,7 @@ from segwise.errors import InputError
 from segwise.features import FeatureTable
 from segwise.method_bridge import order_clusters
 from segwise.segmenter import Segmenter
+from segwise.select import resolve_n_segments
 from segwise.spark.cluster import fit_spark_method
 from segwise.spark.prepare import fit_preprocessor, prepared_columns
 from segwise.spark.profile import spark_profiles
@@ -75,8 +76,10 @@ def fit_segmenter(engine, features: FeatureTable, segmenter: Segmenter) -> Segme
     preprocessor.n_features_in_ = frame.shape[1]
     vectors = prepared_vectors(engine, frame, preprocessor).cache()
     try:
+        # A range of segments ("4..8") is auto within it, as on the local engine.
+        n_segments, k_range = resolve_n_segments(segmenter.n_segments, tuple(segmenter.k_range))
         clusterer = fit_spark_method(
-            vectors, method=segmenter.method, n_segments=segmenter.n_segments, k_range=tuple(segmenter.k_range),
+            vectors, method=segmenter.method, n_segments=n_segments, k_range=k_range,
             random_state=random_state, **dict(segmenter.method_params or {}),
         )
     finally:
