@@ -79,3 +79,69 @@ def test_customer_table_id_accepts_a_plain_id_column():
     assert detect_customer_id_column(kinds(CustomerID="integer", ID="integer")) == "CustomerID"
     with pytest.raises(InputError, match="could not find a customer id column"):
         detect_customer_id_column(kinds(Age="integer", Income="float"))
+
+
+@pytest.mark.parametrize("name", ["order_ts", "paid_at", "when", "x"])
+def test_the_only_date_time_typed_column_is_the_timestamp_whatever_its_name(name):
+    roles = detect_transaction_roles({"customer_id": "integer", name: "timestamp", "amount": "float"})
+    assert roles.timestamp == name
+    assert "only column of a date/time type" in roles.reason("timestamp")
+    assert roles.to_dict()["reasons"]["timestamp"] == roles.reason("timestamp")
+
+
+def test_a_date_typed_column_counts_as_date_time():
+    roles = detect_transaction_roles({"user_id": "string", "day_of_sale": "date", "revenue": "float"})
+    assert roles.timestamp == "day_of_sale"
+
+
+@pytest.mark.parametrize("name, word", [("order_ts", "ts"), ("checkoutTime", "time"), ("Paid At", "at")])
+def test_a_text_column_with_a_time_word_is_the_timestamp(name, word):
+    roles = detect_transaction_roles({"customer_id": "integer", name: "string", "amount": "float"})
+    assert roles.timestamp == name
+    assert repr(word) in roles.reason("timestamp")
+
+
+def test_a_usual_name_beats_the_type_and_reasons_say_so():
+    roles = detect_transaction_roles({"customer_id": "integer", "order_date": "string", "shipped_ts": "timestamp",
+                                      "amount": "float"})
+    assert roles.timestamp == "order_date"
+    assert "usual name" in roles.reason("timestamp")
+
+
+def test_of_several_typed_columns_the_one_with_a_time_word_wins():
+    roles = detect_transaction_roles({"customer_id": "integer", "order_ts": "timestamp", "birthday_x": "date",
+                                      "amount": "float"})
+    assert roles.timestamp == "order_ts"
+
+
+def test_two_typed_columns_without_a_way_to_choose_are_ambiguous():
+    with pytest.raises(InputError, match="will not guess.*--timestamp-col"):
+        detect_transaction_roles({"customer_id": "integer", "paid_ts": "timestamp", "shipped_ts": "timestamp",
+                                  "amount": "float"})
+
+
+def test_a_numeric_column_ending_in_an_amount_word_is_the_amount():
+    roles = detect_transaction_roles({"customer": "integer", "order_no": "integer", "date": "timestamp",
+                                      "item_category": "string", "line_value": "float"})
+    assert roles.amount == "line_value" and roles.order_id == "order_no"
+    assert "'value'" in roles.reason("amount")
+    assert roles.category == "item_category"
+    assert "category word 'category'" in roles.reason("category")
+
+
+def test_two_text_columns_ending_in_a_category_word_leave_the_category_undecided():
+    roles = detect_transaction_roles({"customer_id": "integer", "date": "timestamp", "amount": "float",
+                                      "item_category": "string", "store_department": "string"})
+    assert roles.category is None
+
+
+def test_quantity_and_price_still_win_over_an_amount_word():
+    roles = detect_transaction_roles({"CustomerID": "integer", "InvoiceDate": "string", "Quantity": "integer",
+                                      "UnitPrice": "float", "tax_value": "float"})
+    assert roles.amount is None and roles.quantity == "Quantity" and roles.unit_price == "UnitPrice"
+
+
+def test_explicit_roles_are_recorded_as_given():
+    roles = detect_transaction_roles({"a": "integer", "b": "timestamp", "c": "float"},
+                                     {"customer_id": "a", "amount": "c"})
+    assert roles.reason("customer_id") == "given explicitly" and roles.timestamp == "b"

@@ -71,6 +71,14 @@ def test_features_and_exclude_accept_columns_and_families(population_features):
         Segmenter(features=["bogus"]).fit(table)
 
 
+@pytest.mark.parametrize("requested", ["4..6", (4, 6)])
+def test_a_range_of_segments_chooses_automatically_within_it(population_features, requested):
+    table, _ = population_features
+    model = Segmenter(n_segments=requested, random_state=0).fit(table)
+    assert [c["k"] for c in model.clusterer_.selection_.candidates] == [4, 5, 6]
+    assert 4 <= model.n_segments_ <= 6
+
+
 def test_identifier_and_constant_columns_are_left_out_with_a_note():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({

@@ -3,7 +3,11 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from segwise.cluster.select import CHOICE_RULE, KSelection, _choose, knee_point, select_n_segments
+from segwise.cluster.select import (
+    CHOICE_RULE, MARGIN_RULE, KSelection, _choose, knee_point, resolve_n_segments, select_n_segments,
+    supported_range,
+)
+from segwise.errors import InputError
 from segwise.validate import (
     calinski_harabasz, cluster_scatter, davies_bouldin, internal_metrics, sample_indices, silhouette_many,
     silhouette_values, validation_report,
@@ -52,7 +56,7 @@ def test_selection_finds_planted_blobs_and_keeps_every_candidate():
     selection = select_n_segments(X, lambda Xf, k: KMeans(k, n_init=2, random_state=0).fit(Xf), k_range=(2, 8))
     assert selection.chosen == 5
     assert [c["k"] for c in selection.candidates] == list(range(2, 9))
-    assert selection.rule == CHOICE_RULE
+    assert selection.rule == MARGIN_RULE
     assert KSelection.from_dict(selection.to_dict()).to_dict() == selection.to_dict()
 
 
@@ -172,3 +176,48 @@ def test_silhouette_memory_is_bounded_by_the_block_not_the_sample():
         tracemalloc.stop()
     full_matrix = 8 * len(X) ** 2
     assert peak < 3 * BLOCK_BYTES < full_matrix
+
+
+def test_margin_rule_takes_the_largest_margin_over_the_reference_and_ties_to_the_smaller_k():
+    from segwise.cluster.select import _choose_by_margin
+
+    # k=2 has the best plain silhouette, but data without clusters cut in two score almost as well.
+    cands = [{"k": 2, "silhouette": 0.50, "reference_silhouette": 0.45, "margin": 0.05},
+             {"k": 3, "silhouette": 0.40, "reference_silhouette": 0.30, "margin": 0.10},
+             {"k": 4, "silhouette": 0.38, "reference_silhouette": 0.277, "margin": 0.103},
+             {"k": 5, "silhouette": 0.30, "reference_silhouette": 0.25, "margin": 0.05}]
+    k, reason = _choose_by_margin(cands, knee=None)
+    assert k == 3
+    assert "tied within 0.005 with k=4" in reason
+    assert "plain silhouette is highest at k=2" in reason
+    assert supported_range(cands, 3) == (3, 4)
+
+
+def test_every_candidate_records_its_reference_silhouette_and_margin():
+    from sklearn.cluster import KMeans
+
+    X, _ = make_blobs(1500, centers=4, cluster_std=0.6, random_state=3)
+    selection = select_n_segments(X, lambda Xf, k: KMeans(k, n_init=2, random_state=0).fit(Xf), k_range=(2, 6))
+    for c in selection.candidates:
+        assert c["margin"] == pytest.approx(c["silhouette"] - c["reference_silhouette"])
+    assert selection.chosen == 4
+    assert selection.structure["verdict"] == "clear"
+    assert "largest silhouette margin" in selection.reason
+
+
+@pytest.mark.parametrize("requested, expected", [
+    ("auto", ("auto", (2, 12))), ("6", (6, (2, 12))), (6, (6, (2, 12))), ("4..8", ("auto", (4, 8))),
+    (" 4..8 ", ("auto", (4, 8))), ((3, 5), ("auto", (3, 5))), (range(3, 6), ("auto", (3, 5))),
+])
+def test_a_requested_number_or_range_of_segments_is_resolved(requested, expected):
+    assert resolve_n_segments(requested, (2, 12)) == expected
+
+
+@pytest.mark.parametrize("requested, message", [
+    ("8..4", "2 <= low <= high, got 8..4"), ("1..4", "2 <= low <= high, got 1..4"),
+    ("four..8", "two whole numbers, e.g. 4..8"), ("many", "a range such as 4..8, got 'many'"),
+    ((2, 3, 4), "two whole numbers"),
+])
+def test_a_bad_range_of_segments_says_how_to_write_one(requested, message):
+    with pytest.raises(InputError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        resolve_n_segments(requested)

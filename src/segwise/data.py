@@ -527,7 +527,7 @@ MAX_ATTRIBUTE_LEVELS = 100
 
 def _attribute_candidates(engine: Engine, raw: RawInput, roles: ColumnRoles) -> dict[str, str]:
     """Role-less text columns with at most `MAX_ATTRIBUTE_LEVELS` distinct values (canonical name -> source)."""
-    used = {v for k, v in roles.to_dict().items() if k != "detected" and v}
+    used = {v for v in roles.to_dict().values() if isinstance(v, str) and v}
     text = [c for c, kind in raw.kinds.items() if kind == "string" and c not in used]
     if not text:
         return {}

@@ -151,7 +151,10 @@ class SegmentationModel:
             raise InputError(
                 f"feature column(s) {', '.join(map(repr, bad))} must hold numbers (or null when missing)"
             ) from None
-        prepared = pre.transform_arrays(values.reshape(len(rows), len(numeric)), categories)
+        values = values.reshape(len(rows), len(numeric))
+        if getattr(segmenter, "shrinkage_", None) is not None:  # shares shrunk as in training
+            values = segmenter.shrinkage_.transform_array(values, list(numeric))
+        prepared = pre.transform_arrays(values, categories)
         clusterer = segmenter.clusterer_
         label_map = segmenter.label_map_
         cluster, confidence = clusterer.assign_prepared(prepared)

@@ -158,7 +158,7 @@ def run_flow(
         Customer attribute table (one row per customer).
     as_of : str or date, optional
         Observation date (default: the day after the last transaction).
-    n_segments : int or "auto"
+    n_segments : int, "auto" or a range ("4..8", (4, 8): auto within it)
     method : str
         Segmentation method (see `segwise.cluster.METHODS`).
     features, exclude : list of str, optional

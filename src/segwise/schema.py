@@ -5,6 +5,18 @@ only, so ``Customer ID``, ``customer_id`` and ``CustomerID`` are the same name) 
 checked against column types. Every role can be given explicitly; an explicit
 choice always wins. Detection never guesses between two equally good candidates:
 it raises an `InputError` that names both and the flag that settles it.
+
+When no column has a known name, two weaker signals are used, in this order:
+
+- **type**: the only column of a timestamp or date type (a Parquet, DuckDB or
+  DataFrame column) is the timestamp, whatever its name (``paid_at``, ``order_ts``);
+- **name tokens**: a name split into words (``order_ts`` -> order, ts;
+  ``purchaseTime`` -> purchase, time) whose words include a timestamp word, or
+  whose last word is an amount word (``line_value``, ``net_paid``), or a text
+  column whose last word is a category word (``item_category``).
+
+Each detected role records why (`ColumnRoles.reasons`), so run.json says how the
+columns were found.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ __all__ = [
     "detect_transaction_roles",
     "detect_customer_id_column",
     "normalize_name",
+    "name_tokens",
     "suggest_column",
 ]
 
@@ -76,6 +89,15 @@ _SYNONYMS: dict[str, list[str]] = {
         "ispromo", "promoflag", "coupon", "couponused", "usedcoupon", "ondeal",
     ],
 }
+
+# Words that mark a role when no whole name matches (see the module docstring).
+# Timestamp words may be anywhere in the name; amount words must be its last word.
+_TIMESTAMP_TOKENS = {"ts", "timestamp", "time", "datetime", "date", "dt", "at", "on", "when"}
+_AMOUNT_LAST_TOKENS = {"amount", "revenue", "sales", "total", "value", "spend", "spent", "paid", "payment"}
+# A text column whose last word is one of these is the category (item_category, product_department).
+_CATEGORY_LAST_TOKENS = {"category", "department"}
+_TEMPORAL_KINDS = {"timestamp", "date"}
+_NUMERIC_KINDS = {"integer", "float"}
 
 # Roles whose columns must hold these kinds of values (kinds come from the engine).
 _ACCEPTED_KINDS: dict[str, set[str]] = {
@@ -133,7 +155,8 @@ class ColumnRoles:
     """Which source column plays which role (None when the log has no such column).
 
     ``amount`` is None when the amount is computed as ``quantity * unit_price``.
-    ``detected`` lists the roles that were auto-detected rather than given.
+    ``detected`` lists the roles that were auto-detected rather than given;
+    ``reasons`` holds ``(role, why)`` pairs saying how each role's column was found.
     """
 
     customer_id: str
@@ -146,6 +169,11 @@ class ColumnRoles:
     channel: str | None = None
     discount: str | None = None
     detected: tuple[str, ...] = field(default=())
+    reasons: tuple[tuple[str, str], ...] = field(default=())
+
+    def reason(self, role: str) -> str | None:
+        """Why ``role``'s column was chosen (None when the role has no column)."""
+        return dict(self.reasons).get(role)
 
     @property
     def amount_expression(self) -> str:
@@ -160,6 +188,7 @@ class ColumnRoles:
         """The roles as a JSON-friendly dict."""
         out = asdict(self)
         out["detected"] = list(self.detected)
+        out["reasons"] = dict(self.reasons)
         return out
 
 
@@ -175,19 +204,72 @@ def _candidates(role: str, columns: Mapping[str, str], taken: set[str]) -> list[
     return sorted(found)
 
 
+def name_tokens(name: str) -> list[str]:
+    """The words of a column name: ``order_ts`` -> [order, ts]; ``purchaseTime`` -> [purchase, time]."""
+    return [t.lower() for t in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", name)]
+
+
+def _ambiguous(role: str, best: list[str], source: str, why: str = "") -> InputError:
+    return InputError(
+        f"{source}: columns {', '.join(repr(c) for c in best)} could each be the "
+        f"{role.replace('_', ' ')}{why}; segwise will not guess. Name the right one with "
+        f"{fix_hint(role)}."
+    )
+
+
 def _pick(role: str, columns: Mapping[str, str], taken: set[str], source: str) -> str | None:
+    return _pick_with_reason(role, columns, taken, source)[0]
+
+
+def _pick_with_reason(role: str, columns: Mapping[str, str], taken: set[str], source: str
+                      ) -> tuple[str | None, str | None]:
     found = _candidates(role, columns, taken)
-    if not found:
-        return None
-    best_priority = found[0][0]
-    best = [column for priority, column in found if priority == best_priority]
-    if len(best) > 1:
-        raise InputError(
-            f"{source}: columns {', '.join(repr(c) for c in best)} could each be the "
-            f"{role.replace('_', ' ')}; segwise will not guess. Name the right one with "
-            f"{fix_hint(role)}."
-        )
-    return best[0]
+    if found:
+        best_priority = found[0][0]
+        best = [column for priority, column in found if priority == best_priority]
+        if len(best) > 1:
+            raise _ambiguous(role, best, source)
+        return best[0], f"its name {best[0]!r} is a usual name for the {role.replace('_', ' ')}"
+    free = {c: k for c, k in columns.items() if c not in taken}
+    if role == "timestamp":
+        return _timestamp_by_type_or_tokens(free, source)
+    if role == "amount":
+        numeric = [c for c, k in free.items() if k in _NUMERIC_KINDS and (name_tokens(c) or [""])[-1]
+                   in _AMOUNT_LAST_TOKENS]
+        if len(numeric) > 1:
+            raise _ambiguous(role, numeric, source, " (their names end in an amount word)")
+        if numeric:
+            word = name_tokens(numeric[0])[-1]
+            return numeric[0], f"numeric column whose name ends in the amount word {word!r}"
+    if role == "category":
+        # Optional role: two candidates are left undecided (--category-col) rather than refused.
+        texts = [c for c, k in free.items() if k == "string" and (name_tokens(c) or [""])[-1] in _CATEGORY_LAST_TOKENS]
+        if len(texts) == 1:
+            word = name_tokens(texts[0])[-1]
+            return texts[0], f"text column whose name ends in the category word {word!r}"
+    return None, None
+
+
+def _timestamp_by_type_or_tokens(free: Mapping[str, str], source: str) -> tuple[str | None, str | None]:
+    def with_token(cols):
+        return [c for c in cols if _TIMESTAMP_TOKENS.intersection(name_tokens(c))]
+
+    typed = [c for c, k in free.items() if k in _TEMPORAL_KINDS]
+    if len(typed) == 1:
+        return typed[0], f"the only column of a date/time type ({free[typed[0]]})"
+    if typed:
+        named = with_token(typed)
+        if len(named) == 1:
+            return named[0], (f"the only one of the date/time-typed columns {', '.join(map(repr, typed))} "
+                              "whose name has a time word")
+        raise _ambiguous("timestamp", named or typed, source, " (each has a date/time type)")
+    named = with_token([c for c, k in free.items() if k == "string"])
+    if len(named) > 1:
+        raise _ambiguous("timestamp", named, source, " (each name has a time word)")
+    if named:
+        word = next(t for t in name_tokens(named[0]) if t in _TIMESTAMP_TOKENS)
+        return named[0], f"text column whose name has the time word {word!r}"
+    return None, None
 
 
 def detect_transaction_roles(
@@ -231,25 +313,37 @@ def detect_transaction_roles(
             )
     taken = set(overrides.values())
     chosen: dict[str, str | None] = dict(overrides)
+    reasons = {role: "given explicitly" for role in overrides}
     detected = []
-    for role in TRANSACTION_ROLES:
-        if role in chosen:
-            continue
-        if role == "quantity" or role == "unit_price":
-            continue  # looked for below, only when there is no amount column
-        column = _pick(role, columns, taken, source)
+
+    def detect(role: str) -> None:
+        column, why = _pick_with_reason(role, columns, taken, source)
         chosen[role] = column
         if column is not None:
             taken.add(column)
             detected.append(role)
+            reasons[role] = why
+
+    for role in TRANSACTION_ROLES:
+        if role in chosen:
+            continue
+        if role in ("quantity", "unit_price", "amount"):
+            continue  # looked for below: an amount by its whole name beats quantity x price
+        if role == "timestamp":
+            detect(role)
+            # A whole-name amount first, so an amount-word fallback cannot take a price column's place.
+            found = _candidates("amount", columns, taken)
+            if found and "amount" not in chosen:
+                detect("amount")
+            continue
+        detect(role)
+    if chosen.get("amount") is None and "amount" not in overrides:
+        if not (_candidates("unit_price", columns, taken) and _candidates("quantity", columns, taken)):
+            detect("amount")
     if chosen.get("amount") is None:
         for role in ("unit_price", "quantity"):
             if chosen.get(role) is None:
-                column = _pick(role, columns, taken, source)
-                chosen[role] = column
-                if column is not None:
-                    taken.add(column)
-                    detected.append(role)
+                detect(role)
     missing = [r for r in ("customer_id", "timestamp") if chosen.get(r) is None]
     if chosen.get("amount") is None and chosen.get("unit_price") is None:
         missing.append("amount")
@@ -266,7 +360,8 @@ def detect_transaction_roles(
         raise InputError(
             f"{source}: could not find {'; '.join(parts)}. Columns are: {', '.join(names)}."
         )
-    return ColumnRoles(**{r: chosen.get(r) for r in TRANSACTION_ROLES}, detected=tuple(detected))
+    return ColumnRoles(**{r: chosen.get(r) for r in TRANSACTION_ROLES}, detected=tuple(detected),
+                       reasons=tuple((r, reasons[r]) for r in TRANSACTION_ROLES if r in reasons))
 
 
 def detect_customer_id_column(

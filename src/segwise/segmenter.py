@@ -13,11 +13,14 @@ frequency, lifecycle, and what and how customers buy); every other column
 (engagement, journey, customer attributes) describes the segments in the profiles
 and joins the definition only when named in ``features``. The reason is measured:
 share and trend features of customers with one or two orders are mostly sampling
-noise (one order makes a weekend share exactly 0 or 1), and clustering on them
-splits the largest segments along that noise. On the default synthetic population
-the planted types are recovered with ARI 0.93 from rfm + affinity, against 0.68
-from all families. Without RFM columns (a customer attribute table) every column
-is used. Constant and identifier-like columns are always left out, with a note.
+noise (one order makes a weekend share exactly 0 or 1). When engagement or
+journey columns do join the definition, their shares are shrunk toward the
+population by the number of orders they rest on and weighted by how reliable
+they are (`segwise.features.shrink`; the profiles show the raw shares). Adding
+engagement by default was measured with ``bench.quality`` (docs/quality.md): it
+raises the mean ARI of both halves of the families but lowers the demo
+population's (0.97 to 0.83, 8 to 5 segments), so it is not the default yet.
+Without RFM columns (a customer attribute table) every column is used. Constant and identifier-like columns are always left out, with a note.
 A method whose parameters name feature groups (two-stage, multi-view) is defined
 by the columns those name; k-prototypes also takes every categorical column.
 
@@ -54,12 +57,14 @@ from sklearn.utils.validation import check_is_fitted
 from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
+from segwise.features.shrink import ShareShrinkage, fit_shrinkage, reliable_unused_shares
 from segwise.defining_columns import (
     DEFAULT_FAMILIES, VALUE_COLUMN_HINTS, column_references, families_of, resolve_column_params, select_columns,
     source_columns, value_column,
 )
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
+from segwise.cluster.select import resolve_n_segments
 from segwise.profile import (
     Profiles, _clean_json, cluster_value_means, compute_profiles, order_by_value, profiles_from_stats,
 )
@@ -75,8 +80,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
     ----------
     method : str
         A registered segmentation method (``"kmeans"``; see `segwise.cluster.METHODS`).
-    n_segments : int or "auto"
-        Number of segments, or ``"auto"`` to choose it over ``k_range``.
+    n_segments : int, "auto" or a range
+        Number of segments, or ``"auto"`` to choose it over ``k_range``, or a
+        range (``"4..8"`` or ``(4, 8)``) to choose it automatically within that
+        range (it then replaces ``k_range``).
     k_range : tuple of two ints
         Range searched by ``"auto"`` (default 2..12).
     features : list of str, optional
@@ -227,6 +234,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         columns, notes = select_columns(frame, docs, self.features, self.exclude, method_columns,
                                         with_categorical=codes)
         notes += method_notes
+        hint = reliable_unused_shares(frame, docs, columns) if self.features is None else {}
+        if hint:
+            families_hinted = sorted({docs[c].family for c in hint})
+            top = sorted(hint, key=hint.get, reverse=True)
+            listed = ", ".join(f"{c} (reliability {hint[c]})" for c in top[:3]) + (
+                f" and {len(top) - 3} more" if len(top) > 3 else "")
+            notes.append(f"{listed} differ between customers "
+                         "far more than chance explains and may define segments: add them with --features "
+                         f"rfm,affinity,{','.join(families_hinted)}")
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
         categorical = [c for c in columns if c not in numeric]
         families = {name: col.family for name, col in docs.items()}
@@ -234,16 +250,22 @@ class Segmenter(ClusterMixin, BaseEstimator):
         params = dict(self.preprocessing or {})
         if codes:
             params["categorical_encoding"] = "codes"
+        # On an engine's statistics (Spark) the preparation sees the raw shares, so they are not shrunk there.
+        self.shrinkage_ = fit_shrinkage(frame, docs, numeric) if source is None else None
+        shrunk = frame if self.shrinkage_ is None else self.shrinkage_.transform(frame)
+        weights = self.weights
+        if self.shrinkage_ is not None and self.weights is None:
+            weights = self.shrinkage_.weights()  # pure-noise shares must not be scaled back up
         self.preprocessor_ = Preprocessor(
-            numeric_columns=numeric, categorical_columns=categorical, weights=self.weights,
+            numeric_columns=numeric, categorical_columns=categorical, weights=weights,
             families=families, log_columns=log_columns, random_state=self.random_state, **params,
-        ).fit(frame if source is None else source)
-        prepared = self.preprocessor_.transform(frame)
+        ).fit(shrunk if source is None else source)
+        prepared = self.preprocessor_.transform(shrunk)
         if not np.isfinite(prepared).all():
             raise InputError("preparation produced non-finite values; check the features for extreme numbers")
         distinct_rows = len(np.unique(np.round(prepared, 12), axis=0)) if len(prepared) <= 200_000 else len(prepared)
-        n_segments = self.n_segments
-        k_range = tuple(self.k_range)
+        # A range ("4..8" or (4, 8)) means auto within it (segwise.cluster.select.resolve_n_segments).
+        n_segments, k_range = resolve_n_segments(self.n_segments, tuple(self.k_range))
         if n_segments == "auto" and distinct_rows < 3:
             raise InputError(
                 f"the customers have only {distinct_rows} distinct feature profile(s): there is nothing "
@@ -389,6 +411,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
+        if getattr(self, "shrinkage_", None) is not None:
+            frame = self.shrinkage_.transform(frame)
         return self.preprocessor_.transform(frame)
 
     def predict(self, X):
@@ -471,6 +495,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "method_details": self.method_details_,
             "preprocessor": pre_meta,
             "clusterer": clu_meta,
+            "shrinkage": None if self.shrinkage_ is None else self.shrinkage_.to_dict(),
         }
         arrays = {"segmenter/label_map": self.label_map_}
         arrays.update({f"preprocessor/{k}": v for k, v in pre_arrays.items()})
@@ -489,6 +514,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
         self.preprocessor_ = Preprocessor.from_state(meta["preprocessor"], part("preprocessor"))
+        shrinkage = meta.get("shrinkage")
+        self.shrinkage_ = None if shrinkage is None else ShareShrinkage.from_dict(shrinkage)
         self.clusterer_ = get_model_class(meta["method"]).from_state(meta["clusterer"], part("clusterer"))
         self.label_map_ = arrays["segmenter/label_map"].astype(np.int64)
         self.n_segments_ = int(meta["n_segments"])

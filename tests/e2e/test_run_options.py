@@ -15,6 +15,7 @@ AS_OF = "2024-07-01"
 RUNS = {
     "as_of": ["--as-of", AS_OF],
     "segments_4": ["--segments", "4"],
+    "segments_range": ["--segments", "5..6"],
     "features": ["--features", "n_orders,monetary_total"],
     "exclude": ["--exclude", "affinity,monetary_avg"],
     "seed_a": ["--seed", "11"],
@@ -77,6 +78,15 @@ def test_segments_4_makes_exactly_4_segments(runs):
     profiles = json.loads((out / "profiles.json").read_text())
     assert len(profiles["segments"]) == 4
     assert f"4 segments of {run['n_customers']:,} customers" in result.out
+
+
+def test_segments_range_chooses_within_it(runs):
+    result = runs["segments_range"]
+    assert_ok(result)
+    run, assignments, _ = load(result.cwd / "segments_range")
+    assert run["parameters"]["n_segments"] == [5, 6]
+    assert [c["k"] for c in run["selection"]["candidates"]] == [5, 6]
+    assert run["n_segments"] in (5, 6) and assignments["segment_id"].nunique() == run["n_segments"]
 
 
 def test_features_flag_chooses_the_columns_clustered_on(runs):

@@ -153,6 +153,12 @@ def test_bisecting_kmeans_splits_standardised_customers(spark_engine, features):
     assert np.bincount(segmenter.labels_).min() >= 0.02 * len(segmenter.labels_)
 
 
+def test_a_range_of_segments_is_chosen_within_on_spark(spark_engine, features):
+    segmenter = Segmenter(n_segments="3..4", random_state=0).fit(features, engine=spark_engine)
+    assert [c["k"] for c in segmenter.clusterer_.selection_.candidates] == [3, 4]
+    assert segmenter.n_segments_ in (3, 4)
+
+
 @pytest.mark.parametrize("method,stored", [("gmm", "spark_gmm"), ("bisecting_kmeans", "spark_bisecting_kmeans")])
 def test_gmm_and_bisecting_kmeans_export_to_models_that_reload(spark_engine, tmp_path, method, stored):
     from segwise.features import FeatureTable

@@ -163,7 +163,7 @@ def run(
     customers: CustomersOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("segwise-out"),
     as_of: AsOfOpt = None,
-    segments: Annotated[str, typer.Option("--segments", help="Number of segments, or 'auto'.")] = "auto",
+    segments: Annotated[str, typer.Option("--segments", help="Number of segments, 'auto', or a range such as 4..8 (auto within it).")] = "auto",
     method: Annotated[str, typer.Option("--method", help=(
         "Segmentation method: kmeans, hierarchical, dbscan, hdbscan, gmm, som, kprototypes, two_stage, multiview, "
         "autoencoder (needs the deep extra) or auto (compares kmeans, gmm, hierarchical, hdbscan)."))] = "kmeans",

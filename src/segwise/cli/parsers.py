@@ -14,9 +14,13 @@ def split_list(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def parse_segments(value: str) -> int | str:
+def parse_segments(value: str) -> int | str | tuple[int, int]:
     if value.strip().lower() == "auto":
         return "auto"
+    if ".." in value:  # a range: auto within it (segwise.cluster.select.resolve_n_segments)
+        from segwise.cluster.select import resolve_n_segments
+
+        return resolve_n_segments(value)[1]
     try:
         n = int(value)
     except ValueError:

@@ -333,6 +333,7 @@ class HierarchicalSegmenter(SegmentClusterer):
             return select_n_segments(
                 space, lambda _X, k: _Cut(cuts[k], _within_ss(space, cuts[k], k)), k_range=(min(cuts), max(cuts)),
                 sample_size=self.selection_sample, fit_sample_size=n, random_state=seed,
+                choose_by="silhouette",  # a cut of this tree cannot cluster reference data
             )
         # Other distances: the silhouette is measured in the tree's own distance.
         rows = sample_indices(n, min(self.selection_sample, 5000), seed + 1)

@@ -12,7 +12,34 @@ Every candidate k in the range is fitted and scored; every score is kept
 Above ``fit_sample_size`` customers, candidates are fitted on a seeded sample and
 the chosen k is refitted on everyone.
 
-The rule (`CHOICE_RULE`) is stated with the result.
+The rule (`MARGIN_RULE`) is stated with the result, with its uncertainty: the
+``supported`` range holds every k whose silhouette margin (below) is within
+`SUPPORT_TOLERANCE` of the best ("4 to 6 segments are supported; 5 chosen").
+
+Why a margin and not the silhouette itself
+------------------------------------------
+The silhouette alone prefers k=2 whenever groups overlap: cutting any elongated
+cloud in two scores well. So every candidate k is also fitted on reference data
+without clusters (below), and k is chosen by the *silhouette margin*: the
+customers' silhouette at k minus the reference's at the same k. That is how
+much better than "no clusters" each k is, which removes the small-k bias. It was
+chosen on the development half of ``bench.quality`` against the silhouette, the
+Calinski-Harabasz index, the BIC of a diagonal Gaussian mixture, the gap
+statistic, prediction strength and subsample stability, and confirmed on the
+held-out half (docs/quality.md).
+
+Is there cluster structure at all?
+----------------------------------
+Any data can be cut into k groups, and a silhouette alone cannot say whether the
+groups are real: a single round cloud cut in two has a silhouette near 0.3. So
+the chosen k is also fitted on reference data without clusters: Gaussian draws
+with the same mean and covariance as the customers (`REFERENCE_DRAWS` draws of
+up to `REFERENCE_SIZE` rows). The *structure margin* is the customers'
+silhouette minus the reference's. The verdict (`STRUCTURE_RULE`) is ``clear``,
+``moderate`` or ``weak``; with ``weak`` the segments are a partition of a
+continuum: still usable as bands of customers, but not natural groups, and the
+reason says so. The thresholds were set on the development half of
+``bench.quality`` (see docs/quality.md).
 """
 
 from __future__ import annotations
@@ -27,16 +54,46 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
-__all__ = ["KSelection", "select_n_segments", "knee_point", "CHOICE_RULE"]
+__all__ = ["KSelection", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
+           "reference_silhouettes", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE"]
 
-#: How k is chosen from the candidates' scores.
+#: How `select_n_segments` chooses k from the candidates' scores.
+MARGIN_RULE = (
+    "the k whose silhouette (on a fixed seeded sample) exceeds most that of reference data without clusters "
+    "(Gaussian, the customers' mean and covariance) at the same k; margins within 0.005 of the best count as "
+    "tied and the smallest tied k wins"
+)
+
+#: The plain silhouette rule, for the methods that choose k without reference fits (Spark,
+#: hierarchical, k-prototypes: `_choose`).
 CHOICE_RULE = (
     "the k with the highest silhouette (on a fixed seeded sample); candidates within "
     "0.005 of the best count as tied and the smallest tied k wins"
 )
 
-#: Silhouette differences below this are treated as ties.
+#: Silhouette (or margin) differences below this are treated as ties.
 SILHOUETTE_TIE = 0.005
+
+#: Candidates whose margin is within this of the best are "supported".
+SUPPORT_TOLERANCE = 0.02
+
+#: Reference data without clusters: draws and rows per draw.
+REFERENCE_DRAWS = 3
+REFERENCE_SIZE = 2_000
+
+#: Structure margins (silhouette minus the reference's) separating the verdicts. The
+#: margin is that of the chosen k, the best of the range, so it is larger than a
+#: single k's; the thresholds were set on bench.quality's development half A
+#: (small size): no-structure family 0.097, overlapping BTYD personas 0.122,
+#: household table 0.155 (docs/quality.md).
+CLEAR_MARGIN = 0.15
+WEAK_MARGIN = 0.11
+
+#: How the structure verdict is reached.
+STRUCTURE_RULE = (
+    f"silhouette at the chosen k minus that of Gaussian reference data with the customers' mean and covariance "
+    f"({REFERENCE_DRAWS} draws): clear from {CLEAR_MARGIN}, weak below {WEAK_MARGIN}, moderate between"
+)
 
 
 @dataclass
@@ -49,20 +106,28 @@ class KSelection:
     rule: str
     reason: str
     models: dict[int, Any] = field(default_factory=dict, repr=False)
+    supported: list[int] | None = None
+    structure: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "candidates": self.candidates,
             "chosen": self.chosen,
             "knee": self.knee,
             "rule": self.rule,
             "reason": self.reason,
         }
+        if self.supported is not None:
+            out["supported"] = list(self.supported)
+        if self.structure is not None:
+            out["structure"] = dict(self.structure)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "KSelection":
         return cls(candidates=data["candidates"], chosen=data["chosen"], knee=data.get("knee"),
-                   rule=data["rule"], reason=data["reason"])
+                   rule=data["rule"], reason=data["reason"], supported=data.get("supported"),
+                   structure=data.get("structure"))
 
 
 def knee_point(ks: list[int], values: list[float]) -> int | None:
@@ -89,19 +154,28 @@ def select_n_segments(
     sample_size: int = 10_000,
     fit_sample_size: int = 200_000,
     random_state: int | None = 0,
+    choose_by: str = "margin",
 ) -> KSelection:
-    """Fit every k in ``k_range`` with ``fit_k(X_fit, k)`` and choose one by `CHOICE_RULE`.
+    """Fit every k in ``k_range`` with ``fit_k(X_fit, k)`` and choose one by `MARGIN_RULE`.
 
     Above ``fit_sample_size`` customers the candidates are fitted and scored on a
     seeded random sample of that size (recorded as ``fit_sample_size`` in each
     candidate); the caller refits the chosen k on everyone. The silhouette of every
-    candidate is computed in one pass over the same ``sample_size`` customers.
-    ``fit_k`` returns a fitted estimator with ``labels_`` and ``inertia_``.
+    candidate is computed in one pass over the same ``sample_size`` customers, and
+    every k is also fitted on reference data without clusters
+    (`reference_silhouettes`); each candidate records ``reference_silhouette`` and
+    ``margin``. ``fit_k`` returns a fitted estimator with ``labels_`` and ``inertia_``.
+
+    ``choose_by="silhouette"`` chooses by `CHOICE_RULE` instead, without reference
+    fits at every k: for callers whose ``fit_k`` cannot cluster other data (a cut
+    of a tree already built on the customers).
     """
+    if choose_by not in ("margin", "silhouette"):
+        raise InputError(f"choose_by must be 'margin' or 'silhouette', got {choose_by!r}")
     lo, hi = int(k_range[0]), int(k_range[1])
     if lo < 2 or hi < lo:
         raise InputError(
-            f"the range of numbers of segments must satisfy 2 <= low <= high (--k-min/--k-max, "
+            f"the range of numbers of segments must satisfy 2 <= low <= high (--k-min/--k-max or --segments LOW..HIGH, "
             f"Python: k_range); got {lo}..{hi}"
         )
     n = X.shape[0]
@@ -115,6 +189,8 @@ def select_n_segments(
     for k in range(lo, hi + 1):
         models[k] = fit_k(X_fit, k)
     silhouettes = silhouette_many(X_fit[sil_rows], [models[k].labels_[sil_rows] for k in models])
+    reference = (reference_silhouettes(X_fit, list(models), fit_k, random_state=random_state)
+                 if choose_by == "margin" else {})
     candidates = []
     for (k, model), silhouette in zip(models.items(), silhouettes):
         labels = model.labels_
@@ -130,9 +206,172 @@ def select_n_segments(
             "fit_sample_size": int(len(fit_rows)),
             "silhouette_sample_size": int(len(sil_rows)),
         })
+        if choose_by == "margin":
+            ref, ref_sd = reference.get(k, (float("nan"), 0.0))
+            candidates[-1].update(reference_silhouette=float(ref), reference_sd=float(ref_sd),
+                                  margin=float(silhouette - ref))
     knee = knee_point([c["k"] for c in candidates], [c["inertia"] for c in candidates])
-    chosen, reason = _choose(candidates, knee)
-    return KSelection(candidates=candidates, chosen=chosen, knee=knee, rule=CHOICE_RULE, reason=reason, models=models)
+    if choose_by == "margin":
+        chosen, reason = _choose_by_margin(candidates, knee)
+        rule, measure = MARGIN_RULE, "margin"
+    else:
+        chosen, reason = _choose(candidates, knee)
+        rule, measure = CHOICE_RULE, "silhouette"
+    supported = supported_range(candidates, chosen)
+    at = next(c for c in candidates if c["k"] == chosen)
+    structure = structure_strength(X_fit, chosen, at["silhouette"], fit_k, random_state=random_state,
+                                   reference=at.get("reference_silhouette"))
+    lo_k, hi_k = supported
+    span = (f"{lo_k} to {hi_k} segments are supported" if hi_k > lo_k else f"only {lo_k} segments are supported")
+    reason = (f"{reason}; {span} ({measure} within {SUPPORT_TOLERANCE} of the best), {chosen} chosen. "
+              f"{structure['sentence']}")
+    return KSelection(candidates=candidates, chosen=chosen, knee=knee, rule=rule, reason=reason, models=models,
+                      supported=list(supported), structure=structure)
+
+
+def resolve_n_segments(n_segments: Any, k_range: tuple[int, int] = (2, 12)) -> tuple[Any, tuple[int, int]]:
+    """Turn a requested number of segments into ``(n_segments, k_range)``.
+
+    A range, ``"4..8"`` or ``(4, 8)``, means "choose the number of segments
+    automatically, between 4 and 8": a range a marketing team can act on, inside
+    which the k rule still decides. It returns ``("auto", (4, 8))``. ``"auto"`` and
+    whole numbers (``6`` or ``"6"``) are returned as they are, with ``k_range``.
+
+    Raises
+    ------
+    InputError
+        When the text is neither ``auto``, a whole number nor ``LOW..HIGH`` with
+        ``2 <= LOW <= HIGH``.
+    """
+    if isinstance(n_segments, str):
+        text = n_segments.strip().lower()
+        if text == "auto":
+            return "auto", tuple(k_range)
+        if ".." in text:
+            low, _, high = text.partition("..")
+            try:
+                bounds = (int(low), int(high))
+            except ValueError:
+                raise InputError(f"--segments range {n_segments!r} must be two whole numbers, e.g. 4..8") from None
+            return resolve_n_segments(bounds, k_range)
+        try:
+            return int(text), tuple(k_range)
+        except ValueError:
+            raise InputError(f"--segments must be 'auto', a whole number or a range such as 4..8, got "
+                             f"{n_segments!r}") from None
+    if isinstance(n_segments, (tuple, list, range)):
+        bounds = list(n_segments) if not isinstance(n_segments, range) else [n_segments.start, n_segments.stop - 1]
+        if len(bounds) != 2 or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in bounds):
+            raise InputError(f"a range of segments is two whole numbers (low, high), got {n_segments!r}")
+        low, high = int(bounds[0]), int(bounds[1])
+        if low < 2 or high < low:
+            raise InputError(f"--segments range must satisfy 2 <= low <= high, got {low}..{high}; e.g. 4..8")
+        return "auto", (low, high)
+    return n_segments, tuple(k_range)
+
+
+def reference_silhouettes(
+    X: np.ndarray,
+    ks: list[int],
+    fit_k: Callable[[np.ndarray, int], Any],
+    *,
+    random_state: int | None = 0,
+) -> dict[int, tuple[float, float]]:
+    """Mean and standard deviation of the silhouette at every k in ``ks`` of reference data without clusters.
+
+    The reference is `REFERENCE_DRAWS` Gaussian draws of up to `REFERENCE_SIZE`
+    rows with the mean and covariance of (a seeded sample of) ``X``; each draw is
+    fitted with ``fit_k`` at every k. A k whose fits all collapse to one segment
+    gets NaN.
+    """
+    rng = np.random.default_rng(random_state)
+    rows = X[sample_indices(X.shape[0], REFERENCE_SIZE, random_state)].astype(np.float64)
+    mean = rows.mean(axis=0)
+    cov = np.atleast_2d(np.cov(rows, rowvar=False))
+    scores: dict[int, list[float]] = {k: [] for k in ks}
+    for _ in range(REFERENCE_DRAWS):
+        null = rng.multivariate_normal(mean, cov, size=len(rows), method="eigh")
+        fitted = {k: np.asarray(fit_k(null, k).labels_) for k in ks if k < len(null)}
+        usable = [k for k, labels in fitted.items() if len(np.unique(labels)) >= 2]
+        for k, value in zip(usable, silhouette_many(null, [fitted[k] for k in usable])):
+            scores[k].append(float(value))
+    return {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0) if v else (float("nan"), 0.0)
+            for k, v in scores.items()}
+
+
+def supported_range(candidates: list[dict[str, Any]], chosen: int) -> tuple[int, int]:
+    """The contiguous run of k around ``chosen`` whose margin is within `SUPPORT_TOLERANCE` of the best.
+
+    Candidates without a ``margin`` (methods that choose by the silhouette alone)
+    are compared by their silhouette.
+    """
+    key = "margin" if all("margin" in c for c in candidates) else "silhouette"
+    scores = {c["k"]: np.nan_to_num(c[key], nan=-1.0) for c in candidates}
+    floor = max(scores.values()) - SUPPORT_TOLERANCE
+    lo = hi = chosen
+    while lo - 1 in scores and scores[lo - 1] >= floor:
+        lo -= 1
+    while hi + 1 in scores and scores[hi + 1] >= floor:
+        hi += 1
+    return lo, hi
+
+
+def structure_strength(
+    X: np.ndarray,
+    k: int,
+    observed_silhouette: float,
+    fit_k: Callable[[np.ndarray, int], Any],
+    *,
+    random_state: int | None = 0,
+    reference: float | None = None,
+) -> dict[str, Any]:
+    """Compare the silhouette at ``k`` with that of reference data without clusters (`STRUCTURE_RULE`).
+
+    ``reference`` is the reference silhouette at ``k`` when already computed
+    (`reference_silhouettes`); otherwise it is computed here.
+
+    Returns a dict with ``verdict`` (clear / moderate / weak), ``margin``,
+    ``silhouette``, ``reference_silhouette``, ``rule`` and a ``sentence`` for people.
+    """
+    if reference is None:
+        reference = reference_silhouettes(X, [k], fit_k, random_state=random_state)[k][0]
+    ref = float(reference)
+    margin = float(observed_silhouette - ref) if np.isfinite(ref) else float("nan")
+    if not np.isfinite(margin) or margin < WEAK_MARGIN:
+        verdict = "weak"
+        sentence = ("Weak cluster structure: the customers form a continuum rather than distinct groups "
+                    f"(silhouette {observed_silhouette:.2f} against {ref:.2f} for data without clusters); the "
+                    "segments are bands of that continuum, usable but not natural groups.")
+    elif margin < CLEAR_MARGIN:
+        verdict = "moderate"
+        sentence = (f"Moderate cluster structure: the groups overlap (silhouette {observed_silhouette:.2f} against "
+                    f"{ref:.2f} for data without clusters).")
+    else:
+        verdict = "clear"
+        sentence = (f"Clear cluster structure (silhouette {observed_silhouette:.2f} against {ref:.2f} for data "
+                    "without clusters).")
+    return {"verdict": verdict, "margin": round(margin, 4) if np.isfinite(margin) else None,
+            "silhouette": round(float(observed_silhouette), 4),
+            "reference_silhouette": round(ref, 4) if np.isfinite(ref) else None,
+            "rule": STRUCTURE_RULE, "sentence": sentence}
+
+
+def _choose_by_margin(candidates: list[dict[str, Any]], knee: int | None) -> tuple[int, str]:
+    scores = [np.nan_to_num(c["margin"], nan=-1.0) for c in candidates]
+    tie = SILHOUETTE_TIE
+    tied = [c for c, s in zip(candidates, scores) if s >= max(scores) - tie]
+    chosen = min(tied, key=lambda c: c["k"])
+    reason = (f"k={chosen['k']} has the largest silhouette margin over data without clusters "
+              f"({chosen['silhouette']:.3f} against {chosen['reference_silhouette']:.3f})")
+    if len(tied) > 1:
+        reason += (f", tied within {tie} with "
+                   f"k={', '.join(str(c['k']) for c in tied if c is not chosen)}; the smallest wins")
+    best_plain = max(candidates, key=lambda c: np.nan_to_num(c["silhouette"], nan=-1.0))
+    if best_plain["k"] != chosen["k"]:
+        reason += f" (the plain silhouette is highest at k={best_plain['k']})"
+    if knee is not None:
+        reason += f"; the inertia curve bends at k={knee}"
+    return chosen["k"], reason
 
 
 def _choose(candidates: list[dict[str, Any]], knee: int | None) -> tuple[int, str]:

@@ -219,7 +219,7 @@ class SOMSegmenter(SegmentClusterer):
             self.selection_ = select_n_segments(
                 X, lambda _X, k: _Cut(cuts[k], _within_ss(X, cuts[k], int(cuts[k].max()) + 1)),
                 k_range=(min(cuts), max(cuts)), sample_size=self.selection_sample, fit_sample_size=n,
-                random_state=seed,
+                random_state=seed, choose_by="silhouette",  # a cut of the map cannot cluster reference data
             )
             k = self.selection_.chosen
             node_cluster = _nonempty(node_cuts[k], best, codebook)

@@ -14,6 +14,7 @@ import pandas as pd
 from segwise.data import CustomerTable, Transactions
 from segwise.errors import InputError
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureContext, FeatureSpec
+from segwise.features.customers import apply_plan, derive_plan
 
 __all__ = ["FeatureTable", "build_features", "parse_as_of", "learn_spec", "MAX_CHANNEL_LEVELS"]
 
@@ -138,6 +139,8 @@ def _documented_columns(spec: FeatureSpec) -> dict[str, FeatureColumn]:
     for family in spec.families:
         for col in FAMILIES[family].columns(spec):
             columns[col.name] = col
+    for item in derive_plan(spec.attributes):  # totals, shares, age (segwise.features.customers)
+        columns[item.name] = item.doc
     for name, kind in spec.attributes.items():
         if kind == "date":
             col_name = f"days_since_{name}"
@@ -382,6 +385,8 @@ def _join_attributes(
         else:
             out[name] = values.astype("object")
     attr_frame = pd.DataFrame(out, index=attrs.index)
+    derived = apply_plan(attrs, derive_plan(spec.attributes), as_of)
+    attr_frame = attr_frame.join(derived[[c for c in derived.columns if c not in attr_frame.columns]])
     if has_transactions:
         unmatched = int((~attr_frame.index.isin(frame.index)).sum())
         without_attrs = int((~frame.index.isin(attr_frame.index)).sum())

@@ -1,0 +1,154 @@
+"""``python -m bench.quality``: segment quality on population families segwise was not tuned on.
+
+Every family is generated, segmented by segwise with no flags, by the seed
+notebook baseline and by the oracle (see `bench.quality.measure`), and the
+results are written to ``bench/results/quality-<size>-<date>-<machine>.json``
+and ``.md``. The families are split into halves A and B (`bench.quality.families`):
+defaults are decided on the development half (``--dev``) and reported on the
+other, and the summary of both swaps is recorded.
+
+Options: ``--size small|default|large``, ``--dev A|B`` (the development half;
+the printed targets are those of the other half), ``--only dev|held-out`` to
+run one half while iterating (not recorded), ``--families a,b``, ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from typing import Any
+
+from bench.quality.families import FAMILIES
+from bench.quality.measure import WEAK_WORDS, measure_family
+from bench.results import describe_machine, machine_sentence, record_named
+
+__all__ = ["main", "summarise", "render"]
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def summarise(rows: list[dict[str, Any]], half: str) -> dict[str, Any]:
+    """The issue's targets on one half: baseline, oracle ratio, mean ARI, k within 1, weak structure."""
+    mine = [r for r in rows if r["half"] == half]
+    structured = [r for r in mine if r["structure"] != "none"]
+    ari = [r["segwise_ari"] or 0.0 for r in structured]
+    clear = [r["segwise_ari"] or 0.0 for r in structured if r["structure"] == "clear"]
+    # A failed run never counts as matching the baseline, even where the baseline scores 0.
+    at_least_baseline = [r["family"] for r in structured
+                         if r["segwise_ari"] is not None and r["segwise_ari"] >= r["baseline_ari"] - 1e-9]
+    near_oracle = [r["family"] for r in structured if (r["segwise_ari"] or 0.0) >= 0.9 * r["oracle_ari"]]
+    k_ok = [r["family"] for r in structured if r["segwise_k"] is not None and abs(r["segwise_k"] - r["true_k"]) <= 1]
+    none = [r for r in mine if r["structure"] == "none"]
+    weak = [r["family"] for r in none if any(w in str(r.get("segwise_structure", "")).lower() for w in WEAK_WORDS)]
+    n = max(len(structured), 1)
+    return {
+        "half": half,
+        "families": [r["family"] for r in mine],
+        "at_least_baseline": f"{len(at_least_baseline)}/{len(structured)}",
+        "at_least_0.9_oracle": f"{len(near_oracle)}/{len(structured)} ({100 * len(near_oracle) / n:.0f}%)",
+        "mean_ari_all_structured": round(sum(ari) / n, 3),
+        "mean_ari_clear": round(sum(clear) / max(len(clear), 1), 3),
+        "k_within_1": f"{len(k_ok)}/{len(structured)} ({100 * len(k_ok) / n:.0f}%)",
+        "no_structure_reported_weak": f"{len(weak)}/{len(none)}",
+        "mean_baseline_ari": round(sum(r["baseline_ari"] for r in structured) / n, 3),
+        "mean_oracle_ari": round(sum(r["oracle_ari"] for r in structured) / n, 3),
+    }
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The per-family markdown table."""
+    out = ["| family | half | structure | customers | true k | segwise k | segwise ARI | baseline k | baseline ARI "
+           "| oracle ARI | segwise / oracle | structure verdict | segwise s |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in rows:
+        ratio = (None if r["oracle_ari"] in (None, 0) or r["segwise_ari"] is None
+                 else round(r["segwise_ari"] / r["oracle_ari"], 2))
+        verdict = r.get("segwise_structure", "–")
+        if r.get("segwise_error"):
+            verdict = "FAILED: " + r["segwise_error"].replace("|", "/")[:120]
+        out.append(f"| {r['family']} | {r['half']} | {r['structure']} | {r['customers']:,} | {_fmt(r['true_k'])} | "
+                   f"{_fmt(r['segwise_k'])} | {_fmt(r['segwise_ari'])} | {r['baseline_k']} | "
+                   f"{_fmt(r['baseline_ari'])} | {_fmt(r['oracle_ari'])} | {_fmt(ratio, 2)} | {verdict} | "
+                   f"{_fmt(r['segwise_s'], 1)} |")
+    return "\n".join(out)
+
+
+def render(record: dict[str, Any]) -> str:
+    """The results file in markdown."""
+    lines = [f"# segment quality, size {record['size']}, {record['date']}", "",
+             f"Machine: {machine_sentence(record['machine'], ('segwise', 'scikit-learn'))}. "
+             f"Seed {record['seed']}; {record['seconds']:.0f} s in all.", "",
+             "segwise with no flags (`segwise.segment(data)` / `segment(customers=...)`), the seed notebook "
+             "baseline (log RFM, k-means, silhouette-best k) and the oracle (best of k-means / Gaussian mixture "
+             "at the true k on the family's defining features). ARI against the planted types.", "",
+             table(record["families"]), ""]
+    for swap in record["protocol"]:
+        s = swap["held_out"]
+        lines += [f"## Development half {swap['dev']}, held-out half {s['half']}", "",
+                  f"Held-out families: {', '.join(s['families'])}.", "",
+                  f"- ARI >= baseline: {s['at_least_baseline']}",
+                  f"- ARI >= 0.9 x oracle: {s['at_least_0.9_oracle']}",
+                  f"- mean ARI, clear-structure families: {s['mean_ari_clear']} "
+                  f"(all structured: {s['mean_ari_all_structured']}; baseline {s['mean_baseline_ari']}, "
+                  f"oracle {s['mean_oracle_ari']})",
+                  f"- chosen k within +-1 of the truth: {s['k_within_1']}",
+                  f"- no-structure family reported as weak structure: {s['no_structure_reported_weak']}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the quality benchmark; return the exit code (1 when segwise failed on a family)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=("small", "default", "large"), default="default")
+    parser.add_argument("--dev", choices=("A", "B"), default="A", help="the development half (default A)")
+    parser.add_argument("--only", choices=("dev", "held-out"), default=None,
+                        help="run one half only (while iterating; nothing is recorded)")
+    parser.add_argument("--families", default=None, help="comma-separated family names (nothing is recorded)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args(argv)
+    held = "B" if args.dev == "A" else "A"
+    chosen = list(FAMILIES)
+    if args.only == "dev":
+        chosen = [f for f in chosen if f.half == args.dev]
+    elif args.only == "held-out":
+        chosen = [f for f in chosen if f.half == held]
+    if args.families:
+        wanted = set(args.families.split(","))
+        unknown = wanted - {f.name for f in FAMILIES}
+        if unknown:
+            parser.error(f"unknown families: {', '.join(sorted(unknown))}")
+        chosen = [f for f in chosen if f.name in wanted]
+    started = time.perf_counter()
+    rows = []
+    for fam in chosen:
+        _log(f"{fam.name} ({fam.sizes[args.size]:,} customers) ...")
+        row = measure_family(fam, args.size, args.seed)
+        _log(f"  segwise k={row['segwise_k']} ARI={row['segwise_ari']}  baseline k={row['baseline_k']} "
+             f"ARI={row['baseline_ari']}  oracle {row['oracle_ari']}  ({row['total_s']} s)")
+        rows.append(row)
+    seconds = time.perf_counter() - started
+    halves = sorted({r["half"] for r in rows})
+    protocol = [{"dev": "B" if h == "A" else "A", "held_out": summarise(rows, h)} for h in halves]
+    protocol.sort(key=lambda p: p["dev"] != args.dev)
+    record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "dev": args.dev,
+              "seconds": round(seconds, 1), "machine": describe_machine(), "families": rows, "protocol": protocol}
+    markdown = render(record)
+    print(markdown)
+    if not (args.no_record or args.only or args.families):
+        record_named(f"quality-{args.size}", record, markdown)
+    return 1 if any(r.get("segwise_error") for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

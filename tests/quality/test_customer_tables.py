@@ -1,0 +1,47 @@
+"""Derived features of customer tables (segwise.features.customers)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
+
+import segwise
+from bench.quality.families import family
+from segwise.features.customers import apply_plan, derive_plan
+
+
+def test_groups_birth_year_and_children_are_found_by_words_not_by_data_set_names():
+    kinds = {"AmtBooks": "numeric", "AmtGames": "numeric", "AmtMusic": "numeric", "YearBorn": "numeric",
+             "kids_home": "numeric", "teens_home": "numeric", "joined": "date", "region": "categorical"}
+    plan = {item.name: item for item in derive_plan(kinds)}
+    assert set(plan) == {"total_amt", "books_share_of_amt", "games_share_of_amt", "music_share_of_amt", "age",
+                         "children_at_home"}
+    attrs = pd.DataFrame({"AmtBooks": [10, 0], "AmtGames": [30, 0], "AmtMusic": [60, 0], "YearBorn": [1980, 2000],
+                          "kids_home": [1, 0], "teens_home": [1, 2], "joined": pd.to_datetime(["2020-01-01"] * 2),
+                          "region": ["a", "b"]})
+    values = apply_plan(attrs, list(plan.values()), date(2024, 6, 1))
+    assert values["total_amt"].tolist() == [100, 0]
+    assert values["music_share_of_amt"].tolist() == pytest.approx([0.6, 0.0])
+    assert values["age"].tolist() == [44, 24]
+    assert values["children_at_home"].tolist() == [2, 2]
+
+
+def test_two_columns_are_not_a_group():
+    assert derive_plan({"spend_a": "numeric", "spend_b": "numeric"}) == []
+
+
+def test_household_table_is_recovered_at_the_true_k_and_named_in_plain_words():
+    pop = family("household_table").generate(800, 2)
+    with threadpool_limits(1):
+        result = segwise.segment(customers=pop.data, n_segments=4, random_state=0)
+    labels = pd.Series(result.assignments["segment_id"].to_numpy(),
+                       index=result.assignments["customer_id"].astype(str))
+    assert adjusted_rand_score(pop.truth.loc[labels.index], labels) >= 0.9
+    assert result.model.segmenter.value_col_ == "total_spend"
+    spend = result.features.frame["total_spend"].groupby(result.assignments["segment_id"].to_numpy()).mean()
+    assert np.all(np.diff(spend.to_numpy()) < 0)  # segment 0 spends most

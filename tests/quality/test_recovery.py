@@ -1,0 +1,93 @@
+"""Recovery of planted types on bench.quality families other than the demo population.
+
+Small seeded populations, segmented as a user would (`segwise.segment`). The
+thresholds sit below the figures measured at these sizes (docs/quality.md), so a
+change that makes segwise worse on a family fails here.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
+
+import segwise
+from bench.quality.families import family
+from bench.quality.measure import baseline_labels, run_segwise
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # k-means with a thread per core is many times slower on a busy shared machine.
+    with threadpool_limits(1):
+        yield
+
+
+def _score(pop, labels: pd.Series) -> float:
+    common = pop.truth.index.intersection(labels.index)
+    assert len(common) >= 0.95 * len(pop.truth)
+    return adjusted_rand_score(pop.truth.loc[common], labels.loc[common])
+
+
+@pytest.mark.parametrize("name, n, min_ari", [
+    ("latent_k10", 1_500, 0.6),      # ten separated types in a latent factor model
+    ("noise_table", 500, 0.7),       # customer table: three types among eight noise columns
+    # Six heavily overlapping types in a skewed table. At 800 customers the margin rule
+    # (segwise.cluster.select.MARGIN_RULE) picks k=11 (ARI 0.24) where the seed notebook's k=2
+    # scores 0.30: a measured regression of the new k rule at this size (docs/quality.md);
+    # strict, so this fails as soon as the default recovers it.
+    pytest.param("overlap_table", 800, 0.25, marks=pytest.mark.xfail(
+        strict=True, reason="margin rule over-segments overlapping skewed tables at 800 customers")),
+    ("overlap_table", 2_000, 0.4),    # at 2,000 customers (seed 1): ARI 0.44, above the notebook
+])
+def test_default_run_recovers_the_planted_types(name, n, min_ari):
+    pop = family(name).generate(n, 1)
+    result = run_segwise(pop, seed=0)
+    ari = _score(pop, result["labels"])
+    assert ari >= min_ari
+    base, _ = baseline_labels(pop, seed=0)
+    assert ari >= _score(pop, base) - 0.02  # never clearly worse than the seed notebook
+
+
+def test_types_that_differ_only_in_engagement_are_recovered_when_engagement_defines_them():
+    pop = family("engagement_only").generate(1_500, 1)
+    # The timestamp is a datetime column named order_ts: found by its type.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = segwise.segment(pop.data, features=["rfm", "affinity", "engagement"], random_state=0)
+    assert result.features.spec is not None
+    labels = pd.Series(result.assignments["segment_id"].to_numpy(),
+                       index=result.assignments["customer_id"].astype(str))
+    assert _score(pop, labels) >= 0.75
+    assert abs(result.n_segments - 5) <= 1
+    shrinkage = result.model.segmenter.shrinkage_
+    assert shrinkage is not None and "share_weekend_orders" in shrinkage.params_
+
+
+def test_invoice_lines_with_cancellations_are_segmented():
+    pop = family("online_retail").generate(600, 1)
+    result = run_segwise(pop, seed=0)
+    assert _score(pop, result["labels"]) >= 0.25
+
+
+def test_no_structure_is_reported_as_weak_and_clear_structure_as_clear():
+    none = run_segwise(family("no_structure").generate(1_500, 1), seed=0)
+    assert none["structure"] == "weak"
+    assert "continuum" in none["structure_sentence"]
+    clear = run_segwise(family("latent_k10").generate(1_500, 1), seed=0)
+    assert clear["structure"] == "clear"
+    lo, hi = clear["k_supported"]
+    assert lo <= clear["k"] <= hi
+
+
+def test_a_default_run_points_at_reliable_shares_it_does_not_use():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hinted = segwise.segment(family("engagement_only").generate(1_000, 1).data, random_state=0)
+        plain = segwise.segment(family("no_structure").generate(1_000, 1).data, random_state=0)
+    notes = [n for n in hinted.run["features"]["notes"] if "may define segments" in n]
+    assert len(notes) == 1 and "--features rfm,affinity,engagement" in notes[0]
+    assert not [n for n in plain.run["features"]["notes"] if "may define segments" in n]
