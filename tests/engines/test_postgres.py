@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import segwise
@@ -51,15 +52,25 @@ def test_cleaning_and_features_equal_duckdb_on_an_export(postgres_url, orders, t
     assert_same_features(inside.frame, build_features(local, as_of="2023-06-01").frame)
 
 
-def test_only_one_row_per_customer_crosses_the_network(postgres_url, orders):
-    remote = load_transactions(postgres_url, table="orders")
+def _feature_bytes(postgres_url, table):
+    remote = load_transactions(postgres_url, table=table)
     before = remote.engine.bytes_received
     frame = build_features(remote).frame
-    received = remote.engine.bytes_received - before
-    whole_log = PostgresEngine(postgres_url)
-    whole_log.fetch_arrow("SELECT * FROM orders")
-    assert 0 < received < whole_log.bytes_received / 3
     assert len(frame) == remote.n_customers
+    return remote.engine.bytes_received - before
+
+
+def test_only_one_row_per_customer_crosses_the_network(postgres_url, orders):
+    # The same customers with five times the order lines (each order repeated under
+    # new ids): the log that would cross grows fivefold, the features that do cross not.
+    copies = [orders.set_column(0, "order_id", pc.binary_join_element_wise(orders["order_id"], f"r{i}", ""))
+              for i in range(5)]
+    create_table(postgres_url, "orders_x5", pa.concat_tables(copies))
+    received, received_x5 = _feature_bytes(postgres_url, "orders"), _feature_bytes(postgres_url, "orders_x5")
+    whole_log = PostgresEngine(postgres_url)
+    whole_log.fetch_arrow("SELECT * FROM orders_x5")
+    assert 0 < received_x5 < 1.2 * received
+    assert received_x5 < whole_log.bytes_received / 3
 
 
 def test_query_reads_the_rows_of_a_select(postgres_url, orders):
@@ -107,7 +118,7 @@ def test_text_columns_are_typed_in_the_database(postgres_url):
     assert tx.cleaning.rules["zero_amount"] == 1
     assert tx.cleaning.rules["cancellation"] == 1
     got = tx.to_pandas().sort_values(["customer_id", "ts"]).reset_index(drop=True)
-    assert got["amount"].tolist() == [10.5, 4.0, -3.0, 7.25]
+    assert got["amount"].tolist() == [10.5, 4.0, -3.0, 7.25, 0.0]  # a free item is a purchase
     assert str(got["ts"][1]) == "2024-01-05 10:30:00"
 
 

@@ -7,12 +7,14 @@ it, and a failed start reports it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,13 @@ SEGWISE = Path(sys.executable).parent / "segwise"
 
 #: A start imports segwise, FastAPI and the model: a few seconds, more on a busy machine.
 START_SECONDS = 120
+
+
+def run_coroutine(coroutine):
+    """``asyncio.run`` in a thread of its own: a session fixture of this worker (the report
+    tests' Playwright browser) may already run an event loop in the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:

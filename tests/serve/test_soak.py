@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .server import Server, wait_for
+from .server import Server, run_coroutine, wait_for
 
 CONNECTIONS = 64
 SECONDS = float(os.environ.get("SEGWISE_SOAK_SECONDS", "120"))
@@ -111,7 +111,7 @@ def test_mixed_traffic_with_a_reload_has_no_failure_and_bounded_memory(model_a, 
             server.signal(signal.SIGHUP)
             await asyncio.gather(*clients)
 
-        asyncio.run(soak())
+        run_coroutine(soak())
         with httpx.Client(base_url=server.url, timeout=60) as http:
             version = wait_for(lambda: http.get("/v1/model").json()["model_version"] == model_b.model.file_sha256,
                                what="the SIGHUP reload")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 import shutil
 import sys
@@ -17,7 +15,7 @@ from segwise.playbook import parse_playbook
 from segwise.serve.settings import Settings
 from segwise.serve.state import ModelHolder, ReloadFailed, ServedModel
 
-from .server import Server
+from .server import Server, run_coroutine
 from .soft_method import METHOD, soft_copy
 
 
@@ -64,13 +62,6 @@ action = "loyalty points"
     assert served.actions(1, {"n_orders": 2, "recency_days": 10}) == []
     assert served.actions(2, {"recency_days": 400}) == []  # no play for segment 2
     assert ServedModel.load(model_a.path, Settings()).actions(0, {"recency_days": 400}) is None
-
-
-def run_coroutine(coroutine):
-    """``asyncio.run`` in a thread of its own: a session fixture of this worker (the report
-    tests' Playwright browser) may already run an event loop in the main thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_holder_swaps_atomically_and_keeps_the_old_model_on_failure(model_a, model_b, tmp_path):
