@@ -166,3 +166,34 @@ def test_cards_of_a_saved_run_use_the_given_playbook(small_run, tmp_path):
         assert card.ltv_proxy == pytest.approx(frame.loc[members, "monetary_total"].mean())
         assert card.play is not None and card.play["retention_tactics"]
     assert all(c.play is None for c in load_cards(run_dir))
+
+
+def test_cards_carry_predicted_value_when_the_run_has_it(tiny):
+    assignments, features, profiles = tiny
+    with_value = features.assign(
+        clv_365d=[50.0, 150.0, 100.0, 1.0, 2.0, 6.0],
+        p_alive=[0.9, 0.5, 0.7, 1.0, 0.2, 0.4],
+        expected_purchases_90d=[0.3, 0.6, 0.9, 0.0, 0.1, 0.2],
+        expected_purchases_365d=[1.0, 2.0, 3.0, 0.1, 0.2, 0.3],
+    )
+    big, small = build_cards(assignments, with_value, profiles)
+    assert big.clv_mean == pytest.approx(100.0) and big.clv_total == pytest.approx(300.0)
+    assert big.p_alive_median == pytest.approx(0.7)
+    assert big.expected_purchases_90d_mean == pytest.approx(0.6)
+    assert big.expected_purchases_365d_mean == pytest.approx(2.0)
+    assert small.clv_mean == pytest.approx(3.0) and small.clv_total == pytest.approx(9.0)
+    assert small.p_alive_median == pytest.approx(0.4)
+    markdown = cards_markdown([big])
+    assert "- **Predicted CLV, next 365 days (per customer)**: 100" in markdown
+    assert "- **Predicted CLV, next 365 days (segment total)**: 300" in markdown
+    assert "- **Median P(alive)**: 70.0%" in markdown
+    assert "- **Expected purchases per customer (90 / 365 days)**: 0.60 / 2.00" in markdown
+    assert "Median P(alive)" in cards_html([big, small])
+
+
+def test_cards_without_the_value_family_show_no_prediction(tiny):
+    assignments, features, profiles = tiny
+    big = build_cards(assignments, features, profiles)[0]
+    assert (big.clv_mean, big.clv_total, big.p_alive_median, big.expected_purchases_365d_mean) == (None,) * 4
+    assert "Predicted CLV" not in cards_markdown([big]) and "P(alive)" not in cards_html([big])
+    assert json.loads(cards_json([big]))[0]["clv_mean"] is None

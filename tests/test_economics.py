@@ -15,6 +15,11 @@ def _one_thread():
         yield
 
 
+#: Four customers, one repeat buyer: the value family cannot be fitted, so no value measure is shown.
+NO_VALUE = {"clv_mean": None, "clv_total": None, "share_clv": None, "p_alive_median": None,
+            "expected_purchases_90d_mean": None, "expected_purchases_365d_mean": None}
+
+
 def test_economics_by_hand():
     """as_of 2024-07-01, 90-day periods: recent from 2024-04-02, previous from 2024-01-03.
 
@@ -39,18 +44,43 @@ def test_economics_by_hand():
     assert first == {
         "segment_id": 0, "segment_name": "Alpha", "customers": 2, "revenue": 180.0, "orders_per_customer": 1.5,
         "average_order_value": 60.0, "share_active": 1.0, "retention_proxy": 0.5, "share_customers": 0.5,
-        "share_revenue": pytest.approx(180 / 420),
+        "share_revenue": pytest.approx(180 / 420), **NO_VALUE,
     }
     assert second == {
         "segment_id": 1, "segment_name": "Beta", "customers": 2, "revenue": 240.0, "orders_per_customer": 2.0,
         "average_order_value": 60.0, "share_active": 0.5, "retention_proxy": 0.5, "share_customers": 0.5,
-        "share_revenue": pytest.approx(240 / 420),
+        "share_revenue": pytest.approx(240 / 420), **NO_VALUE,
     }
     total = result["total"]
     assert (total["customers"], total["revenue"], total["orders_per_customer"], total["share_active"],
             total["retention_proxy"], total["share_revenue"]) == (4, 420.0, 1.75, 0.75, 0.5, 1.0)
     assert result["period_days"] == 90 and result["as_of"] == "2024-07-01"
     assert "90 days" in result["definitions"]["retention_proxy"]
+    assert "clv_365d" not in features.frame.columns and total["clv_total"] is None
+
+
+def test_economics_carries_predicted_value_per_segment():
+    """Where the value family fits, each segment's CLV, P(alive) and expected purchases are its customers'."""
+    from .features.test_value_family import AS_OF, buying_log
+
+    features = segwise.build_features(segwise.load_transactions(buying_log()), as_of=AS_OF)
+    f = features.frame
+    # Two segments that differ in value: the customers above and below the median predicted CLV.
+    labels = (f["clv_365d"] > f["clv_365d"].median()).astype(int).to_numpy()
+    result = segment_economics(f, labels, {0: "Low", 1: "High"})
+    low, high = result["segments"]
+    for row, seg in ((low, 0), (high, 1)):
+        part = f[labels == seg]
+        assert row["clv_mean"] == pytest.approx(part["clv_365d"].mean())
+        assert row["clv_total"] == pytest.approx(part["clv_365d"].sum())
+        assert row["p_alive_median"] == pytest.approx(part["p_alive"].median())
+        assert row["expected_purchases_90d_mean"] == pytest.approx(part["expected_purchases_90d"].mean())
+        assert row["expected_purchases_365d_mean"] == pytest.approx(part["expected_purchases_365d"].mean())
+    assert high["clv_mean"] > low["clv_mean"]
+    total = result["total"]
+    assert total["clv_total"] == pytest.approx(f["clv_365d"].sum())
+    assert low["share_clv"] + high["share_clv"] == pytest.approx(1.0) and total["share_clv"] == 1.0
+    assert "clv_365d" in result["definitions"]["clv_total"]
 
 
 def test_economics_without_transactions_says_what_it_cannot_know():

@@ -14,6 +14,11 @@ table:
   orders (``share_channel_*`` columns);
 - **strategic value tier**: from the value index, the segment's spend per customer
   over everyone's: ``high`` at 1.5 or more, ``low`` below 0.67, else ``medium``;
+- **predicted customer value** (when the run has the ``value`` family): mean and
+  total ``clv_365d`` (predicted value over the next 365 days), median ``p_alive``
+  and mean expected purchases in the next 90 and 365 days. Without the family
+  (its models could not be fitted, or it was not chosen) these are None and the
+  cards leave the rows out rather than show a spend-based stand-in;
 
 plus its key characteristics (the profile's traits) and the playbook's tactics
 and next-best-action rules. Figures that need a column the run does not have
@@ -65,6 +70,11 @@ class SegmentCard:
     primary_channel_share: float | None
     value_index: float | None
     value_tier: str | None
+    clv_mean: float | None = None
+    clv_total: float | None = None
+    p_alive_median: float | None = None
+    expected_purchases_90d_mean: float | None = None
+    expected_purchases_365d_mean: float | None = None
     key_characteristics: list[str] = field(default_factory=list)
     play: dict[str, Any] | None = None
 
@@ -87,6 +97,13 @@ def _mean(values: pd.Series | None) -> float | None:
     if values is None or values.notna().sum() == 0:
         return None
     return float(values.mean())
+
+
+def _statistic(rows: pd.DataFrame, column: str, how: str) -> float | None:
+    """``how`` ("mean", "sum", "median") of a column over the segment's rows; None without the column."""
+    if column not in rows or rows[column].notna().sum() == 0:
+        return None
+    return float(getattr(rows[column], how)())
 
 
 def build_cards(
@@ -158,6 +175,11 @@ def build_cards(
             primary_channel_share=channel_share,
             value_index=value_index,
             value_tier=value_tier(value_index),
+            clv_mean=_statistic(rows, "clv_365d", "mean"),
+            clv_total=_statistic(rows, "clv_365d", "sum"),
+            p_alive_median=_statistic(rows, "p_alive", "median"),
+            expected_purchases_90d_mean=_statistic(rows, "expected_purchases_90d", "mean"),
+            expected_purchases_365d_mean=_statistic(rows, "expected_purchases_365d", "mean"),
             key_characteristics=[t["text"] for t in profile.traits],
             play=play.to_dict() if play is not None else None,
         ))
@@ -207,9 +229,20 @@ def _facts(card: SegmentCard) -> list[tuple[str, str]]:
         f"{card.primary_channel} ({_share(card.primary_channel_share)} of orders)"
     )
     tier = "n/a" if card.value_tier is None else f"{card.value_tier} (value index {card.value_index:.2f})"
-    return [
+    facts = [
         ("Customers", f"{card.customers:,} ({_share(card.share_customers)} of all{revenue})"),
         ("Lifetime value proxy (spend per customer)", _money(card.ltv_proxy)),
+    ]
+    if card.clv_mean is not None:
+        # Only from the value family's models: a run without them shows no prediction at all.
+        facts += [
+            ("Predicted CLV, next 365 days (per customer)", _money(card.clv_mean)),
+            ("Predicted CLV, next 365 days (segment total)", _money(card.clv_total)),
+            ("Median P(alive)", _share(card.p_alive_median)),
+            ("Expected purchases per customer (90 / 365 days)",
+             f"{_number(card.expected_purchases_90d_mean, 2)} / {_number(card.expected_purchases_365d_mean, 2)}"),
+        ]
+    return facts + [
         ("Orders per customer", _number(card.orders_per_customer)),
         ("Retention proxy (share buying again)", _share(card.retention_proxy)),
         ("Median categories bought", _number(card.median_categories, 0)),

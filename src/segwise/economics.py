@@ -18,9 +18,18 @@ one dict per segment in id order, plus ``total`` for everyone, with:
     share of customers whose last purchase is at most ``period_days`` before as_of;
 ``retention_proxy``
     share of customers who bought both in the last ``period_days`` and in the
-    ``period_days`` before those (needs the transaction log; None otherwise).
+    ``period_days`` before those (needs the transaction log; None otherwise);
+``clv_mean``, ``clv_total``, ``share_clv``
+    mean and sum of the predicted 365-day customer value (``clv_365d`` of the
+    ``value`` family), and the segment's share of the predicted total;
+``p_alive_median``
+    median probability that a customer is still active (``p_alive``);
+``expected_purchases_90d_mean``, ``expected_purchases_365d_mean``
+    mean expected purchases in the next 90 and 365 days.
 
-A measure the data cannot give (a customer attribute table has no orders) is None.
+A measure the data cannot give (a customer attribute table has no orders; the value
+family was left out because its models could not be fitted) is None: nothing is
+estimated in its place.
 
 `actionability` is recorded under ``"actionability"``: ``min_share``,
 ``min_difference``, ``actionable`` (no flags), ``flags`` (each ``{"kind":
@@ -58,7 +67,23 @@ _DEFINITIONS = {
     "orders_per_customer": "mean number of orders",
     "share_active": "share of customers whose last purchase is at most {p} days before as_of",
     "retention_proxy": "share of customers who bought in the last {p} days and in the {p} days before those",
+    "clv_mean": "mean predicted customer value over the next 365 days (clv_365d, BG/NBD and Gamma-Gamma)",
+    "clv_total": "predicted customer value of the segment over the next 365 days (sum of clv_365d)",
+    "share_clv": "clv_total / total predicted customer value",
+    "p_alive_median": "median probability that a customer is still active (p_alive, BG/NBD)",
+    "expected_purchases_90d_mean": "mean expected purchases in the next 90 days (BG/NBD)",
+    "expected_purchases_365d_mean": "mean expected purchases in the next 365 days (BG/NBD)",
 }
+
+#: Value measures: key, column of the value family, statistic.
+_VALUE_MEASURES = (
+    ("clv_mean", "clv_365d", "mean"),
+    ("clv_total", "clv_365d", "sum"),
+    ("p_alive_median", "p_alive", "median"),
+    ("expected_purchases_90d_mean", "expected_purchases_90d", "mean"),
+    ("expected_purchases_365d_mean", "expected_purchases_365d", "mean"),
+)
+_STATISTICS = {"mean": np.nanmean, "sum": np.nansum, "median": np.nanmedian}
 
 
 def _retained(transactions, as_of: date, period_days: int) -> pd.Series:
@@ -79,6 +104,17 @@ def _column(frame: pd.DataFrame, name: str | None) -> np.ndarray | None:
     if name is None or name not in frame.columns:
         return None
     return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _value_measures(mask: np.ndarray, value: Mapping[str, np.ndarray | None]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key, column, statistic in _VALUE_MEASURES:
+        values = value.get(column)
+        if values is None or not mask.any() or np.isnan(values[mask]).all():
+            out[key] = None
+        else:
+            out[key] = float(_STATISTICS[statistic](values[mask]))
+    return out
 
 
 def _measures(mask: np.ndarray, spend, orders, recency, retained, period_days: int) -> dict[str, Any]:
@@ -132,18 +168,24 @@ def segment_economics(
     if transactions is not None and as_of is not None:
         flags = _retained(transactions, as_of, period_days)
         retained = flags.reindex(frame.index.astype(str)).fillna(False).to_numpy(dtype=bool)
+    value = {column: _column(frame, column) for _, column, _ in _VALUE_MEASURES}
     everyone = np.ones(len(segment_ids), dtype=bool)
     total = _measures(everyone, spend, orders, recency, retained, period_days)
+    total.update(_value_measures(everyone, value))
     rows = []
     for seg in sorted(int(s) for s in names):
         mask = segment_ids == seg
         row = {"segment_id": seg, "segment_name": names[seg]}
         row.update(_measures(mask, spend, orders, recency, retained, period_days))
+        row.update(_value_measures(mask, value))
         rows.append(row)
     for row in rows + [total]:
         row["share_customers"] = row["customers"] / max(total["customers"], 1)
         row["share_revenue"] = (
             row["revenue"] / total["revenue"] if row["revenue"] is not None and total["revenue"] else None
+        )
+        row["share_clv"] = (
+            row["clv_total"] / total["clv_total"] if row["clv_total"] is not None and total["clv_total"] else None
         )
     definitions = {k: v.format(p=period_days) for k, v in _DEFINITIONS.items()}
     return {

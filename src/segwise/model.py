@@ -16,7 +16,7 @@ from segwise._version import __version__
 from segwise.data import CustomerTable, Transactions
 from segwise.errors import InputError, ModelError
 from segwise.features import FeatureSpec, FeatureTable, build_features
-from segwise.features.base import FeatureColumn
+from segwise.features.base import FAMILIES, FeatureColumn
 from segwise.persist import read_model_file, write_model_file
 from segwise.playbook import Playbook
 from segwise.profile import Profiles
@@ -188,7 +188,13 @@ class SegmentationModel:
         if "engagement" not in families:
             spec["channel_levels"] = []
         if "affinity" not in families:
-            spec["has_category"] = spec["has_discount"] = False
+            # ... unless a needed column of another family exists only with categories
+            # (journey's first_purchase_category, which mixed-data methods cluster on).
+            without = FeatureSpec(**{**spec, "has_category": False, "has_discount": False})
+            plain = {c.name for f in families for c in FAMILIES[f].columns(without)}
+            keep_category = spec["has_category"] and any(
+                docs.get(c, {}).get("family") in families and c not in plain for c in needed)
+            spec["has_category"], spec["has_discount"] = keep_category, False
         return FeatureSpec(**spec)
 
     def features_for(self, transactions: Transactions | None = None, *, customers: CustomerTable | None = None,

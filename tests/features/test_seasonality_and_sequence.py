@@ -22,14 +22,21 @@ LOG = pd.DataFrame(
         ("C5", "a", "2024-03-02", "Y", -20.0),                                  # a return: not a purchase
         ("6", "b", "2024-02-01", "V", 5.0),                                     # one order
         ("7", "c", "2024-02-01", "X", 5.0), ("8", "c", "2024-02-03", "X", 6.0),   # same category twice
+        ("9", "d", "2024-01-05", "Q", 5.0), ("9", "d", "2024-01-05", "P", 5.0),   # tie: main P (first name)
+        ("10", "d", "2024-02-05", "Q", 9.0),                                    # main Q: switch; Q seen: repeat
     ],
     columns=["order_id", "customer_id", "ordered_at", "category", "amount"],
 )
 
 
 @pytest.fixture(scope="module")
-def sequence() -> pd.DataFrame:
-    return build_features(load_transactions(LOG), as_of=AS_OF, families=["rfm", "journey"]).frame[COLUMNS]
+def table():
+    return build_features(load_transactions(LOG), as_of=AS_OF, families=["rfm", "journey"])
+
+
+@pytest.fixture(scope="module")
+def sequence(table) -> pd.DataFrame:
+    return table.frame[COLUMNS]
 
 
 def test_sequence_features_match_hand_computed_values(sequence):
@@ -40,30 +47,42 @@ def test_sequence_features_match_hand_computed_values(sequence):
             "a": [44 / 48, 2 / 3, 1.0],
             "b": [1.0, nan, nan],
             "c": [1.0, 1.0, 0.0],
+            "d": [1.0, 1.0, 1.0],
         },
         index=COLUMNS,
     ).T
     np.testing.assert_allclose(sequence.to_numpy(), expected.to_numpy(), rtol=1e-12)
-    assert list(sequence.index) == ["a", "b", "c"]
+    assert list(sequence.index) == ["a", "b", "c", "d"]
+
+
+def test_first_purchase_category_is_the_main_category_of_the_first_order(table):
+    first = table.frame["first_purchase_category"]
+    # a: X (10) over Y (5); b: V; c: X; d: P and Q tie at 5, the first name wins.
+    assert first.to_dict() == {"a": "X", "b": "V", "c": "X", "d": "P"}
+    assert not pd.api.types.is_numeric_dtype(first)  # categorical: not cast to float with the numeric columns
+    assert table.columns["first_purchase_category"].kind == "categorical"
+    assert table.columns["first_purchase_category"].family == "journey"
 
 
 def test_without_categories_there_are_no_sequence_columns():
     table = build_features(load_transactions(LOG.drop(columns="category")), as_of=AS_OF, families=["rfm", "journey"])
-    assert not any(c in table.frame.columns for c in COLUMNS)
+    assert not any(c in table.frame.columns for c in [*COLUMNS, "first_purchase_category"])
 
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_sequence_features_on_spark_equal_duckdb(sequence):
+def test_sequence_features_on_spark_equal_duckdb(table, sequence):
     pytest.importorskip("pyspark")
     from segwise.engines import get_engine
 
     engine = get_engine("spark", master="local[1]", conf={"spark.ui.enabled": "false",
                                                            "spark.sql.shuffle.partitions": "1"})
     try:
-        spark = build_features(load_transactions(LOG, engine=engine), as_of=AS_OF,
-                               families=["rfm", "journey"]).frame[COLUMNS]
+        on_spark = build_features(load_transactions(LOG, engine=engine), as_of=AS_OF, families=["rfm", "journey"])
     finally:
         engine.close()
+    spark = on_spark.frame[COLUMNS]
     assert list(spark.index) == list(sequence.index)
     np.testing.assert_array_equal(spark.to_numpy(), sequence.to_numpy())
+    first = table.frame["first_purchase_category"]
+    assert on_spark.frame["first_purchase_category"].to_dict() == first.to_dict()

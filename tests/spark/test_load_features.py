@@ -22,6 +22,9 @@ def assert_same_features(local, spark):
     assert list(spark.frame.index) == list(local.frame.index)
     assert spark.excluded == local.excluded and spark.as_of == local.as_of and spark.spec == local.spec
     for column in local.frame.columns:
+        if local.columns[column].kind == "categorical":
+            assert spark.frame[column].tolist() == local.frame[column].tolist(), column
+            continue
         expected, actual = local.frame[column].to_numpy(float), spark.frame[column].to_numpy(float)
         if column in COUNT_COLUMNS:
             np.testing.assert_array_equal(actual, expected, err_msg=column)

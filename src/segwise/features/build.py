@@ -403,7 +403,8 @@ def _join_attributes(
     else:
         frame = attr_frame
     for column in frame.columns:
-        if frame[column].dtype == object:
+        # Categorical columns (attributes, and family columns such as first_purchase_category) stay text.
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
             continue
         frame[column] = frame[column].astype("float64").replace([np.inf, -np.inf], np.nan)
     return frame, notes

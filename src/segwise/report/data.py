@@ -16,7 +16,8 @@ What each section reads
 ``notes``); orders and revenue are the sums of ``n_orders`` and
 ``monetary_total`` in ``features.parquet``.
 
-**cards**: ``profiles.json`` (size, shares, medians, traits, description) and, when
+**cards**: ``profiles.json`` (size, shares, medians, traits, description; the mean
+``clv_365d`` and median ``p_alive`` when the run has the value family) and, when
 the model document carries a ``"playbook"``::
 
     {"segments": [{"key": "At Risk", "segment_id": 2 | null, "display_name": str | null,
@@ -327,6 +328,23 @@ def _card_metrics(profile: SegmentProfile, units: dict[str, str], currency: str 
     return metrics
 
 
+def _card_value(profile: SegmentProfile, currency: str | None) -> dict[str, str] | None:
+    """Predicted value of the segment from the value family's columns; None when the run has none.
+
+    The total is the segment mean times its customers (the profiles hold means, and
+    every customer has a prediction when the family is there).
+    """
+    clv = profile.means.get("clv_365d")
+    if is_missing(clv):
+        return None
+    p_alive = profile.medians.get("p_alive")
+    return {
+        "clv_mean": fmt_money(clv, currency),
+        "clv_total": fmt_money(float(clv) * profile.n_customers, currency),
+        "p_alive_median": None if is_missing(p_alive) else fmt_pct(p_alive),
+    }
+
+
 def card_section(files: RunFiles, colours: dict[int, str], currency: str | None) -> list[dict[str, Any]]:
     """One card per segment: name, size, revenue, key metrics (medians), traits, playbook."""
     plays = _plays_by_segment(files.playbook, files.profiles)
@@ -346,6 +364,7 @@ def card_section(files: RunFiles, colours: dict[int, str], currency: str | None)
             "share_customers_value": float(profile.share_customers),
             "share_revenue_value": None if is_missing(profile.share_revenue) else float(profile.share_revenue),
             "metrics": _card_metrics(profile, units, currency),
+            "value": _card_value(profile, currency),
             "traits": [{"text": t["text"], "direction": t["direction"]} for t in profile.traits[:4]],
             "play": _play_view(play) if play else None,
         })

@@ -39,7 +39,9 @@ run directory, with the same columns)::
     {"period_days": int, "definitions": {"<measure>": str},
      "segments": [{"segment_id": int, "segment_name": str, "customers": int, "share_customers": float,
                    "revenue": float, "share_revenue": float, "average_order_value": float,
-                   "orders_per_customer": float, "share_active": float, "retention_proxy": float}],
+                   "orders_per_customer": float, "share_active": float, "retention_proxy": float,
+                   "clv_mean": float, "clv_total": float, "share_clv": float, "p_alive_median": float,
+                   "expected_purchases_90d_mean": float, "expected_purchases_365d_mean": float}],
      "total": {same measures}}
 
 Measures may be null (the data cannot give them); other numeric measures are
@@ -89,6 +91,13 @@ ECONOMICS_COLUMNS = (
     ("orders_per_customer", "Orders per customer", "number"),
     ("share_active", "Active in the period", "pct"),
     ("retention_proxy", "Retained (both periods)", "pct"),
+    # The value family's predictions (absent, so not shown, when its models could not be fitted).
+    ("clv_mean", "Predicted CLV per customer (365 d)", "money"),
+    ("clv_total", "Predicted CLV in total (365 d)", "money"),
+    ("share_clv", "Share of predicted CLV", "pct"),
+    ("p_alive_median", "Median P(alive)", "pct"),
+    ("expected_purchases_90d_mean", "Expected purchases (90 d)", "number"),
+    ("expected_purchases_365d_mean", "Expected purchases (365 d)", "number"),
 )
 FLAG_TITLES = {"too_small": "Too small to act on", "too_similar": "Too similar to tell apart"}
 #: Overall quality measures: key, name, which way is better, what it measures.

@@ -89,6 +89,13 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(to_json(payload), status_code=status, media_type=_JSON)
 
 
+def _value(features: dict[str, Any], columns: tuple[str, ...]) -> dict[str, float] | None:
+    """The predicted-value columns of a customer's computed features (None when the model has none)."""
+    if not columns or any(features.get(c) is None for c in columns):
+        return None
+    return {c: float(features[c]) for c in columns}
+
+
 def create_app(model_path: str | os.PathLike, settings: Settings | None = None) -> FastAPI:
     """The assignment service for the model file at ``model_path``.
 
@@ -211,10 +218,12 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
                 raise InvalidRequest([issue(("transactions",), served.transactions_problem)])
             features = await run_in_threadpool(
                 features_from_transactions, served.model, parsed.transactions, parsed.as_of,
-                served.schemas.transaction_fields, temp["dir"],
+                served.schemas.transaction_fields, temp["dir"], served.transactions_spec,
             )
+            value = _value(features, served.value_columns)
         else:
             features = parsed.features
+            value = None
         result = served.model.assign_rows([features])
         segment_id = int(result.segment_id[0])
         metrics.count_assignments(result.segment_id, served.names)
@@ -224,6 +233,7 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
             "probabilities": result.probabilities[0].tolist() if result.probabilities is not None else None,
             "actions": served.actions(segment_id, features),
             "as_of": parsed.as_of.isoformat() if parsed.as_of is not None else None,
+            "value": value,
             "model_version": served.version,
         })
 

@@ -87,6 +87,18 @@ class Assignment(BaseModel):
     confidence: float = Field(ge=0, le=1, description="How sure the assignment is, in [0, 1] (method-specific).")
 
 
+class CustomerValue(BaseModel):
+    """A customer's predicted value, from the model's BG/NBD and Gamma-Gamma parameters (no refit)."""
+
+    expected_purchases_90d: float = Field(ge=0, description="Expected purchases in the 90 days after as_of (BG/NBD).")
+    expected_purchases_365d: float = Field(ge=0, description="Expected purchases in the 365 days after as_of (BG/NBD).")
+    p_alive: float = Field(ge=0, le=1, description="Probability that the customer is still active at as_of (BG/NBD).")
+    clv_365d: float = Field(
+        ge=0, description="Predicted value over the 365 days after as_of, discounted (expected purchases times "
+        "the Gamma-Gamma expected spend per purchase, times the model's margin), in the currency of the amounts.",
+    )
+
+
 class AssignResponse(Assignment):
     probabilities: Optional[list[float]] = Field(
         description="Membership probability of each segment (item i is segment id i) for methods that have "
@@ -100,11 +112,18 @@ class AssignResponse(Assignment):
     as_of: Optional[dt.date] = Field(
         description="Date the features were computed at (transactions form); null when features were given.",
     )
+    value: Optional[CustomerValue] = Field(
+        description="The customer's predicted value (expected purchases, P(alive), CLV) when the model has the "
+        "value family and the request sent transactions (the models need the purchase history: repeat "
+        "purchase days, recency and age); null otherwise.",
+    )
     model_version: str = Field(description="SHA-256 of the model file that made the assignment.")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "customer_id": "C-1042", "segment_id": 1, "segment_name": "Loyal Regulars", "confidence": 0.62,
-        "probabilities": None, "actions": None, "as_of": None,
+        "probabilities": None, "actions": None, "as_of": "2024-01-01",
+        "value": {"expected_purchases_90d": 0.84, "expected_purchases_365d": 2.9, "p_alive": 0.81,
+                  "clv_365d": 131.5},
         "model_version": "3f6c0a9d2b5e4f718a0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f708",
     }]})
 
@@ -161,6 +180,10 @@ class ModelInfo(BaseModel):
     has_probabilities: bool
     has_playbook: bool
     transactions_form: bool = Field(description="Whether /v1/assign accepts recent transactions for this model.")
+    value_columns: list[str] = Field(
+        description="The predicted-value columns /v1/assign returns (under `value`) for the transactions form; "
+        "empty when the model has no value family.",
+    )
     loaded_at: str
 
 

@@ -22,7 +22,8 @@ import numpy as np
 from pydantic_core import to_json
 
 from segwise.errors import ModelError, SegwiseError
-from segwise.features.base import FeatureColumn
+from segwise.features.base import FeatureColumn, FeatureSpec
+from segwise.features.value import VALUE_COLUMNS
 from segwise.model import SegmentationModel, load_model
 from segwise.playbook import Playbook
 from segwise.serve.schemas import RequestSchemas, value_bounds
@@ -52,6 +53,11 @@ class ServedModel:
     info: dict[str, Any]
     info_body: bytes
     examples: dict[str, dict[str, Any]]
+    #: What the transactions form computes: the columns assignment needs, plus the value
+    #: family when the model has fitted parameters for it (scored with them, never refitted).
+    transactions_spec: FeatureSpec | None = None
+    #: The value columns /v1/assign returns with a transactions-form assignment (empty: none).
+    value_columns: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path, settings: Settings) -> "ServedModel":
@@ -99,6 +105,14 @@ class ServedModel:
             )
         else:
             transactions_problem = None
+        value_columns: tuple[str, ...] = ()
+        transactions_spec = None
+        if transactions_problem is None:
+            transactions_spec = spec
+            if "value" in model.spec.families and "value" in model.spec.models:
+                value_columns = VALUE_COLUMNS
+                if "value" not in spec.families:
+                    transactions_spec = FeatureSpec(**{**spec.to_dict(), "families": [*spec.families, "value"]})
         # Try the model once, on the training medians, before it serves anyone.
         medians = segmenter.profiles_.population_medians
         probe = {c: (_finite(medians.get(c)) if kind == "numeric" else None) for c, kind in input_columns.items()}
@@ -127,6 +141,7 @@ class ServedModel:
             "segwise_version": meta.get("segwise_version"), "training_customers": meta.get("n_customers"),
             "features": features, "has_probabilities": tried.probabilities is not None,
             "has_playbook": playbook is not None, "transactions_form": transactions_problem is None,
+            "value_columns": list(value_columns),
             "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return cls(
@@ -134,6 +149,7 @@ class ServedModel:
             has_probabilities=tried.probabilities is not None, playbook=playbook,
             transactions_problem=transactions_problem, segments_body=segments_body, info=info,
             info_body=to_json(info), examples=_examples(model, probe, known, schemas, transactions_problem),
+            transactions_spec=transactions_spec, value_columns=value_columns,
         )
 
     def actions(self, segment_id: int, features: dict[str, Any]) -> list[str] | None:

@@ -3,8 +3,10 @@
 The lines go through the same loader and cleaning rules as ``segwise assign``
 (`segwise.load_transactions`, on a private in-memory DuckDB) and the features are
 computed at ``as_of`` with the model's own feature definitions
-(`SegmentationModel.features_for`), so a customer gets the segment ``segwise
-assign`` would give them from the same lines.
+(`SegmentationModel.required_spec`, plus the ``value`` family when the model has
+it: its stored BG/NBD and Gamma-Gamma parameters score the customer, nothing is
+refitted), so a customer gets the segment ``segwise assign`` would give them from
+the same lines, and the predicted value the training run gave them.
 
 Timestamps are wall-clock times, as everywhere in segwise: a timestamp with a UTC
 offset is converted to UTC and its offset dropped.
@@ -21,6 +23,8 @@ import pyarrow as pa
 from segwise.data import load_transactions
 from segwise.engines.duckdb import DuckDBEngine
 from segwise.errors import InputError
+from segwise.features import build_features
+from segwise.features.base import FeatureSpec
 from segwise.model import SegmentationModel
 from segwise.serve.schemas import InvalidRequest, issue
 
@@ -39,11 +43,15 @@ def _wall_clock(ts: datetime) -> datetime:
 
 
 def features_from_transactions(model: SegmentationModel, lines: list[dict[str, Any]], as_of: date,
-                               fields: dict[str, bool], temp_directory: str) -> dict[str, Any]:
+                               fields: dict[str, bool], temp_directory: str,
+                               spec: FeatureSpec | None = None) -> dict[str, Any]:
     """One customer's features at ``as_of`` from their lines (validated request dicts).
 
     Parameters
     ----------
+    spec : FeatureSpec, optional
+        What to compute; the model's ``required_spec`` when not given (the served
+        model passes it with the value family added when the model has one).
     fields : dict of str to bool
         The optional fields (category, channel, discount), True for those the
         model reads.
@@ -81,7 +89,7 @@ def features_from_transactions(model: SegmentationModel, lines: list[dict[str, A
     engine = DuckDBEngine(threads=1, temp_directory=temp_directory)
     try:
         transactions = load_transactions(table, engine=engine, **roles)
-        features = model.features_for(transactions, as_of=as_of)
+        features = build_features(transactions, as_of=as_of, spec=spec if spec is not None else model.required_spec)
     except InputError as exc:
         message = str(exc).replace("pyarrow DataFrame", "transactions").replace("--as-of", "as_of")
         raise InvalidRequest([issue(("transactions",), message)]) from None

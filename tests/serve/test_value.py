@@ -1,0 +1,91 @@
+"""Predicted customer value in ``/v1/assign``: the stored BG/NBD and Gamma-Gamma parameters, over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from segwise.features.value import VALUE_COLUMNS
+from segwise.model import load_model
+from segwise.runs import segment
+
+from ..features.test_value_family import AS_OF, buying_log
+from .server import Server
+
+
+@pytest.fixture(scope="module")
+def value_model(tmp_path_factory):
+    """A model trained on 300 customers whose histories the value family fits."""
+    log = buying_log()
+    result = segment(log, as_of=AS_OF, n_segments=3, random_state=0)
+    root = tmp_path_factory.mktemp("value_model")
+    result.save(root)
+    return root / "model.segwise", result, log
+
+
+@pytest.fixture(scope="module")
+def client(value_model, tmp_path_factory):
+    running = Server([value_model[0]], tmp_path_factory.mktemp("value_api") / "server.log").wait_ready()
+    with running.client() as http:
+        yield http
+    running.stop()
+
+
+def lines_of(log, customer_id):
+    mine = log[log["customer_id"] == customer_id]
+    return [{"ts": row.ordered_at.isoformat(), "amount": float(row.amount)} for row in mine.itertuples()]
+
+
+def test_transactions_form_returns_the_training_values(client, value_model):
+    path, result, log = value_model
+    frame = result.features.frame
+    # No refit: the served model's parameters are the training run's.
+    assert load_model(path).spec.models["value"]["bgnbd"] == result.features.spec.models["value"]["bgnbd"]
+    # Customers with one purchase and with many, so both branches of the model are served.
+    orders = log.groupby("customer_id").size()
+    chosen = [orders.idxmin(), orders.idxmax(), *frame.index[::50]]
+    for customer_id in chosen:
+        response = client.post("/v1/assign", json={"customer_id": customer_id,
+                                                   "transactions": lines_of(log, customer_id),
+                                                   "as_of": str(AS_OF)})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body["value"]) == set(VALUE_COLUMNS)
+        for column in VALUE_COLUMNS:
+            assert body["value"][column] == pytest.approx(frame.loc[customer_id, column], rel=1e-9), column
+        assert body["segment_id"] == result.assignments.set_index("customer_id").loc[customer_id, "segment_id"]
+
+
+def test_features_form_has_no_value(client, value_model):
+    _, result, _ = value_model
+    model = result.model
+    row = result.features.frame.iloc[0]
+    features = {c: float(row[c]) for c in model.input_columns}
+    body = client.post("/v1/assign", json={"customer_id": "x", "features": features}).json()
+    assert body["value"] is None and body["segment_name"] in model.names.values()
+
+
+def test_model_info_and_openapi_document_the_value(client):
+    assert client.get("/v1/model").json()["value_columns"] == list(VALUE_COLUMNS)
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["CustomerValue"]["properties"]) == set(VALUE_COLUMNS)
+    assert "value" in schemas["AssignResponse"]["properties"]
+
+
+def test_a_model_without_the_value_family_returns_none(model_a, tmp_path):
+    # The synthetic population's histories are too regular for the value models: the family was left out.
+    assert "value" not in model_a.model.spec.families
+    running = Server([model_a.path], tmp_path / "server.log").wait_ready()
+    try:
+        with running.client() as http:
+            assert http.get("/v1/model").json()["value_columns"] == []
+            orders = model_a.orders.to_pandas()
+            customer = orders["customer_id"].iloc[0]
+            mine = orders[orders["customer_id"] == customer]
+            lines = [{"order_id": r.order_id, "ts": r.ordered_at.isoformat(), "amount": float(r.amount),
+                      "category": r.category, "channel": r.channel, "discount": bool(r.discount)}
+                     for r in mine.itertuples()]
+            body = http.post("/v1/assign", json={"customer_id": str(customer), "transactions": lines,
+                                                 "as_of": model_a.model.metadata["as_of"]}).json()
+            assert body["value"] is None and "segment_id" in body
+    finally:
+        running.stop()
