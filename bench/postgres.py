@@ -204,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     record["max_abs_difference"] = float(np.nanmax(np.abs(a.to_numpy(float) - b.to_numpy(float)), initial=0.0))
     print(json.dumps({"max_abs_difference": record["max_abs_difference"]}))
     if record["max_abs_difference"] > 1e-9:
+        # Say where: the columns that differ, with how many customers and the largest gap.
+        gaps = (a - b).abs()
+        for column in gaps.columns[(gaps > 1e-9).any()]:
+            worst = gaps[column].idxmax()
+            print(f"{column}: {int((gaps[column] > 1e-9).sum())} customers differ; largest at one customer: "
+                  f"postgres {a.at[worst, column]!r}, duckdb {b.at[worst, column]!r}", file=sys.stderr)
         return 1
     if not args.no_record:
         record_named(f"postgres-{label}", record, _markdown(record))
