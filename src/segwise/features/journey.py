@@ -66,29 +66,32 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     lines = ctx.purchases.filter(ctx.purchases.category.notnull())
     orders = ctx.orders.select("customer_id", "order_key", "order_ts")
     per = lines.group_by(["customer_id", "order_key", "category"]).aggregate(spend=lines.amount.sum())
-    per = per.join(orders, ["customer_id", "order_key"])
+    # Stages (ctx.stage) split this into queries of one window or join each: as one plan,
+    # the windows, joins and aggregates over order-sized tables together do not fit a
+    # DuckDB memory limit below the size of the log (the window operators fail, not spill).
+    per = ctx.stage(per.join(orders, ["customer_id", "order_key"]))
     # Main category of an order: most spend, ties to the smallest name (the same on every engine).
     in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
-    main = per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0)
+    main = ctx.stage(per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0))
     in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
     main = main.mutate(previous=main.category.lag().over(in_time))
-    switching = main.group_by("customer_id").aggregate(
+    switching = ctx.stage(main.group_by("customer_id").aggregate(
         n_orders=main.count(),
         switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
-    )
+    ))
     first_bought = per.group_by(["customer_id", "category"]).aggregate(first_ts=per.order_ts.min())
     seen = per.join(first_bought, ["customer_id", "category"])
     repeat_orders = seen.group_by(["customer_id", "order_key"]).aggregate(
         repeat=(seen.first_ts < seen.order_ts).any())
-    repeats = repeat_orders.group_by("customer_id").aggregate(
-        repeat_orders=repeat_orders.repeat.cast("float64").sum())
+    repeats = ctx.stage(repeat_orders.group_by("customer_id").aggregate(
+        repeat_orders=repeat_orders.repeat.cast("float64").sum()))
     by_category = per.group_by(["customer_id", "category"]).aggregate(spend=per.spend.sum())
     ranked = by_category.mutate(rank=ibis.row_number().over(ibis.window(
         group_by=by_category.customer_id, order_by=[ibis.desc(by_category.spend), by_category.category])))
-    shares = ranked.group_by("customer_id").aggregate(
+    shares = ctx.stage(ranked.group_by("customer_id").aggregate(
         top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
         total=ranked.spend.sum(),
-    )
+    ))
     joined = (switching.join(repeats, "customer_id").join(shares, "customer_id"))
     later = (joined.n_orders - 1).cast("float64")
     null = ibis.null("float64")
@@ -118,14 +121,14 @@ def journey(ctx: FeatureContext) -> ibis.Table:
     previous_start = ctx.as_of_ts - ibis.interval(days=2 * WINDOW_DAYS)
     in_recent = gaps.order_ts >= recent_start
     in_previous = (gaps.order_ts >= previous_start) & (gaps.order_ts < recent_start)
-    rhythm = gaps.group_by("customer_id").aggregate(
+    rhythm = ctx.stage(gaps.group_by("customer_id").aggregate(
         interpurchase_days_mean=gaps.gap_days.mean(),
         interpurchase_days_std=ibis.ifelse(
             gaps.gap_days.count() >= 2, gaps.gap_days.std(how="pop"), ibis.null("float64")
         ),
         orders_recent=in_recent.cast("float64").sum(),
         orders_previous=in_previous.cast("float64").sum(),
-    )
+    ))
     lines = ctx.lines
     line_recent = lines.ts >= recent_start
     line_previous = (lines.ts >= previous_start) & (lines.ts < recent_start)
@@ -142,5 +145,5 @@ def journey(ctx: FeatureContext) -> ibis.Table:
         spend_trend=_symmetric_change(joined.spend_recent.fill_null(0.0), joined.spend_previous.fill_null(0.0)),
     )
     if ctx.spec.has_category:
-        result = result.left_join(_sequence(ctx), "customer_id").drop("customer_id_right")
+        result = result.left_join(ctx.stage(_sequence(ctx)), "customer_id").drop("customer_id_right")
     return result
