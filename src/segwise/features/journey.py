@@ -66,9 +66,10 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     lines = ctx.purchases.filter(ctx.purchases.category.notnull())
     orders = ctx.orders.select("customer_id", "order_key", "order_ts")
     per = lines.group_by(["customer_id", "order_key", "category"]).aggregate(spend=lines.amount.sum())
-    # Stages (ctx.stage) split this into queries of one window or join each: as one plan,
-    # the windows, joins and aggregates over order-sized tables together do not fit a
-    # DuckDB memory limit below the size of the log (the window operators fail, not spill).
+    # Stored stages (ctx.stage): the order-category rows, the main category per order and
+    # the three per-customer parts are each one query. As one plan, the windows, joins and
+    # aggregates over order-sized tables held memory together and did not fit a DuckDB
+    # memory limit below the size of the log (it failed instead of spilling).
     per = ctx.stage(per.join(orders, ["customer_id", "order_key"]))
     # Main category of an order: most spend, ties to the smallest name (the same on every engine).
     in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
@@ -121,14 +122,14 @@ def journey(ctx: FeatureContext) -> ibis.Table:
     previous_start = ctx.as_of_ts - ibis.interval(days=2 * WINDOW_DAYS)
     in_recent = gaps.order_ts >= recent_start
     in_previous = (gaps.order_ts >= previous_start) & (gaps.order_ts < recent_start)
-    rhythm = ctx.stage(gaps.group_by("customer_id").aggregate(
+    rhythm = gaps.group_by("customer_id").aggregate(
         interpurchase_days_mean=gaps.gap_days.mean(),
         interpurchase_days_std=ibis.ifelse(
             gaps.gap_days.count() >= 2, gaps.gap_days.std(how="pop"), ibis.null("float64")
         ),
         orders_recent=in_recent.cast("float64").sum(),
         orders_previous=in_previous.cast("float64").sum(),
-    ))
+    )
     lines = ctx.lines
     line_recent = lines.ts >= recent_start
     line_previous = (lines.ts >= previous_start) & (lines.ts < recent_start)
@@ -145,5 +146,5 @@ def journey(ctx: FeatureContext) -> ibis.Table:
         spend_trend=_symmetric_change(joined.spend_recent.fill_null(0.0), joined.spend_previous.fill_null(0.0)),
     )
     if ctx.spec.has_category:
-        result = result.left_join(ctx.stage(_sequence(ctx)), "customer_id").drop("customer_id_right")
+        result = result.left_join(_sequence(ctx), "customer_id").drop("customer_id_right")
     return result
