@@ -33,6 +33,8 @@ __all__ = ["DuckDBEngine", "DuckDBCleaning"]
 log = logging.getLogger(__name__)
 
 _counter = itertools.count()
+#: Rows per Arrow batch when a result leaves DuckDB (`DuckDBEngine.fetch_df`).
+_FETCH_BATCH_ROWS = 100_000
 
 
 class DuckDBEngine:
@@ -100,8 +102,20 @@ class DuckDBEngine:
         return self.con.execute(query, params or []).fetchall()
 
     def fetch_df(self, query: str | ibis.Table, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run SQL text or an Ibis expression and return pandas."""
-        return self.con.sql(self._sql(query), params=params).df()
+        """Run SQL text or an Ibis expression and return pandas.
+
+        The rows leave DuckDB as a stream of Arrow batches: ``.df()`` would first
+        collect the whole result inside DuckDB, under its memory limit, and a wide
+        feature table can be larger than the limit by itself. Each batch is then
+        converted by DuckDB (the same pandas types as ``.df()``), after the stream ends.
+        """
+        reader = self.con.sql(self._sql(query), params=params).to_arrow_reader(_FETCH_BATCH_ROWS)
+        rows = reader.read_all()
+        if rows.num_rows <= _FETCH_BATCH_ROWS:
+            return self.con.from_arrow(rows).df()
+        parts = [self.con.from_arrow(rows.slice(start, _FETCH_BATCH_ROWS)).df()
+                 for start in range(0, rows.num_rows, _FETCH_BATCH_ROWS)]
+        return pd.concat(parts, ignore_index=True)
 
     def fetch_arrow(self, query: str | ibis.Table, params: list[Any] | None = None) -> pa.Table:
         """Run SQL text or an Ibis expression and return Arrow."""

@@ -90,6 +90,11 @@ class FeatureContext:
         purchase line has a category, when the log has categories).
     as_of : date
     spec : FeatureSpec
+    store : callable, optional
+        Computes an intermediate table once and returns it as a table to read
+        (the build drops it afterwards). A family with several windows or joins over
+        line-sized tables stores its stages, so that each runs as its own query
+        within the engine's memory limit; without it the stage stays inline.
     """
 
     lines: ibis.Table
@@ -97,6 +102,11 @@ class FeatureContext:
     orders: ibis.Table
     as_of: date
     spec: FeatureSpec
+    store: Callable[[ibis.Table], ibis.Table] | None = None
+
+    def stage(self, expr: ibis.Table) -> ibis.Table:
+        """``expr`` computed once and stored (see ``store``), or ``expr`` itself without a store."""
+        return expr if self.store is None else self.store(expr)
 
     @property
     def as_of_date(self) -> ibis.Expr:

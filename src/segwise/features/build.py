@@ -322,6 +322,13 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         engine.execute(f"CREATE TEMP VIEW {q(lines_name)} AS {ibis.to_sql(lines, dialect=engine.dialect)}")
     else:
         lines_name = engine.materialize(lines)
+    part_names: list[str] = []
+
+    def store(expr: ibis.Table) -> ibis.Table:
+        name = engine.materialize(expr)
+        part_names.append(name)
+        return engine.table(name)
+
     try:
         lines_t = engine.table(lines_name)
         ctx = FeatureContext(
@@ -330,18 +337,23 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
             orders=engine.table(orders_name),
             as_of=as_of,
             spec=spec,
+            store=store,
         )
         if "rfm" not in spec.families:
             raise InputError("the rfm family is required whenever features come from transactions")
-        result = FAMILIES["rfm"].compute(ctx)
+        # Each family is one query stored as a table, joined at the end: as one query the
+        # families' aggregates and joins all hold memory at once, more than a memory limit
+        # below the size of the log allows (DuckDB then fails instead of spilling).
+        result = store(FAMILIES["rfm"].compute(ctx))
         for family in spec.families:
             if family == "rfm":
                 continue
-            part = FAMILIES[family].compute(ctx)
-            result = result.left_join(part, "customer_id").drop("customer_id_right")
-        # Sorted by DuckDB (in parallel, byte order = the code point order pandas uses),
-        # the later sort_index of the customer ids finds them in order and does nothing.
-        frame = engine.fetch_df(result.order_by("customer_id"))
+            result = result.left_join(store(FAMILIES[family].compute(ctx)), "customer_id").drop("customer_id_right")
+        # Sorted here, not by the engine: a sort of the whole wide table is the one step
+        # DuckDB could not fit under a memory limit smaller than the log. The order (code
+        # points, as the engines sort) matters to the model fits of the families' finish.
+        frame = engine.fetch_df(result)
+        frame = frame.sort_values("customer_id", ignore_index=True)
         # The frame has one row per customer with an order (rfm is the base of the
         # joins) and those are a subset of the customers with lines: the rest only
         # returned. With nothing after as_of, the lines are the whole cleaned log,
@@ -352,6 +364,8 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
             n_line_customers = engine.execute(f"SELECT count(DISTINCT customer_id) FROM {q(lines_name)}")[0][0]
         n_returns_only = int(n_line_customers) - len(frame)
     finally:
+        for name in part_names:
+            engine.drop(name)
         engine.drop(orders_name)
         if lines_is_view:
             engine.execute(f"DROP VIEW IF EXISTS {q(lines_name)}")

@@ -73,30 +73,35 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     lines = ctx.purchases.filter(ctx.purchases.category.notnull())
     orders = ctx.orders.select("customer_id", "order_key", "order_ts")
     per = lines.group_by(["customer_id", "order_key", "category"]).aggregate(spend=lines.amount.sum())
-    per = per.join(orders, ["customer_id", "order_key"])
+    # Stored stages (ctx.stage): the order-category rows, the main category per order and
+    # the per-customer parts are each one query. As one plan, the windows, joins and
+    # aggregates over order-sized tables held memory together and did not fit a DuckDB
+    # memory limit below the size of the log (it failed instead of spilling).
+    per = ctx.stage(per.join(orders, ["customer_id", "order_key"]))
     # Main category of an order: most spend, ties to the smallest name (the same on every engine).
     in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
-    main = per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0)
+    main = ctx.stage(per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0))
     in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
     main = main.mutate(previous=main.category.lag().over(in_time), position=ibis.row_number().over(in_time))
-    first_category = main.filter(main.position == 0).select("customer_id", first_purchase_category=main.category)
-    switching = main.group_by("customer_id").aggregate(
+    first_category = ctx.stage(
+        main.filter(main.position == 0).select("customer_id", first_purchase_category=main.category))
+    switching = ctx.stage(main.group_by("customer_id").aggregate(
         n_orders=main.count(),
         switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
-    )
+    ))
     first_bought = per.group_by(["customer_id", "category"]).aggregate(first_ts=per.order_ts.min())
     seen = per.join(first_bought, ["customer_id", "category"])
     repeat_orders = seen.group_by(["customer_id", "order_key"]).aggregate(
         repeat=(seen.first_ts < seen.order_ts).any())
-    repeats = repeat_orders.group_by("customer_id").aggregate(
-        repeat_orders=repeat_orders.repeat.cast("float64").sum())
+    repeats = ctx.stage(repeat_orders.group_by("customer_id").aggregate(
+        repeat_orders=repeat_orders.repeat.cast("float64").sum()))
     by_category = per.group_by(["customer_id", "category"]).aggregate(spend=per.spend.sum())
     ranked = by_category.mutate(rank=ibis.row_number().over(ibis.window(
         group_by=by_category.customer_id, order_by=[ibis.desc(by_category.spend), by_category.category])))
-    shares = ranked.group_by("customer_id").aggregate(
+    shares = ctx.stage(ranked.group_by("customer_id").aggregate(
         top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
         total=ranked.spend.sum(),
-    )
+    ))
     joined = (switching.join(repeats, "customer_id").join(shares, "customer_id")
               .join(first_category, "customer_id"))
     later = (joined.n_orders - 1).cast("float64")
