@@ -366,6 +366,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self = cls(**params)
         self.preprocessor_ = preprocessor
         self.clusterer_ = clusterer
+        self.shrinkage_ = None  # federated silos send raw aggregates: no share shrinkage
         self.label_map_ = np.asarray(label_map, dtype=np.int64)
         self.n_segments_ = int(clusterer.n_segments_)
         self._describe(list(columns), list(columns), value_col, docs, notes)
