@@ -55,18 +55,9 @@ def test_sequence_features_match_hand_computed_values(sequence):
     assert list(sequence.index) == ["a", "b", "c", "d"]
 
 
-def test_first_purchase_category_is_the_main_category_of_the_first_order(table):
-    first = table.frame["first_purchase_category"]
-    # a: X (10) over Y (5); b: V; c: X; d: P and Q tie at 5, the first name wins.
-    assert first.to_dict() == {"a": "X", "b": "V", "c": "X", "d": "P"}
-    assert not pd.api.types.is_numeric_dtype(first)  # categorical: not cast to float with the numeric columns
-    assert table.columns["first_purchase_category"].kind == "categorical"
-    assert table.columns["first_purchase_category"].family == "journey"
-
-
 def test_without_categories_there_are_no_sequence_columns():
     table = build_features(load_transactions(LOG.drop(columns="category")), as_of=AS_OF, families=["rfm", "journey"])
-    assert not any(c in table.frame.columns for c in [*COLUMNS, "first_purchase_category"])
+    assert not any(c in table.frame.columns for c in COLUMNS)
 
 
 @pytest.mark.spark
@@ -84,5 +75,3 @@ def test_sequence_features_on_spark_equal_duckdb(table, sequence):
     spark = on_spark.frame[COLUMNS]
     assert list(spark.index) == list(sequence.index)
     np.testing.assert_array_equal(spark.to_numpy(), sequence.to_numpy())
-    first = table.frame["first_purchase_category"]
-    assert on_spark.frame["first_purchase_category"].to_dict() == first.to_dict()

@@ -81,7 +81,7 @@ def test_segments(client, model_a):
     assert sum(s["n_customers"] for s in body["segments"]) == len(model_a.features)
     for segment in body["segments"]:
         assert segment["name"] and segment["description"]
-        # Numeric columns have means; categorical ones (first_purchase_category) shares of their levels.
+        # Numeric columns have means; categorical ones (e.g. a country) shares of their levels.
         numeric = {c for c in model_a.features.columns if pd.api.types.is_numeric_dtype(model_a.features[c])}
         assert set(segment["means"]) == numeric
         assert set(segment["categories"]) == set(model_a.features.columns) - numeric

@@ -162,8 +162,11 @@ class SparkEngine:
             settings.update(self.conf)
             for key, value in settings.items():
                 builder = builder.config(key, str(value))
+            # getOrCreate hands back a session that is already running (another engine's):
+            # that one is not this engine's to stop.
+            already_running = SparkSession.getActiveSession()
             session = builder.getOrCreate()
-            self._owns_session = True
+            self._owns_session = already_running is None
         session.conf.set("spark.sql.session.timeZone", "UTC")
         # Date patterns are parsed by the Java 8 time API only (no fallback to the
         # pre-3.0 parser, which would raise instead of returning NULL on mismatch).

@@ -58,13 +58,6 @@ def _sequence_columns() -> list[FeatureColumn]:
             "Share of consecutive order pairs whose main category (the category with the most spend in the "
             "order) differs (missing with one order): how much the customer wanders between categories.",
         ),
-        FeatureColumn(
-            "first_purchase_category", "journey", "category",
-            "Main category of the customer's first order (the category with the most spend in it, ties to the "
-            "first name in alphabetical order; of the first order by order id when two share the first "
-            "timestamp): the door the customer came in by.",
-            kind="categorical",
-        ),
     ]
 
 
@@ -82,9 +75,7 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
     main = ctx.stage(per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0))
     in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
-    main = main.mutate(previous=main.category.lag().over(in_time), position=ibis.row_number().over(in_time))
-    first_category = ctx.stage(
-        main.filter(main.position == 0).select("customer_id", first_purchase_category=main.category))
+    main = main.mutate(previous=main.category.lag().over(in_time))
     switching = ctx.stage(main.group_by("customer_id").aggregate(
         n_orders=main.count(),
         switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
@@ -102,8 +93,7 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
         top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
         total=ranked.spend.sum(),
     ))
-    joined = (switching.join(repeats, "customer_id").join(shares, "customer_id")
-              .join(first_category, "customer_id"))
+    joined = switching.join(repeats, "customer_id").join(shares, "customer_id")
     later = (joined.n_orders - 1).cast("float64")
     null = ibis.null("float64")
     return joined.select(
@@ -112,7 +102,6 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
                                                                       null)},
         repeat_category_rate=ibis.ifelse(later > 0, joined.repeat_orders / later, null),
         category_switching_rate=ibis.ifelse(later > 0, joined.switches / later, null),
-        first_purchase_category=joined.first_purchase_category.cast("string"),
     )
 
 
