@@ -143,7 +143,10 @@ def journey(ctx: FeatureContext) -> ibis.Table:
         "interpurchase_days_mean",
         "interpurchase_days_std",
         purchase_rate_change=_symmetric_change(joined.orders_recent, joined.orders_previous),
-        spend_trend=_symmetric_change(joined.spend_recent.fill_null(0.0), joined.spend_previous.fill_null(0.0)),
+        # Net spend rounded to 1e-6: returns that cancel a purchase leave float noise (1e-14)
+        # whose sign depends on the engine's summation order, and would read as a trend of -1 or 1.
+        spend_trend=_symmetric_change(joined.spend_recent.fill_null(0.0).round(6),
+                                      joined.spend_previous.fill_null(0.0).round(6)),
     )
     if ctx.spec.has_category:
         result = result.left_join(_sequence(ctx), "customer_id").drop("customer_id_right")
