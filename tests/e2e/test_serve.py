@@ -149,9 +149,10 @@ def test_several_workers_reload_together_without_downtime(root, trained, tmp_pat
                 try:
                     try:
                         response = ask()
-                    except httpx.RemoteProtocolError:
-                        # A worker being retired closes connections that have not sent a
-                        # request yet; clients retry those, as for any closed idle connection.
+                    except (httpx.RemoteProtocolError, httpx.ReadError):
+                        # A worker being retired closes connections whose request it has not
+                        # read yet (a reset when the bytes had arrived); clients retry those,
+                        # as for any closed idle connection.
                         response = ask()
                     if response.status_code != 200:
                         failures.append(f"{response.status_code} {response.text[:200]}")
@@ -170,6 +171,9 @@ def test_several_workers_reload_together_without_downtime(root, trained, tmp_pat
             assert response.status_code == 200 and response.json()["workers_restarting"] is True
             second = response.json()["model"]["model_version"]
             assert second != first
+            # Both answering with the new version is not enough: the worker that took the
+            # reload serves it before the supervisor has replaced it.
+            _wait_workers_replaced(server, 2)
             _wait_all_workers_serve(server, second)
             # SIGHUP to the supervisor with a broken file: the restart is aborted, both keep serving.
             model_path.write_bytes(b"broken")
@@ -179,6 +183,7 @@ def test_several_workers_reload_together_without_downtime(root, trained, tmp_pat
             # SIGHUP with the first model back: both workers are replaced again.
             model_path.write_bytes((trained.out / "model.segwise").read_bytes())
             server.signal(signal.SIGHUP)
+            _wait_workers_replaced(server, 4)
             _wait_all_workers_serve(server, first)
         finally:
             stop.set()
@@ -201,10 +206,20 @@ def run_other_training(out):
     return run_segwise("run", data, "--segments", "3", "--out", out, "--no-store", cwd=out.parent)
 
 
+def _wait_workers_replaced(server: Server, count: int) -> None:
+    """Wait until the supervisor has retired ``count`` workers in all (it logs each one)."""
+    wait_for(lambda: server.log.count("Terminated child process") >= count, timeout=240,
+             what=f"{count} workers replaced")
+
+
 def _wait_all_workers_serve(server: Server, version: str) -> None:
     def twenty_in_a_row() -> bool:
         for _ in range(20):
-            if httpx.get(f"{server.url}/readyz", timeout=30).json()["model_version"] != version:
+            try:
+                answer = httpx.get(f"{server.url}/readyz", timeout=30)
+            except httpx.TransportError:
+                return False  # a worker being retired; ask again
+            if answer.json()["model_version"] != version:
                 return False
         return True
 

@@ -77,7 +77,8 @@ class Server:
 
     @property
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # still readable after stop(), for failure messages
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = START_SECONDS) -> "Server":
