@@ -89,6 +89,24 @@ def test_features_and_assign_read_a_query(database, runs, tmp_path):
     assert (got.reindex(expected.index) == expected).mean() > 0.99
 
 
+def test_a_url_without_host_is_read_as_a_url(database, postgres_url, tmp_path, monkeypatch):
+    """``postgresql:///DB`` (libpq's local form: host, port and user from the environment) is not
+    folded into ``postgresql:/DB``, which would make the database name a host name."""
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        socket_dir = connection.execute("SHOW unix_socket_directories").fetchone()[0].split(",")[0].strip()
+        port = connection.execute("SHOW port").fetchone()[0]
+    monkeypatch.setenv("PGHOST", socket_dir)
+    monkeypatch.setenv("PGPORT", str(port))
+    monkeypatch.setenv("PGUSER", "postgres")
+    assert_ok(run_segwise("features", "postgresql:///postgres", "--table", "orders", "--out", "socket.parquet",
+                          cwd=tmp_path))
+    assert_ok(run_segwise("features", postgres_url, "--table", "orders", "--out", "tcp.parquet", cwd=tmp_path))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "socket.parquet"),
+                                  pd.read_parquet(tmp_path / "tcp.parquet"))
+
+
 def test_unreadable_sources_exit_2_without_the_password(database, postgres_url, tmp_path):
     url, _ = database
     with socket.socket() as sock:

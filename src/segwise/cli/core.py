@@ -13,7 +13,8 @@ from segwise.cli.engines import EngineOpt, SparkConfOpt, SparkMasterOpt, command
 from segwise.cli.errors import handle_errors
 from segwise.cli.files import load_inputs, write_atomic_table
 from segwise.cli.options import (
-    AsOfOpt, CustomersOpt, DebugOpt, DiscountRateOpt, EngineBounds, LoadOptions, MarginOpt, with_option_sets,
+    AsOfOpt, CustomersOpt, DebugOpt, DiscountRateOpt, EngineBounds, LoadOptions, MarginOpt, source_argument,
+    with_option_sets,
 )
 from segwise.cli.parsers import PARSERS, parse_method_params, parse_segments, parse_weights, split_list
 from segwise.cli.progress import StageProgress
@@ -157,7 +158,7 @@ def _print_method_summary(method: str, details: dict[str, Any]) -> None:
 @handle_errors
 @with_option_sets
 def run(
-    data: Annotated[Optional[Path], typer.Argument(help=(
+    data: Annotated[Optional[Path], typer.Argument(parser=source_argument, help=(
         "Transaction log: CSV/TSV/text, Parquet or DuckDB file, or postgresql://USER@HOST:PORT/DATABASE "
         "with --table or --query."))] = None,
     customers: CustomersOpt = None,
@@ -259,7 +260,7 @@ def run(
 @handle_errors
 @with_option_sets
 def features_command(
-    data: Annotated[Optional[Path], typer.Argument(help="Transaction log.")] = None,
+    data: Annotated[Optional[Path], typer.Argument(parser=source_argument, help="Transaction log.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")] = Path("features.parquet"),
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
@@ -298,7 +299,7 @@ def features_command(
 @with_option_sets
 def assign(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.segwise file.")],
-    data: Annotated[Optional[Path], typer.Argument(help="Transaction log of the customers to assign.")] = None,
+    data: Annotated[Optional[Path], typer.Argument(parser=source_argument, help="Transaction log of the customers to assign.")] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output file (.parquet or .csv).")] = Path("assignments.csv"),
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,

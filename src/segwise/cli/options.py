@@ -25,7 +25,19 @@ from segwise.errors import InputError
 __all__ = [
     "LoadOptions", "EngineBounds", "with_option_sets", "DebugOpt", "AsOfOpt", "CustomersOpt",
     "CustomerIdOpt", "TimestampOpt", "AmountOpt", "DateFormatOpt", "MarginOpt", "DiscountRateOpt",
+    "source_argument",
 ]
+
+
+def source_argument(value: str) -> Path | str:
+    """A DATA argument: a ``postgresql://`` URL verbatim, else a file path.
+
+    A path type would fold the URL's ``///`` (the local socket form, ``postgresql:///shop``)
+    into ``/``, after which the host can no longer be told from the database.
+    """
+    from segwise.engines.postgres_url import is_postgres_url
+
+    return value.strip() if is_postgres_url(value) else Path(value)
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 AsOfOpt = Annotated[

@@ -13,7 +13,7 @@ from segwise.cli.app import app, out
 from segwise.cli.errors import handle_errors
 from segwise.cli.engines import source_engine
 from segwise.cli.files import load_inputs
-from segwise.cli.options import CustomersOpt, DebugOpt, EngineBounds, LoadOptions, with_option_sets
+from segwise.cli.options import CustomersOpt, DebugOpt, EngineBounds, LoadOptions, source_argument, with_option_sets
 from segwise.errors import InputError
 
 ModelOpt = Annotated[Path, typer.Option("--model", metavar="MODEL", help="A model.segwise file.")]
@@ -33,7 +33,7 @@ def _share(value) -> str:
 @handle_errors
 @with_option_sets
 def track_command(
-    data: Annotated[Path, typer.Argument(help="Transaction log covering every --as-of date.")],
+    data: Annotated[Path, typer.Argument(parser=source_argument, help="Transaction log covering every --as-of date.")],
     model_path: ModelOpt,
     as_of: Annotated[
         list[str], typer.Option("--as-of", help="Snapshot date YYYY-MM-DD (repeat, at least two, increasing).")
@@ -127,7 +127,7 @@ def compare(
 @with_option_sets
 def update(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.segwise file.")],
-    data: Annotated[Path, typer.Argument(help="Current transaction log.")],
+    data: Annotated[Path, typer.Argument(parser=source_argument, help="Current transaction log.")],
     store: Annotated[Path, typer.Option("--store", help="DuckDB store holding the segment history.")] = Path(
         "segwise.duckdb"),
     as_of: Annotated[

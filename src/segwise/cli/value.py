@@ -13,7 +13,7 @@ from segwise.cli.app import app, out
 from segwise.cli.engines import source_engine
 from segwise.cli.errors import handle_errors
 from segwise.cli.files import load_inputs
-from segwise.cli.options import DebugOpt, DiscountRateOpt, EngineBounds, LoadOptions, MarginOpt, with_option_sets
+from segwise.cli.options import DebugOpt, DiscountRateOpt, EngineBounds, LoadOptions, MarginOpt, source_argument, with_option_sets
 from segwise.errors import InputError
 
 __all__ = ["value_command", "holdout_figure_html"]
@@ -55,7 +55,7 @@ def holdout_figure_html(record: dict[str, Any]) -> str:
 @handle_errors
 @with_option_sets
 def value_command(
-    data: Annotated[Path, typer.Argument(help="Transaction log.")],
+    data: Annotated[Path, typer.Argument(parser=source_argument, help="Transaction log.")],
     calibration_end: Annotated[str, typer.Option(
         "--calibration-end", help="Last day (YYYY-MM-DD) of the period the models are fitted on.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")],
