@@ -30,6 +30,19 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
+def _hypothesis_profiles() -> None:
+    """In CI the property tests draw the same examples on every run (a red CI is then a change,
+    not the luck of the draw); elsewhere they draw new ones each run and keep what failed."""
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    if _in_ci():
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()
+
+
 def missing_dependencies() -> list[str]:
     """What an optional test dependency lacks on this machine, one line each (empty: nothing)."""
     from .postgres import server_binaries
