@@ -25,12 +25,20 @@ from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
 
 __all__ = [
-    "DEFAULT_FAMILIES", "VALUE_COLUMN_HINTS", "families_of", "select_columns", "value_column", "column_references",
+    "DEFAULT_FAMILIES", "MIXED_DATA_FAMILIES", "VALUE_COLUMN_HINTS", "categorical_joining", "families_of", "select_columns", "value_column", "column_references",
     "resolve_column_params", "source_columns",
 ]
 
 #: Families that define segments by default (see the module docstring).
 DEFAULT_FAMILIES = ("rfm", "affinity")
+
+#: Families that say who a customer is: a customer table's columns (``attributes``) and
+#: customer attributes repeated on the order lines (``log_attributes``). Their categorical
+#: columns join the default definition of a mixed-data method (k-prototypes), whose reason
+#: to exist they are. A behaviour family's categorical column (journey's
+#: ``first_purchase_category``) joins where its family does: describing by default, defining
+#: when the family is chosen with ``features``.
+MIXED_DATA_FAMILIES = ("attributes", "log_attributes")
 
 #: Starts of column names (normalised: lower case, letters and digits only) that
 #: measure customer value, in order of preference, for ordering segments when there
@@ -102,10 +110,13 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
     else:
         chosen = columns
     if with_categorical and features is None:
-        extra = [c for c in columns if c not in chosen and not pd.api.types.is_numeric_dtype(frame[c])]
+        extra, describing = categorical_joining(frame, docs, chosen)
         if extra:
             chosen += extra
             notes.append(f"categorical column(s) {', '.join(extra)} join the definition (mixed-data method)")
+        if describing:
+            notes.append(f"categorical column(s) {', '.join(describing)} describe the segments: their families "
+                         "do not define them (add them with --features)")
     if exclude is not None:
         dropped = set(expand(_as_list(exclude), "exclude"))
         chosen = [c for c in chosen if c not in dropped]
@@ -132,6 +143,29 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
             + ": check --features / --exclude"
         )
     return usable, notes
+
+
+def categorical_joining(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn],
+                        chosen: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The categorical columns a mixed-data method's default definition takes, and those it leaves describing.
+
+    A categorical column outside ``chosen`` joins when its family is one of the families
+    that define the segments (the families of ``chosen``) or says who the customer is
+    (`MIXED_DATA_FAMILIES`; a column without documentation is a user's attribute);
+    otherwise it describes the segments like the rest of its family.
+
+    Returns
+    -------
+    joining, describing : list of str
+    """
+    defining = {docs[c].family for c in chosen if c in docs} | set(MIXED_DATA_FAMILIES)
+    joining, describing = [], []
+    for column in frame.columns:
+        if column in chosen or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        family = docs[column].family if column in docs else "attributes"
+        (joining if family in defining else describing).append(column)
+    return joining, describing
 
 
 def value_column(frame: pd.DataFrame, value_col: str | None = None) -> str | None:

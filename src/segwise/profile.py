@@ -359,11 +359,7 @@ def segment_stats(features: pd.DataFrame, labels: np.ndarray, *, value_column: s
         observed.append((~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric)))
         if value_column in numeric:
             revenue.append(float(np.nansum(features.loc[mask, value_column])))
-        categories[int(seg)] = {
-            column: {str(k): float(v) for k, v in features.loc[mask, column].astype("object")
-                     .value_counts(normalize=True, dropna=True).head(5).items()}
-            for column in categorical
-        }
+        categories[int(seg)] = {column: _top_levels(features.loc[mask, column]) for column in categorical}
     shape = (len(ids), len(numeric))
     return SegmentStats(
         numeric=numeric, categorical=categorical, segment_ids=ids.astype(np.int64),
@@ -375,6 +371,15 @@ def segment_stats(features: pd.DataFrame, labels: np.ndarray, *, value_column: s
         naming_zscores=naming_zscores(features, labels, set(log_columns or ())),
         categories=categories, revenue=np.asarray(revenue) if value_column in numeric else None,
     )
+
+
+def _top_levels(values: pd.Series, n: int = 5) -> dict[str, float]:
+    """Shares of the ``n`` most frequent levels among the present values; ties in order of the
+    level's text, so every engine lists the same levels (`segwise.engines.spark_stats`)."""
+    counts = values.dropna().astype(str).value_counts()
+    total = float(counts.sum())
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+    return {level: count / total for level, count in ordered}
 
 
 def naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[str]) -> dict[int, dict[str, float]]:

@@ -22,7 +22,8 @@ raises the mean ARI of both halves of the families but lowers the demo
 population's (0.97 to 0.83, 8 to 5 segments), so it is not the default yet.
 Without RFM columns (a customer attribute table) every column is used. Constant and identifier-like columns are always left out, with a note.
 A method whose parameters name feature groups (two-stage, multi-view) is defined
-by the columns those name; k-prototypes also takes every categorical column.
+by the columns those name; k-prototypes also takes the categorical columns of customer
+attributes and of the defining families (`segwise.defining_columns.categorical_joining`).
 
 One fitting seam for every engine
 ---------------------------------

@@ -72,9 +72,29 @@ def test_kprototypes_takes_the_categorical_columns_from_the_schema(population):
     assert np.array_equal(seg.predict(features), seg.labels_)
 
 
+def test_kprototypes_takes_a_describing_familys_categorical_only_with_that_family(population):
+    features, _ = population
+    # journey's first_purchase_category is categorical, but journey describes segments by default.
+    assert features.columns["first_purchase_category"].kind == "categorical"
+    params = {"fit_sample": 1000, "selection_sample": 500}
+    default = segwise.Segmenter(method="kprototypes", n_segments=4, random_state=0, method_params=params).fit(features)
+    names = list(default.preprocessor_.get_feature_names_out())
+    assert [names[i] for i in default.clusterer_.categorical_index_] == ["gender", "region"]
+    assert "first_purchase_category" not in default.feature_columns_
+    assert any("first_purchase_category describe the segments" in n for n in default.notes_)
+    with_journey = segwise.Segmenter(method="kprototypes", n_segments=4, random_state=0, method_params=params,
+                                     features=["rfm", "affinity", "journey"]).fit(features)
+    names = list(with_journey.preprocessor_.get_feature_names_out())
+    # Named families define the segments: the journey family brings its categorical column, no attribute joins.
+    assert [names[i] for i in with_journey.clusterer_.categorical_index_] == ["first_purchase_category"]
+    assert {"first_purchase_category", "category_switching_rate"} <= set(with_journey.feature_columns_)
+    assert not {"gender", "region"} & set(with_journey.feature_columns_)
+    assert np.array_equal(with_journey.predict(features), with_journey.labels_)
+
+
 def test_kprototypes_without_categorical_columns_is_a_clear_error(population):
     features, _ = population
-    numeric = features.frame.drop(columns=["gender", "region"])
+    numeric = features.frame.select_dtypes("number")
     with pytest.raises(InputError, match="no categorical column was given"):
         segwise.Segmenter(method="kprototypes", random_state=0).fit(numeric)
 

@@ -116,6 +116,21 @@ def test_a_single_silo_is_the_central_option(small_population, tmp_path):
                                          and e["direction"] == "response" and e["body"].get("last_order_date")])
 
 
+def test_journey_joins_without_its_categorical_column_and_the_run_says_so(small_population, tmp_path):
+    silos, _ = local_silos(random_split(small_population.orders, 2, seed=1), tmp_path)
+    result = FederatedKMeans(silos, n_segments=3, features=["rfm", "affinity", "journey"], random_state=0).fit()
+    columns = result.record["columns"]
+    assert "category_switching_rate" in columns and "first_purchase_category" not in columns
+    assert result.record["notes"] and "first_purchase_category left out" in result.record["notes"][0]
+    assert any("first_purchase_category left out" in n for n in result.model.segmenter.notes_)
+    # The model assigns from the transactions like any other: the silos' own assignments again.
+    model = result.model
+    for silo in silos:
+        written = pd.read_parquet(silo.silo.out_dir / "assignments.parquet")
+        again = model.assign(silo.silo.transactions, as_of=model.metadata["as_of"])
+        assert written["segment_id"].tolist() == again["segment_id"].tolist()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"dp_epsilon": 1.0, "as_of": "2025-01-01"},
      "with differential privacy give the number of segments (--segments N): choosing it would spend privacy "

@@ -6,16 +6,42 @@ import pytest
 from segwise.data import load_transactions
 from segwise.errors import InputError
 from segwise.features import build_features
+from segwise.federated.columns import agreed_columns
 from segwise.federated.sketch import LogGrid, MergedColumns, column_statistics
 from segwise.prepare import ColumnSummaries, Preprocessor, TransformedSummary
 
 from .populations import population
 
 
+FAMILIES = ["rfm", "affinity", "journey"]
+
+
 @pytest.fixture(scope="module")
-def features():
-    table = build_features(load_transactions(population(1500, 11).orders), families=["rfm", "affinity", "journey"])
-    return table.frame
+def table():
+    return build_features(load_transactions(population(1500, 11).orders), families=FAMILIES)
+
+
+@pytest.fixture(scope="module")
+def features(table):
+    # The columns a federated run with these families agrees on (numbers only).
+    columns, _, _ = agreed_columns(table.spec, FAMILIES)
+    return table.frame[columns]
+
+
+def test_journey_takes_part_without_its_categorical_column(table, features):
+    assert table.columns["first_purchase_category"].kind == "categorical"
+    numeric = [c for c in table.frame.columns if table.columns[c].kind == "numeric"]
+    assert list(features.columns) == numeric and "category_switching_rate" in numeric
+    _, docs, notes = agreed_columns(table.spec, FAMILIES)
+    assert set(docs) == set(numeric)
+    assert notes == ["categorical column(s) first_purchase_category left out: a federated run shares sums of "
+                     "numbers only, and a category's levels would reveal which categories each silo's customers "
+                     "bought"]
+    # Without journey there is nothing to leave out; named on its own, the column is refused with the reason.
+    assert agreed_columns(table.spec, ["rfm", "affinity"])[2] == []
+    with pytest.raises(InputError, match="'first_purchase_category' is a categorical column; a federated run "
+                                         "shares sums of numbers only"):
+        agreed_columns(table.spec, ["rfm", "first_purchase_category"])
 
 
 def _summaries(frame):

@@ -156,7 +156,8 @@ def test_batch_keeps_request_order_and_equals_training(client, model_a):
     assert [a["customer_id"] for a in body["assignments"]] == [i["customer_id"] for i in items]
     for assignment in body["assignments"]:
         expected = model_a.assignments.loc[assignment["customer_id"]]
-        assert set(assignment) == {"customer_id", "segment_id", "segment_name", "confidence"}
+        assert set(assignment) == {"customer_id", "segment_id", "segment_name", "confidence", "value"}
+        assert assignment["value"] is None  # this model has no value family
         assert assignment["segment_id"] == expected["segment_id"]
         assert assignment["segment_name"] == expected["segment_name"]
         assert assignment["confidence"] == pytest.approx(expected["confidence"])

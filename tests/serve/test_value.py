@@ -55,20 +55,77 @@ def test_transactions_form_returns_the_training_values(client, value_model):
         assert body["segment_id"] == result.assignments.set_index("customer_id").loc[customer_id, "segment_id"]
 
 
-def test_features_form_has_no_value(client, value_model):
+def test_features_form_returns_the_value_columns_it_carries(client, value_model):
     _, result, _ = value_model
     model = result.model
     row = result.features.frame.iloc[0]
     features = {c: float(row[c]) for c in model.input_columns}
     body = client.post("/v1/assign", json={"customer_id": "x", "features": features}).json()
     assert body["value"] is None and body["segment_name"] in model.names.values()
+    carrying = {**features, **{c: float(row[c]) for c in VALUE_COLUMNS}}
+    body = client.post("/v1/assign", json={"customer_id": "x", "features": carrying}).json()
+    assert body["value"] == {c: float(row[c]) for c in VALUE_COLUMNS}
+
+
+def batch_item(frame, customer_id, columns):
+    row = frame.loc[customer_id]
+    return {"customer_id": customer_id, "features": {c: float(row[c]) for c in columns}}
+
+
+def test_batch_returns_the_value_columns_in_request_order(client, value_model):
+    _, result, _ = value_model
+    frame, model = result.features.frame, result.model
+    assert not set(VALUE_COLUMNS) & set(model.input_columns)  # describing columns: not needed to assign
+    with_value = [*model.input_columns, *VALUE_COLUMNS]
+    chosen = list(frame.index[::7])
+    # Every third customer sends the defining features only: null, as in /v1/assign.
+    items = [batch_item(frame, c, model.input_columns if i % 3 == 2 else with_value) for i, c in enumerate(chosen)]
+    response = client.post("/v1/assign/batch", json={"customers": items})
+    assert response.status_code == 200, response.text
+    assignments = response.json()["assignments"]
+    assert [a["customer_id"] for a in assignments] == chosen
+    expected = result.assignments.set_index("customer_id")
+    for i, (customer_id, assignment) in enumerate(zip(chosen, assignments)):
+        assert assignment["segment_id"] == expected.loc[customer_id, "segment_id"]
+        if i % 3 == 2:
+            assert assignment["value"] is None
+        else:
+            assert assignment["value"] == {c: float(frame.loc[customer_id, c]) for c in VALUE_COLUMNS}
+        # The same answer as one customer at a time.
+        single = client.post("/v1/assign", json=items[i]).json()
+        assert single["value"] == assignment["value"] and single["segment_id"] == assignment["segment_id"]
+    # A value column missing (null) gives null too.
+    gap = batch_item(frame, chosen[0], with_value)
+    gap["features"]["p_alive"] = None
+    assert client.post("/v1/assign/batch", json={"customers": [gap]}).json()["assignments"][0]["value"] is None
+
+
+def test_value_columns_sent_out_of_their_range_are_refused(client, value_model):
+    _, result, _ = value_model
+    frame, model = result.features.frame, result.model
+    item = batch_item(frame, frame.index[0], [*model.input_columns, *VALUE_COLUMNS])
+    item["features"]["p_alive"] = 1.5
+    item["features"]["clv_365d"] = -3.0
+    response = client.post("/v1/assign/batch", json={"customers": [item]})
+    assert response.status_code == 422
+    issues = {tuple(i["loc"]): i["type"] for i in response.json()["detail"]}
+    assert issues == {("body", "customers", 0, "features", "p_alive"): "less_than_equal",
+                      ("body", "customers", 0, "features", "clv_365d"): "greater_than_equal"}
 
 
 def test_model_info_and_openapi_document_the_value(client):
-    assert client.get("/v1/model").json()["value_columns"] == list(VALUE_COLUMNS)
+    info = client.get("/v1/model").json()
+    assert info["value_columns"] == list(VALUE_COLUMNS)
+    bounds = {f["name"]: (f["minimum"], f["maximum"]) for f in info["features"]}
+    assert bounds["p_alive"] == (0.0, 1.0) and bounds["clv_365d"][0] == 0.0
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert set(schemas["CustomerValue"]["properties"]) == set(VALUE_COLUMNS)
     assert "value" in schemas["AssignResponse"]["properties"]
+    assert schemas["BatchResponse"]["properties"]["assignments"]["items"] == {"$ref": "#/components/schemas/"
+                                                                                      "BatchAssignment"}
+    value = schemas["BatchAssignment"]["properties"]["value"]
+    assert {"$ref": "#/components/schemas/CustomerValue"} in value["anyOf"] and {"type": "null"} in value["anyOf"]
+    assert schemas["Features"]["properties"]["p_alive"]["anyOf"][0]["maximum"] == 1.0
 
 
 def test_a_model_without_the_value_family_returns_none(model_a, tmp_path):
@@ -87,5 +144,8 @@ def test_a_model_without_the_value_family_returns_none(model_a, tmp_path):
             body = http.post("/v1/assign", json={"customer_id": str(customer), "transactions": lines,
                                                  "as_of": model_a.model.metadata["as_of"]}).json()
             assert body["value"] is None and "segment_id" in body
+            items = model_a.feature_rows(2)
+            batch = http.post("/v1/assign/batch", json={"customers": items}).json()
+            assert [a["value"] for a in batch["assignments"]] == [None, None]
     finally:
         running.stop()

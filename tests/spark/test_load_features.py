@@ -42,7 +42,11 @@ def test_cleaning_counts_and_every_feature_equal_duckdb(spark_engine, synthetic_
         local_tx.roles, local_tx.timestamp_format, local_tx.has_time_of_day)
     assert (spark_tx.n_rows, spark_tx.n_customers) == (local_tx.n_rows, local_tx.n_customers)
     assert (spark_tx.first_timestamp, spark_tx.last_timestamp) == (local_tx.first_timestamp, local_tx.last_timestamp)
-    assert_same_features(build_features(local_tx, as_of="2024-10-01"), build_features(spark_tx, as_of="2024-10-01"))
+    local = build_features(local_tx, as_of="2024-10-01")
+    # Every family, the categorical journey column included (compared as text, level by level).
+    assert local.columns["first_purchase_category"].kind == "categorical"
+    assert local.frame["first_purchase_category"].nunique() > 1
+    assert_same_features(local, build_features(spark_tx, as_of="2024-10-01"))
 
 
 def test_cleaned_log_is_computed_once_and_served_from_the_cache(spark_engine, synthetic_log):

@@ -11,7 +11,11 @@ features + gamma * number of categorical mismatches``.
 - **Categorical columns** come from the feature schema: `segwise.Segmenter` asks
   the preparation for level codes instead of one-hot columns (this class says
   ``categorical_encoding = "codes"``) and passes their positions as
-  ``categorical``.
+  ``categorical``. By default those of customer attributes (a customer table, or
+  attributes repeated on the order lines) and of the families that define the segments
+  join the definition; a describing family's categorical column (journey's
+  ``first_purchase_category``) joins with its family in ``features``
+  (`segwise.defining_columns.categorical_joining`).
 - **gamma** (``"auto"``): chosen so that a categorical feature contributes on
   average as much to the dissimilarity of two random customers as a numeric one:
   ``gamma = 2 * mean numeric variance / mean mismatch probability``, where two
@@ -107,7 +111,8 @@ class KPrototypesSegmenter(SegmentClusterer):
     column_params = {"categorical": "list"}
 
     param_docs = {
-        "categorical": ("names", "categorical feature columns (default: every categorical feature)"),
+        "categorical": ("names", "categorical feature columns (default: those of customer attributes and of the families "
+                                  "that define the segments)"),
         "gamma": ("auto|float", "weight of one categorical mismatch"),
         "refine_iter": ("int", "batch passes over all customers after the fit"),
     }

@@ -19,9 +19,9 @@ of a customer feature table (``engine.customer_statistics(frame)``):
   rank traits and choose names, and the top categories): only one row per segment
   reaches the driver. The numbers equal numpy's (medians are Spark's exact
   ``percentile``, interpolating as ``numpy.median`` does; standard deviations and
-  skewness are the population ones, as numpy's and scipy's defaults). One
-  difference: categories whose shares tie within a segment are listed by value
-  here, in order of first appearance by pandas.
+  skewness are the population ones, as numpy's and scipy's defaults). A categorical
+  column gets the shares of its `TOP_CATEGORIES` most frequent levels per segment
+  among the customers who have a value, ties in the levels' text order, as locally.
 """
 
 from __future__ import annotations

@@ -58,6 +58,15 @@ def _sequence_columns() -> list[FeatureColumn]:
             "Share of consecutive order pairs whose main category (the category with the most spend in the "
             "order) differs (missing with one order): how much the customer wanders between categories.",
         ),
+        FeatureColumn(
+            "first_purchase_category", "journey", "category",
+            "Main category of the customer's first order (the category with the most spend in the order, ties "
+            "to the first name in text order; the first order is the earliest one with a category, and of "
+            "orders placed at the same time the one with the smaller order id in text order; missing without "
+            "a purchase with a category): the door the customer came in by. A categorical column: it describes "
+            "segments and defines them only with the journey family in --features.",
+            kind="categorical",
+        ),
     ]
 
 
@@ -75,7 +84,10 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
     main = ctx.stage(per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0))
     in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
-    main = main.mutate(previous=main.category.lag().over(in_time))
+    # position 0 is the first order: earliest time, then the smaller order key (text; the same on every engine).
+    main = main.mutate(previous=main.category.lag().over(in_time), position=ibis.row_number().over(in_time))
+    first_category = ctx.stage(
+        main.filter(main.position == 0).select("customer_id", first_purchase_category=main.category))
     switching = ctx.stage(main.group_by("customer_id").aggregate(
         n_orders=main.count(),
         switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
@@ -93,7 +105,8 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
         top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
         total=ranked.spend.sum(),
     ))
-    joined = switching.join(repeats, "customer_id").join(shares, "customer_id")
+    joined = (switching.join(repeats, "customer_id").join(shares, "customer_id")
+              .join(first_category, "customer_id"))
     later = (joined.n_orders - 1).cast("float64")
     null = ibis.null("float64")
     return joined.select(
@@ -102,6 +115,7 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
                                                                       null)},
         repeat_category_rate=ibis.ifelse(later > 0, joined.repeat_orders / later, null),
         category_switching_rate=ibis.ifelse(later > 0, joined.switches / later, null),
+        first_purchase_category=joined.first_purchase_category.cast("string"),
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -153,7 +153,7 @@ def assemble_model(
     *, preprocessor: Preprocessor, centroids: np.ndarray, segment_sketches: MergedColumns, columns: list[str],
     docs: Mapping[str, FeatureColumn], spec: FeatureSpec, as_of: date, inertia: float | None,
     metrics: dict[str, Any], selection: KSelection | None, segmenter_params: dict[str, Any],
-    names: Mapping[Any, str] | None, metadata: dict[str, Any],
+    names: Mapping[Any, str] | None, metadata: dict[str, Any], notes: Sequence[str] = (),
 ) -> SegmentationModel:
     """The `SegmentationModel` of a federated fit (see the module docstring)."""
     k = centroids.shape[0]
@@ -177,7 +177,8 @@ def assemble_model(
     segmenter = Segmenter.from_parts(
         segmenter_params, preprocessor=preprocessor, clusterer=clusterer, label_map=label_map, columns=list(columns),
         docs={c: docs[c] for c in columns if c in docs}, value_col=value_col, profiles=profiles,
-        notes=["segments fitted by federated k-means: profiles come from aggregates of every silo"], metrics=metrics,
+        notes=["segments fitted by federated k-means: profiles come from aggregates of every silo", *notes],
+        metrics=metrics,
     )
     full_metadata = {
         "model_id": uuid.uuid4().hex,

@@ -52,8 +52,9 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.features import FeatureSpec
-from segwise.features.base import FAMILIES, FeatureColumn
+from segwise.features.base import FeatureColumn
 from segwise.federated import protocol
+from segwise.federated.columns import SUPPORTED_FAMILIES, agreed_columns
 from segwise.federated.assemble import aggregate_metrics, assemble_model, model_to_wire
 from segwise.federated.privacy import DEFAULT_DELTA, Accountant, PrivacyPlan, gaussian_sigma
 from segwise.federated.silo import prepared_bounds, preprocessor_to_wire
@@ -73,9 +74,6 @@ CHOICE_RULE = (
     "(both from per-segment sums; the silhouette needs distances between customers and is not used)"
 )
 
-#: Feature families a federated run can compute: numeric transaction features whose
-#: columns do not depend on levels learned from the data.
-SUPPORTED_FAMILIES = ("rfm", "affinity", "journey")
 
 
 def check_settings(*, n_segments: Any = "auto", k_range=(2, 12), dp_epsilon: float | None = None,
@@ -166,7 +164,8 @@ class FederatedKMeans:
         Candidates for ``"auto"``.
     features : list of str, optional
         Feature families or columns defining the segments (default rfm and affinity;
-        see `SUPPORTED_FAMILIES`).
+        see `SUPPORTED_FAMILIES`; their categorical columns are left out with a note,
+        `segwise.federated.columns`).
     exclude : list of str, optional
     weights, preprocessing, names
         As for `segwise.Segmenter`.
@@ -258,38 +257,6 @@ class FederatedKMeans:
             name: (a.get("privacy") or {}).get("sigma") for name, a in answers.items()}})
 
     # ------------------------------------------------------------------ steps
-
-    def _columns(self, spec: FeatureSpec) -> tuple[list[str], dict[str, FeatureColumn]]:
-        requested = self.features if self.features is not None else ["rfm", "affinity"]
-        requested = [requested] if isinstance(requested, str) else list(requested)
-        docs: dict[str, FeatureColumn] = {}
-        for family in SUPPORTED_FAMILIES:
-            if FAMILIES[family].applies(spec):
-                for col in FAMILIES[family].columns(spec):
-                    docs[col.name] = col
-        columns: list[str] = []
-        for item in requested:
-            if item in SUPPORTED_FAMILIES:
-                columns += [c for c, d in docs.items() if d.family == item]
-            elif item in docs:
-                columns.append(item)
-            else:
-                raise InputError(
-                    f"features: {item!r} is not available in a federated run; families are "
-                    f"{', '.join(SUPPORTED_FAMILIES)} and columns {', '.join(docs)}"
-                )
-        dropped = set()
-        for item in ([self.exclude] if isinstance(self.exclude, str) else list(self.exclude or [])):
-            if item in SUPPORTED_FAMILIES:
-                dropped |= {c for c, d in docs.items() if d.family == item}
-            elif item in docs:
-                dropped.add(item)
-            else:
-                raise InputError(f"exclude: {item!r} is neither a federated feature column nor a family")
-        columns = [c for c in dict.fromkeys(columns) if c not in dropped]
-        if not columns:
-            raise InputError("no feature columns are left to segment on: check features / exclude")
-        return columns, {c: docs[c] for c in columns}
 
     def _open(self, plan: PrivacyPlan | None) -> tuple[FeatureSpec, date]:
         config = protocol.SessionConfig(
@@ -522,7 +489,8 @@ class FederatedKMeans:
                               retry_wait=float(self.retry_wait), minimum=2 if self.secure_aggregation else 1,
                               on_round=self.on_round, record=self._record)
         spec, as_of = self._open(plan)
-        columns, docs = self._columns(spec)
+        columns, docs, notes = agreed_columns(spec, self.features, self.exclude)
+        self._record["notes"] = notes
         spec.families = [f for f in SUPPORTED_FAMILIES if any(d.family == f for d in docs.values())]
         self._round("/features", "features", {"spec": spec.to_dict(), "as_of": str(as_of), "columns": columns},
                     round_fields=False)
@@ -560,7 +528,7 @@ class FederatedKMeans:
                 "names": {str(key): v for key, v in self.names.items()} if self.names else None,
                 "random_state": self.random_state,
             },
-            names=self.names,
+            names=self.names, notes=notes,
             metadata={
                 "source": "federated: " + ", ".join(sorted(self._rounds.active)),
                 "federated": {"silos": sorted(self._rounds.active), "dropped": [d["silo"] for d in self._record["dropouts"]],

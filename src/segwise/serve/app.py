@@ -90,7 +90,8 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def _value(features: dict[str, Any], columns: tuple[str, ...]) -> dict[str, float] | None:
-    """The predicted-value columns of a customer's computed features (None when the model has none)."""
+    """The predicted-value columns of a customer's features, computed from transactions or sent (validated
+    within `CustomerValue`'s ranges); None when the model has none or one of them is missing."""
     if not columns or any(features.get(c) is None for c in columns):
         return None
     return {c: float(features[c]) for c in columns}
@@ -223,7 +224,7 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
             value = _value(features, served.value_columns)
         else:
             features = parsed.features
-            value = None
+            value = _value(features, served.schemas.value_columns)
         result = served.model.assign_rows([features])
         segment_id = int(result.segment_id[0])
         metrics.count_assignments(result.segment_id, served.names)
@@ -241,8 +242,10 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
         customers = served.schemas.parse_batch(body)
         result = served.model.assign_rows([c["features"] for c in customers])
         names = served.names
+        value_columns = served.schemas.value_columns
         assignments = [
-            {"customer_id": c["customer_id"], "segment_id": s, "segment_name": names[s], "confidence": conf}
+            {"customer_id": c["customer_id"], "segment_id": s, "segment_name": names[s], "confidence": conf,
+             "value": _value(c["features"], value_columns)}
             for c, s, conf in zip(customers, result.segment_id.tolist(), result.confidence.tolist())
         ]
         return result.segment_id, to_json({"assignments": assignments, "model_version": served.version})

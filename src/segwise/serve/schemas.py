@@ -25,7 +25,8 @@ from segwise.errors import SegwiseError
 from segwise.features.base import FeatureColumn
 
 __all__ = [
-    "MAX_ABS_VALUE", "MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "Assignment", "AssignResponse", "BatchResponse",
+    "MAX_ABS_VALUE", "MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "Assignment", "AssignResponse", "BatchAssignment",
+    "BatchResponse", "CustomerValue", "VALUE_FIELDS",
     "SegmentInfo", "SegmentsResponse", "FeatureInfo", "ModelInfo", "Health", "Readiness", "ReloadResponse",
     "ErrorResponse", "ValidationIssue", "ValidationErrorResponse", "RequestSchemas", "AssignRequest",
     "InvalidRequest", "value_bounds",
@@ -114,8 +115,10 @@ class AssignResponse(Assignment):
     )
     value: Optional[CustomerValue] = Field(
         description="The customer's predicted value (expected purchases, P(alive), CLV) when the model has the "
-        "value family and the request sent transactions (the models need the purchase history: repeat "
-        "purchase days, recency and age); null otherwise.",
+        "value family: computed from the transactions with the model's stored parameters (the models need the "
+        "purchase history: repeat purchase days, recency and age), or, in the features form, the value columns "
+        "the features carry (as `segwise features` and `segwise assign` compute them); null when the model has "
+        "no value family or the features lack one of them.",
     )
     model_version: str = Field(description="SHA-256 of the model file that made the assignment.")
 
@@ -128,8 +131,17 @@ class AssignResponse(Assignment):
     }]})
 
 
+class BatchAssignment(Assignment):
+    value: Optional[CustomerValue] = Field(
+        description="The customer's predicted value, as in /v1/assign's features form: the value columns the "
+        "features carry (as `segwise features` and `segwise assign` compute them with the model's stored "
+        "parameters; a batch takes features only); null when the model has no value family or the features "
+        "lack one of them.",
+    )
+
+
 class BatchResponse(BaseModel):
-    assignments: list[Assignment] = Field(description="One assignment per customer, in request order.")
+    assignments: list[BatchAssignment] = Field(description="One assignment per customer, in request order.")
     model_version: str
 
 
@@ -218,11 +230,32 @@ _UNIT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+def _field_bounds(model: type[BaseModel]) -> dict[str, tuple[float | None, float | None]]:
+    """``ge`` and ``le`` of every field of a response model."""
+    bounds = {}
+    for name, info in model.model_fields.items():
+        low = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+        high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
+        bounds[name] = (low, high)
+    return bounds
+
+
+#: Bounds of the value columns: a request's features carry them, and the answer returns them under
+#: ``value``, so they are accepted within the ranges `CustomerValue` declares.
+_VALUE_BOUNDS = _field_bounds(CustomerValue)
+
+#: The value columns an answer returns under ``value`` (`CustomerValue`'s fields).
+VALUE_FIELDS = tuple(CustomerValue.model_fields)
+
+
 def value_bounds(column: FeatureColumn | None) -> tuple[float, float]:
-    """Smallest and largest accepted value of a numeric feature, from its unit."""
+    """Smallest and largest accepted value of a numeric feature, from its unit (the value
+    columns: from `CustomerValue`)."""
     low, high = -MAX_ABS_VALUE, MAX_ABS_VALUE
     if column is not None and column.family != "attributes":
         unit_low, unit_high = _UNIT_BOUNDS.get(column.unit, (None, None))
+        if column.family == "value" and column.name in _VALUE_BOUNDS:
+            unit_low, unit_high = _VALUE_BOUNDS[column.name]
         low = low if unit_low is None else unit_low
         high = high if unit_high is None else unit_high
     return low, high
@@ -258,6 +291,9 @@ class RequestSchemas:
     components : dict
         JSON schemas (OpenAPI components) of Features, Transaction, AssignRequest,
         BatchCustomer and BatchRequest.
+    value_columns : tuple of str
+        The value columns (`VALUE_FIELDS`) among the model's feature columns: all of them
+        when the model has the value family, else none.
     """
 
     input_columns: dict[str, str]
@@ -266,6 +302,9 @@ class RequestSchemas:
     single: TypeAdapter
     batch: TypeAdapter
     max_batch_size: int
+    #: The value columns requests' features may carry and answers return under ``value``
+    #: (empty when the model has no value family).
+    value_columns: tuple[str, ...] = ()
 
     @classmethod
     def for_model(cls, input_columns: dict[str, str], known_columns: dict[str, FeatureColumn | None], *,
@@ -324,10 +363,13 @@ class RequestSchemas:
 
         single_adapter, batch_adapter = TypeAdapter(single), TypeAdapter(batch)
         components = _components(single_adapter, batch_adapter)
+        value_columns = VALUE_FIELDS if all(
+            known_columns.get(c) is not None and known_columns[c].family == "value" for c in VALUE_FIELDS) else ()
         return cls(
             input_columns=dict(input_columns),
             transaction_fields={"category": uses_category, "channel": uses_channel, "discount": uses_discount},
             components=components, single=single_adapter, batch=batch_adapter, max_batch_size=max_batch_size,
+            value_columns=value_columns,
         )
 
     def parse_single(self, body: bytes) -> AssignRequest:
