@@ -65,6 +65,7 @@ from segwise.defining_columns import (
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
 from segwise.cluster.select import resolve_n_segments
+from segwise.cluster.screen import MIN_KEPT, SCREEN_SAMPLE, screen_columns
 from segwise.profile import (
     Profiles, _clean_json, cluster_value_means, compute_profiles, order_by_value, profiles_from_stats,
 )
@@ -295,6 +296,28 @@ class Segmenter(ClusterMixin, BaseEstimator):
                              f"(n_segments={n_segments!r}) cannot be set with it: leave it at 'auto'")
         if "k_range" in estimator_params:
             kwargs["k_range"] = k_range
+        if (self.features is None and not method_columns and not specs and not codes and source is None
+                and "rfm" not in family_columns and len(columns) > MIN_KEPT):
+            # A customer table's every column defines by default: leave out those a first
+            # clustering does not separate (segwise.cluster.screen).
+            sample = np.random.default_rng(0).permutation(len(prepared))[:SCREEN_SAMPLE]
+            first = method_cls(**kwargs).fit(prepared[sample])
+            names = self.preprocessor_.get_feature_names_out().tolist()
+            screen = screen_columns(prepared[sample], np.asarray(first.labels_), source_columns(names, list(frame.columns)),
+                                    columns, first_k=int(getattr(first, "n_segments_", 0)) or None)
+            self.column_screen_ = screen.to_dict()
+            if screen.left_out:
+                notes += screen.notes()
+                columns = screen.kept
+                numeric = [c for c in columns if c in numeric]
+                categorical = [c for c in columns if c in categorical]
+                self.preprocessor_ = Preprocessor(
+                    numeric_columns=numeric, categorical_columns=categorical, weights=weights, families=families,
+                    log_columns=[c for c in log_columns if c in columns], random_state=self.random_state, **params,
+                ).fit(shrunk)
+                prepared = self.preprocessor_.transform(shrunk)
+        else:
+            self.column_screen_ = None
         method = method_cls(**kwargs)
         self.clusterer_ = method.fit(prepared if source is None else source.prepared(self.preprocessor_)).exported()
         if source is None:
