@@ -9,18 +9,20 @@ and names it (`segwise.profile`).
 Which columns define the segments
 ---------------------------------
 By default segments are defined by the ``rfm`` and ``affinity`` families (value,
-frequency, lifecycle, and what and how customers buy); every other column
-(engagement, journey, customer attributes) describes the segments in the profiles
-and joins the definition only when named in ``features``. The reason is measured:
-share and trend features of customers with one or two orders are mostly sampling
-noise (one order makes a weekend share exactly 0 or 1). When engagement or
-journey columns do join the definition, their shares are shrunk toward the
-population by the number of orders they rest on and weighted by how reliable
-they are (`segwise.features.shrink`; the profiles show the raw shares). Adding
-engagement by default was measured with ``bench.quality`` (docs/quality.md): it
-raises the mean ARI of both halves of the families but lowers the demo
-population's (0.97 to 0.83, 8 to 5 segments), so it is not the default yet.
-Without RFM columns (a customer attribute table) every column is used. Constant and identifier-like columns are always left out, with a note.
+frequency, lifecycle, and what and how customers buy), plus the order shares
+(channel, weekend, part of day, quarter: engagement and seasonality) in which
+customers differ far more than sampling explains (reliability >= 0.5,
+`segwise.features.selection`); every other column describes the segments in the
+profiles and joins the definition only when named in ``features``. Shares of
+customers with one or two orders are mostly sampling noise (one order makes a
+weekend share exactly 0 or 1), so shares that define the segments are shrunk
+toward the population by the number of orders they rest on and weighted by how
+reliable they are (`segwise.features.shrink`; the profiles show the raw shares).
+The gate was decided with ``bench.quality`` (docs/quality.md). Without RFM
+columns (a customer attribute table) every column defines, except those a first
+clustering on all of them does not separate (`segwise.cluster.screen`); they
+still describe the segments. Constant and identifier-like columns are always
+left out, with a note.
 A method whose parameters name feature groups (two-stage, multi-view) is defined
 by the columns those name; k-prototypes also takes every categorical column.
 

@@ -97,4 +97,4 @@ def test_the_share_gate_is_recorded_and_keeps_noise_shares_out():
     # Shares that vary no more than sampling explains stay out, and the run says so.
     assert not [c for c in plain.model.segmenter.feature_columns_ if c.startswith("share_")]
     left_out = [n for n in plain.run["features"]["notes"] if "checked and left out" in n]
-    assert len(left_out) == 1 and "share_weekend_orders" in left_out[0]
+    assert len(left_out) == 1 and "reliability below 0.5" in left_out[0]

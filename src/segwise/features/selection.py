@@ -73,9 +73,10 @@ class ShareGate:
                        f"(reliability >= {self.threshold}); they are shrunk toward the population by their "
                        "number of orders")
         if self.left_out:
-            listed = ", ".join(f"{c} ({self.reliability[c]:.2f})" for c in self.left_out)
-            out.append(f"order shares checked and left out of the definition (reliability below "
-                       f"{self.threshold}, mostly sampling noise): {listed}")
+            top = sorted(self.left_out, key=lambda c: self.reliability[c], reverse=True)[:3]
+            listed = ", ".join(f"{c} {self.reliability[c]:.2f}" for c in top)
+            out.append(f"{len(self.left_out)} order share(s) checked and left out of the definition: reliability "
+                       f"below {self.threshold}, mostly sampling noise (highest: {listed})")
         return out
 
 
