@@ -305,8 +305,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
             sample = np.random.default_rng(0).permutation(len(prepared))[:SCREEN_SAMPLE]
             first = method_cls(**kwargs).fit(prepared[sample])
             names = self.preprocessor_.get_feature_names_out().tolist()
-            screen = screen_columns(prepared[sample], np.asarray(first.labels_), source_columns(names, list(frame.columns)),
-                                    columns, first_k=int(getattr(first, "n_segments_", 0)) or None)
+            screen = screen_columns(prepared[sample], np.asarray(first.labels_),
+                                    source_columns(names, list(frame.columns)), columns,
+                                    first_k=int(getattr(first, "n_segments_", 0)) or None)
             self.column_screen_ = screen.to_dict()
             if screen.left_out:
                 notes += screen.notes()
