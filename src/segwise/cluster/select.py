@@ -77,6 +77,13 @@ SILHOUETTE_TIE = 0.005
 #: Candidates whose margin is within this of the best are "supported".
 SUPPORT_TOLERANCE = 0.02
 
+#: Margins within this of the best count as tied for the choice (the smallest tied k wins).
+#: A wider tie (0.02, "the smallest supported k") was measured with bench.quality on
+#: 2026-12-03 (docs/quality.md) and not adopted: on development half A it helped at the
+#: default size (mean ARI 0.582 to 0.609) but not at the small size (0.609 to 0.607, the
+#: demo population 8 to 6 segments), and on held-out B it lowered the mean (0.465 to 0.452).
+MARGIN_TIE = SILHOUETTE_TIE
+
 #: Reference data without clusters: draws and rows per draw.
 REFERENCE_DRAWS = 3
 REFERENCE_SIZE = 2_000
@@ -423,7 +430,7 @@ def _choose_by_margin(candidates: list[dict[str, Any]], knee: int | None) -> tup
     if stable and len(stable) < len(candidates):
         candidates = stable
     scores = [np.nan_to_num(c["margin"], nan=-1.0) for c in candidates]
-    tie = SILHOUETTE_TIE
+    tie = MARGIN_TIE
     tied = [c for c, s in zip(candidates, scores) if s >= max(scores) - tie]
     chosen = min(tied, key=lambda c: c["k"])
     among = ""
