@@ -23,6 +23,7 @@ import pandas as pd
 
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
+from segwise.features.selection import gate_shares
 
 __all__ = [
     "DEFAULT_FAMILIES", "MIXED_DATA_FAMILIES", "VALUE_COLUMN_HINTS", "categorical_joining", "families_of", "select_columns", "value_column", "column_references",
@@ -101,12 +102,18 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
                          f"{len(described)} other columns describe them")
     elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
         chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])]
+        # Order shares (channel, weekend, part of day, quarter) join when customers
+        # differ in them far more than sampling explains (segwise.features.selection).
+        gate = gate_shares(frame, docs, chosen)
+        chosen += gate.kept
         described = [c for c in columns if c not in chosen]
+        joined = f" and {len(gate.kept)} reliable order share(s)" if gate.kept else ""
         if described:
             notes.append(
-                "segments are defined by the rfm and affinity families; "
+                f"segments are defined by the rfm and affinity families{joined}; "
                 f"{len(described)} other columns describe them (add them with --features)"
             )
+        notes += gate.notes()
     else:
         chosen = columns
     if with_categorical and features is None:

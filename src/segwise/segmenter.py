@@ -9,18 +9,20 @@ and names it (`segwise.profile`).
 Which columns define the segments
 ---------------------------------
 By default segments are defined by the ``rfm`` and ``affinity`` families (value,
-frequency, lifecycle, and what and how customers buy); every other column
-(engagement, journey, customer attributes) describes the segments in the profiles
-and joins the definition only when named in ``features``. The reason is measured:
-share and trend features of customers with one or two orders are mostly sampling
-noise (one order makes a weekend share exactly 0 or 1). When engagement or
-journey columns do join the definition, their shares are shrunk toward the
-population by the number of orders they rest on and weighted by how reliable
-they are (`segwise.features.shrink`; the profiles show the raw shares). Adding
-engagement by default was measured with ``bench.quality`` (docs/quality.md): it
-raises the mean ARI of both halves of the families but lowers the demo
-population's (0.97 to 0.83, 8 to 5 segments), so it is not the default yet.
-Without RFM columns (a customer attribute table) every column is used. Constant and identifier-like columns are always left out, with a note.
+frequency, lifecycle, and what and how customers buy), plus the order shares
+(channel, weekend, part of day, quarter: engagement and seasonality) in which
+customers differ far more than sampling explains (reliability >= 0.5,
+`segwise.features.selection`); every other column describes the segments in the
+profiles and joins the definition only when named in ``features``. Shares of
+customers with one or two orders are mostly sampling noise (one order makes a
+weekend share exactly 0 or 1), so shares that define the segments are shrunk
+toward the population by the number of orders they rest on and weighted by how
+reliable they are (`segwise.features.shrink`; the profiles show the raw shares).
+The gate was decided with ``bench.quality`` (docs/quality.md). Without RFM
+columns (a customer attribute table) every column defines, except those a first
+clustering on all of them does not separate (`segwise.cluster.screen`); they
+still describe the segments. Constant and identifier-like columns are always
+left out, with a note.
 A method whose parameters name feature groups (two-stage, multi-view) is defined
 by the columns those name; k-prototypes also takes the categorical columns of customer
 attributes and of the defining families (`segwise.defining_columns.categorical_joining`).
@@ -66,6 +68,7 @@ from segwise.defining_columns import (
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
 from segwise.cluster.select import resolve_n_segments
+from segwise.cluster.screen import MIN_KEPT, SCREEN_SAMPLE, screen_columns
 from segwise.profile import (
     Profiles, _clean_json, cluster_value_means, compute_profiles, order_by_value, profiles_from_stats,
 )
@@ -296,6 +299,29 @@ class Segmenter(ClusterMixin, BaseEstimator):
                              f"(n_segments={n_segments!r}) cannot be set with it: leave it at 'auto'")
         if "k_range" in estimator_params:
             kwargs["k_range"] = k_range
+        if (self.features is None and not method_columns and not specs and not codes and source is None
+                and "rfm" not in family_columns and len(columns) > MIN_KEPT):
+            # A customer table's every column defines by default: leave out those a first
+            # clustering does not separate (segwise.cluster.screen).
+            sample = np.random.default_rng(0).permutation(len(prepared))[:SCREEN_SAMPLE]
+            first = method_cls(**kwargs).fit(prepared[sample])
+            names = self.preprocessor_.get_feature_names_out().tolist()
+            screen = screen_columns(prepared[sample], np.asarray(first.labels_),
+                                    source_columns(names, list(frame.columns)), columns,
+                                    first_k=int(getattr(first, "n_segments_", 0)) or None)
+            self.column_screen_ = screen.to_dict()
+            if screen.left_out:
+                notes += screen.notes()
+                columns = screen.kept
+                numeric = [c for c in columns if c in numeric]
+                categorical = [c for c in columns if c in categorical]
+                self.preprocessor_ = Preprocessor(
+                    numeric_columns=numeric, categorical_columns=categorical, weights=weights, families=families,
+                    log_columns=[c for c in log_columns if c in columns], random_state=self.random_state, **params,
+                ).fit(shrunk)
+                prepared = self.preprocessor_.transform(shrunk)
+        else:
+            self.column_screen_ = None
         method = method_cls(**kwargs)
         self.clusterer_ = method.fit(prepared if source is None else source.prepared(self.preprocessor_)).exported()
         if source is None:

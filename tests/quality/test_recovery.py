@@ -52,17 +52,21 @@ def test_default_run_recovers_the_planted_types(name, n, min_ari):
     assert ari >= _score(pop, base) - 0.02  # never clearly worse than the seed notebook
 
 
-def test_types_that_differ_only_in_engagement_are_recovered_when_engagement_defines_them():
+def test_types_that_differ_only_in_engagement_are_recovered_with_no_flags():
+    # One purchase process for all: only channel, part of day and weekend habit tell the
+    # types apart. The rfm + affinity definition alone scored ARI 0.00 here; the
+    # reliability gate (segwise.features.selection) lets the order shares in.
     pop = family("engagement_only").generate(1_500, 1)
     # The timestamp is a datetime column named order_ts: found by its type.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = segwise.segment(pop.data, features=["rfm", "affinity", "engagement"], random_state=0)
-    assert result.features.spec is not None
+        result = segwise.segment(pop.data, random_state=0)
     labels = pd.Series(result.assignments["segment_id"].to_numpy(),
                        index=result.assignments["customer_id"].astype(str))
     assert _score(pop, labels) >= 0.75
     assert abs(result.n_segments - 5) <= 1
+    defined_by = result.model.segmenter.feature_columns_
+    assert "share_weekend_orders" in defined_by and "share_channel_app" in defined_by
     shrinkage = result.model.segmenter.shrinkage_
     assert shrinkage is not None and "share_weekend_orders" in shrinkage.params_
 
@@ -71,6 +75,11 @@ def test_invoice_lines_with_cancellations_are_segmented():
     pop = family("online_retail").generate(600, 1)
     result = run_segwise(pop, seed=0)
     assert _score(pop, result["labels"]) >= 0.25
+    # One type buys in the fourth quarter: that share is reliable and joins (shrunk);
+    # the other quarters and the engagement shares vary by sampling only and stay out.
+    shares = [c for c in result["defined_by"] if c.startswith("share_")]
+    assert shares == ["share_orders_q4"]
+    assert abs(result["k"] - 6) <= 1
 
 
 def test_no_structure_is_reported_as_weak_and_clear_structure_as_clear():
@@ -83,11 +92,14 @@ def test_no_structure_is_reported_as_weak_and_clear_structure_as_clear():
     assert lo <= clear["k"] <= hi
 
 
-def test_a_default_run_points_at_reliable_shares_it_does_not_use():
+def test_the_share_gate_is_recorded_and_keeps_noise_shares_out():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hinted = segwise.segment(family("engagement_only").generate(1_000, 1).data, random_state=0)
+        gated = segwise.segment(family("engagement_only").generate(1_000, 1).data, random_state=0)
         plain = segwise.segment(family("no_structure").generate(1_000, 1).data, random_state=0)
-    notes = [n for n in hinted.run["features"]["notes"] if "may define segments" in n]
-    assert len(notes) == 1 and "--features rfm,affinity,engagement" in notes[0]
-    assert not [n for n in plain.run["features"]["notes"] if "may define segments" in n]
+    joined = [n for n in gated.run["features"]["notes"] if "join the definition" in n]
+    assert len(joined) == 1 and "share_orders_evening" in joined[0]
+    # Shares that vary no more than sampling explains stay out, and the run says so.
+    assert not [c for c in plain.model.segmenter.feature_columns_ if c.startswith("share_")]
+    left_out = [n for n in plain.run["features"]["notes"] if "checked and left out" in n]
+    assert len(left_out) == 1 and "reliability below 0.5" in left_out[0]

@@ -77,9 +77,29 @@ SILHOUETTE_TIE = 0.005
 #: Candidates whose margin is within this of the best are "supported".
 SUPPORT_TOLERANCE = 0.02
 
+#: Margins within this of the best count as tied for the choice (the smallest tied k wins).
+#: A wider tie (0.02, "the smallest supported k") was measured with bench.quality on
+#: 2026-12-03 (docs/quality.md) and not adopted: on development half A it helped at the
+#: default size (mean ARI 0.582 to 0.609) but not at the small size (0.609 to 0.607, the
+#: demo population 8 to 6 segments), and on held-out B it lowered the mean (0.465 to 0.452).
+MARGIN_TIE = SILHOUETTE_TIE
+
 #: Reference data without clusters: draws and rows per draw.
 REFERENCE_DRAWS = 3
 REFERENCE_SIZE = 2_000
+
+#: Subsample stability of every candidate k: pairs of independent subsample fits of up
+#: to `STABILITY_SIZE` rows (80% of the customers when fewer), compared by the adjusted
+#: Rand index of their assignments of a common sample of customers. With
+#: `STABLE_MARGIN` the margin rule chooses among the k whose stability reaches
+#: `MIN_STABILITY` (all k when none does). Measured with bench.quality (small size,
+#: 2026-12-03, docs/quality.md) and not adopted: the same k on every family of the
+#: development half A, on held-out B online_retail 0.419 to 0.405 and overlap_table
+#: 0.528 to 0.486, for 44 extra fits per run.
+STABILITY_PAIRS = 2
+STABILITY_SIZE = 4_000
+MIN_STABILITY = 0.8
+STABLE_MARGIN = False
 
 #: Structure margins (silhouette minus the reference's) separating the verdicts. The
 #: margin is that of the chosen k, the best of the range, so it is larger than a
@@ -211,6 +231,10 @@ def select_n_segments(
             candidates[-1].update(reference_silhouette=float(ref), reference_sd=float(ref_sd),
                                   margin=float(silhouette - ref))
     knee = knee_point([c["k"] for c in candidates], [c["inertia"] for c in candidates])
+    if choose_by == "margin" and STABLE_MARGIN and all(hasattr(m, "predict") for m in models.values()):
+        stability = subsample_stability(X_fit, list(models), fit_k, random_state=random_state)
+        for c in candidates:
+            c["stability"] = stability[c["k"]]
     if choose_by == "margin":
         chosen, reason = _choose_by_margin(candidates, knee)
         rule, measure = MARGIN_RULE, "margin"
@@ -299,13 +323,57 @@ def reference_silhouettes(
             for k, v in scores.items()}
 
 
+def subsample_stability(
+    X: np.ndarray,
+    ks: list[int],
+    fit_k: Callable[[np.ndarray, int], Any],
+    *,
+    random_state: int | None = 0,
+) -> dict[int, float]:
+    """Mean agreement (adjusted Rand index) at every k of fits on independent subsamples.
+
+    `STABILITY_PAIRS` pairs of subsamples of ``min(80% of the rows, STABILITY_SIZE)``
+    rows are fitted with ``fit_k`` at every k; each pair's fits assign a common
+    seeded sample of at most `STABILITY_SIZE` customers (``predict``), and the
+    agreement of the two assignments is their adjusted Rand index. Real groups are
+    found again on other customers; a cut through a continuum moves.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    n = X.shape[0]
+    rng = np.random.default_rng(None if random_state is None else random_state + 3)
+    size = max(2, min(int(0.8 * n), STABILITY_SIZE))
+    common = X[sample_indices(n, STABILITY_SIZE, None if random_state is None else random_state + 4)]
+    scores: dict[int, list[float]] = {k: [] for k in ks}
+    for _ in range(STABILITY_PAIRS):
+        a, b = (rng.choice(n, size, replace=False) for _ in range(2))
+        for k in ks:
+            if k >= size:
+                continue
+            left, right = (_assign(fit_k(X[rows], k), common) for rows in (a, b))
+            scores[k].append(float(adjusted_rand_score(left, right)))
+    return {k: round(float(np.mean(v)), 4) if v else 0.0 for k, v in scores.items()}
+
+
+def _assign(model: Any, X: np.ndarray) -> np.ndarray:
+    # A model fitted in float32 (k-means candidates) predicts rows of its own dtype.
+    centres = getattr(model, "cluster_centers_", None)
+    return model.predict(X if centres is None else X.astype(centres.dtype, copy=False))
+
+
 def supported_range(candidates: list[dict[str, Any]], chosen: int) -> tuple[int, int]:
     """The contiguous run of k around ``chosen`` whose margin is within `SUPPORT_TOLERANCE` of the best.
+
+    When candidates carry a subsample ``stability``, only the stable ones (at least
+    `MIN_STABILITY`) are supported.
 
     Candidates without a ``margin`` (methods that choose by the silhouette alone)
     are compared by their silhouette.
     """
     key = "margin" if all("margin" in c for c in candidates) else "silhouette"
+    stable = [c for c in candidates if c.get("stability", 1.0) >= MIN_STABILITY]
+    if stable and any(c["k"] == chosen for c in stable):
+        candidates = stable  # unstable k are not supported (the rule chose among the stable ones)
     scores = {c["k"]: np.nan_to_num(c[key], nan=-1.0) for c in candidates}
     floor = max(scores.values()) - SUPPORT_TOLERANCE
     lo = hi = chosen
@@ -357,11 +425,19 @@ def structure_strength(
 
 
 def _choose_by_margin(candidates: list[dict[str, Any]], knee: int | None) -> tuple[int, str]:
+    everyone = candidates
+    stable = [c for c in candidates if c.get("stability", 1.0) >= MIN_STABILITY]
+    if stable and len(stable) < len(candidates):
+        candidates = stable
     scores = [np.nan_to_num(c["margin"], nan=-1.0) for c in candidates]
-    tie = SILHOUETTE_TIE
+    tie = MARGIN_TIE
     tied = [c for c, s in zip(candidates, scores) if s >= max(scores) - tie]
     chosen = min(tied, key=lambda c: c["k"])
-    reason = (f"k={chosen['k']} has the largest silhouette margin over data without clusters "
+    among = ""
+    if candidates is not everyone:
+        among = (f" among the k whose subsample stability is at least {MIN_STABILITY} "
+                 f"({', '.join(str(c['k']) for c in candidates)})")
+    reason = (f"k={chosen['k']} has the largest silhouette margin over data without clusters{among} "
               f"({chosen['silhouette']:.3f} against {chosen['reference_silhouette']:.3f})")
     if len(tied) > 1:
         reason += (f", tied within {tie} with "

@@ -1,0 +1,123 @@
+"""Which order shares join the default definition of segments: the reliability gate.
+
+By default segments are defined by the ``rfm`` and ``affinity`` families. Types
+that differ in *when* or *how* they order (channel, time of day, weekend,
+season) are invisible to those columns, and adding every engagement or
+seasonality share would let shares that are mostly sampling noise (one order
+makes a weekend share 0 or 1) split the segments. The gate keeps a share column
+only when its customers differ far more than sampling explains:
+
+- the candidates are the per-order shares of the `GATED_FAMILIES`
+  (a customer's share of orders by channel, weekend, part of day, quarter),
+  whose sampling error is binomial in the number of orders;
+- each candidate's *reliability* (`segwise.features.shrink`: the share of its
+  observed variance that lies between customers rather than in sampling) must
+  reach `MIN_GATE_RELIABILITY`;
+- a kept share is shrunk toward the population by the number of orders it rests
+  on before it is prepared (`segwise.features.shrink`).
+
+Trend ratios (``purchase_rate_change``) and the journey family's category
+shares are not candidates: their reliability measures recency or category
+counts, not a per-order habit, and is high on populations where they define
+nothing.
+
+The threshold was set on the development half of ``bench.quality``'s families
+and reported on the held-out half (docs/quality.md): engagement and season
+shares reach 0.75 to 1.0 where they define the types, and stay below 0.4 on
+families where they do not (the demo population, the buy-till-you-die families,
+the population without clusters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from segwise.features.shrink import SHARE_UNITS, ShareShrinkage
+
+__all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares"]
+
+#: Families whose per-order shares are candidates of the gate.
+GATED_FAMILIES = ("engagement", "seasonality")
+
+#: Units of per-order shares (a count of orders over all orders).
+ORDER_SHARE_UNITS = ("share 0-1", "share 0..1")
+
+#: Reliability a share needs to join the default definition.
+MIN_GATE_RELIABILITY = 0.5
+
+
+@dataclass
+class ShareGate:
+    """The gate's decision: shares kept, shares left out, and every candidate's reliability."""
+
+    kept: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+    reliability: dict[str, float] = field(default_factory=dict)
+    threshold: float = MIN_GATE_RELIABILITY
+
+    def to_dict(self) -> dict[str, object]:
+        """For run.json: what was kept, what was left out, and why."""
+        return {"rule": f"order shares join the definition when their reliability >= {self.threshold}",
+                "kept": list(self.kept), "left_out": list(self.left_out),
+                "reliability": {c: round(v, 3) for c, v in self.reliability.items()}}
+
+    def notes(self) -> list[str]:
+        """Sentences for the run's notes (run.json, CLI): what joined the definition, what was checked and left out."""
+        out = []
+        if self.kept:
+            listed = ", ".join(f"{c} ({self.reliability[c]:.2f})" for c in self.kept)
+            out.append(f"{listed} join the definition: customers differ in them far more than sampling explains "
+                       f"(reliability >= {self.threshold}); they are shrunk toward the population by their "
+                       "number of orders")
+        if self.left_out:
+            top = sorted(self.left_out, key=lambda c: self.reliability[c], reverse=True)[:3]
+            listed = ", ".join(f"{c} {self.reliability[c]:.2f}" for c in top)
+            out.append(f"{len(self.left_out)} order share(s) checked and left out of the definition: reliability "
+                       f"below {self.threshold}, mostly sampling noise (highest: {listed})")
+        return out
+
+
+def gate_candidates(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[str] = ()) -> list[str]:
+    """Per-order share columns of the `GATED_FAMILIES` in ``frame`` and not in ``used``."""
+    return [c for c, d in docs.items()
+            if c in frame.columns and c not in used and getattr(d, "family", None) in GATED_FAMILIES
+            and getattr(d, "unit", None) in ORDER_SHARE_UNITS and getattr(d, "unit", None) in SHARE_UNITS
+            and pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def gate_shares(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[str] = (),
+                count_column: str = "n_orders", threshold: float = MIN_GATE_RELIABILITY) -> ShareGate:
+    """Decide which candidate shares join the definition (see the module docstring).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The customer feature table.
+    docs : mapping of str to FeatureColumn
+        Documentation of the columns (family and unit).
+    used : sequence of str
+        Columns already defining the segments (not candidates).
+    count_column : str
+        Each customer's number of orders; without it nothing is gated in.
+    threshold : float
+        Reliability a share needs.
+
+    Returns
+    -------
+    ShareGate
+    """
+    gate = ShareGate(threshold=threshold)
+    if count_column not in frame.columns:
+        return gate
+    candidates = gate_candidates(frame, docs, used)
+    if not candidates:
+        return gate
+    fitted = ShareShrinkage(candidates, {c: getattr(docs[c], "unit") for c in candidates}, count_column).fit(frame)
+    for column in candidates:
+        value = float(fitted.params_.get(column, {}).get("reliability", 0.0))
+        gate.reliability[column] = value
+        (gate.kept if value >= threshold else gate.left_out).append(column)
+    return gate

@@ -1,0 +1,58 @@
+"""The reliability gate of order shares (segwise.features.selection)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segwise.features.base import FeatureColumn
+from segwise.features.selection import gate_shares
+
+
+def _doc(name: str, family: str, unit: str) -> FeatureColumn:
+    return FeatureColumn(name=name, family=family, unit=unit, description=name)
+
+
+def test_gate_keeps_shares_that_differ_between_customers_and_leaves_sampling_noise_out():
+    rng = np.random.default_rng(0)
+    n = 3_000
+    orders = rng.integers(1, 12, n)
+    habit = rng.choice([0.1, 0.9], n)  # two real habits
+    frame = pd.DataFrame({
+        "n_orders": orders,
+        "share_habit": rng.binomial(orders, habit) / orders,
+        "share_noise": rng.binomial(orders, 0.3) / orders,  # everyone alike: only sampling differs
+        "share_orders_q1": rng.binomial(orders, np.where(habit > 0.5, 0.7, 0.05)) / orders,
+        "trend": rng.uniform(-1, 1, n),
+    })
+    docs = {"n_orders": _doc("n_orders", "rfm", "orders"),
+            "share_habit": _doc("share_habit", "engagement", "share 0-1"),
+            "share_noise": _doc("share_noise", "engagement", "share 0-1"),
+            "share_orders_q1": _doc("share_orders_q1", "seasonality", "share 0..1"),
+            "trend": _doc("trend", "journey", "ratio -1..1")}
+    gate = gate_shares(frame, docs, used=["n_orders"])
+    assert gate.kept == ["share_habit", "share_orders_q1"]
+    assert gate.left_out == ["share_noise"]  # trends are not candidates
+    assert gate.reliability["share_habit"] > 0.8 and gate.reliability["share_noise"] < 0.1
+    notes = gate.notes()
+    assert "share_habit" in notes[0] and "share_noise" in notes[1]
+    assert gate.to_dict()["kept"] == ["share_habit", "share_orders_q1"]
+    # Without order counts there is nothing to weigh a share by: nothing joins.
+    assert gate_shares(frame.drop(columns="n_orders"), docs).kept == []
+
+
+def test_subsample_stability_is_high_for_real_groups_and_lower_for_cuts_of_a_cloud():
+    from sklearn.cluster import KMeans
+
+    from segwise.cluster.select import subsample_stability
+
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(c, 0.3, (400, 2)) for c in ((0, 0), (5, 0), (0, 5))])
+    cloud = rng.uniform(0, 1, (1_200, 2))
+
+    def fit(X, k):
+        return KMeans(k, n_init=3, random_state=0).fit(X)
+
+    groups = subsample_stability(blobs, [3], fit, random_state=0)
+    cuts = subsample_stability(cloud, [7], fit, random_state=0)
+    assert groups[3] > 0.95 and cuts[7] < groups[3] - 0.1
