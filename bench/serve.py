@@ -210,7 +210,7 @@ def _best_us(fn, repeat: int = 5, number: int = 1000) -> float:
     return round(best * 1e6, 2)
 
 
-def profile(model_path: Path, single_bodies: list[bytes], batch_body: bytes, repeat: int = 5) -> dict:
+def profile(model_path: Path, single_bodies: list[bytes], batch_body: bytes, repeat: int = 9) -> dict:
     """Time each step of answering ``POST /v1/assign`` and ``/v1/assign/batch`` in this process."""
     import json as std_json
     import operator
@@ -311,6 +311,12 @@ def profile(model_path: Path, single_bodies: list[bytes], batch_body: bytes, rep
             batch["assign_rows: model"] = _best_us(lambda i: model.assign_rows(features), repeat, 20)
             if CompiledAssigner is not None:
                 batch["assign_rows: compiled"] = _best_us(lambda i: compiled.assign_rows(features), repeat, 20)
+            if hasattr(served, "requests"):
+                batch["parse + validate: fast (orjson, checks on arrays)"] = _best_us(
+                    lambda i: served.requests.batch(batch_body), repeat, 20)
+                read = served.requests.batch(batch_body)
+                batch["assign_arrays: compiled, from the fast parse"] = _best_us(
+                    lambda i: compiled.assign_arrays(read.values, read.categories), repeat, 20)
             out = model.assign_rows(features)
             listed = [{"customer_id": c["customer_id"], "segment_id": s, "segment_name": served.names[s],
                        "confidence": f} for c, s, f in zip(customers, out.segment_id.tolist(),

@@ -241,12 +241,18 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
         }), []
 
     def assign_batch_sync(served: ServedModel, body: bytes) -> tuple[Any, bytes]:
-        customers = served.schemas.parse_batch(body)
-        result = served.compiled.assign_rows([c["features"] for c in customers])
+        fast = served.requests.batch(body)
+        if fast is not None:  # read straight into arrays
+            customer_ids = fast.customer_ids
+            result = served.compiled.assign_arrays(fast.values, fast.categories)
+        else:
+            customers = served.schemas.parse_batch(body)
+            customer_ids = [c["customer_id"] for c in customers]
+            result = served.compiled.assign_rows([c["features"] for c in customers])
         names = served.names
         assignments = [
-            {"customer_id": c["customer_id"], "segment_id": s, "segment_name": names[s], "confidence": conf}
-            for c, s, conf in zip(customers, result.segment_id.tolist(), result.confidence.tolist())
+            {"customer_id": c, "segment_id": s, "segment_name": names[s], "confidence": conf}
+            for c, s, conf in zip(customer_ids, result.segment_id.tolist(), result.confidence.tolist())
         ]
         return result.segment_id, orjson.dumps({"assignments": assignments, "model_version": served.version})
 

@@ -27,6 +27,7 @@ from segwise.features.value import VALUE_COLUMNS
 from segwise.model import SegmentationModel, load_model
 from segwise.playbook import Playbook
 from segwise.serve.compiled import CompiledAssigner
+from segwise.serve.fastparse import FeatureRequests
 from segwise.serve.schemas import RequestSchemas, value_bounds
 from segwise.serve.settings import Settings
 
@@ -56,6 +57,8 @@ class ServedModel:
     examples: dict[str, dict[str, Any]]
     #: The model's preparation and assignment compiled for the request path.
     compiled: CompiledAssigner
+    #: Reads well-formed features-form requests straight into arrays (others go to ``schemas``).
+    requests: FeatureRequests
     #: What the transactions form computes: the columns assignment needs, plus the value
     #: family when the model has fitted parameters for it (scored with them, never refitted).
     transactions_spec: FeatureSpec | None = None
@@ -126,6 +129,8 @@ class ServedModel:
         again = compiled.assign_rows([probe])
         if again.segment_id[0] != tried.segment_id[0] or not np.allclose(again.confidence, tried.confidence):
             raise ModelError("the compiled assignment differs from the model's own on the training medians")
+        requests = FeatureRequests(compiled.numeric, [value_bounds(known.get(c)) for c in compiled.numeric],
+                                   compiled.categorical_columns, settings.max_batch_size)
         version = model.file_sha256 or ""
         profiles = segmenter.profiles_.to_dict()
         segments_body = to_json({
@@ -156,7 +161,7 @@ class ServedModel:
             has_probabilities=tried.probabilities is not None, playbook=playbook,
             transactions_problem=transactions_problem, segments_body=segments_body, info=info,
             info_body=to_json(info), examples=_examples(model, probe, known, schemas, transactions_problem),
-            compiled=compiled, transactions_spec=transactions_spec, value_columns=value_columns,
+            compiled=compiled, requests=requests, transactions_spec=transactions_spec, value_columns=value_columns,
         )
 
     def actions(self, segment_id: int, features: dict[str, Any]) -> list[str] | None:
