@@ -266,6 +266,9 @@ def profile(model_path: Path, single_bodies: list[bytes], batch_body: bytes, rep
                 arrays = [compiled.values_of([r]) for r in rows]
                 ready = [compiled.prepare(*a) for a in arrays]
                 steps["preparation: compiled"] = _best_us(lambda i: compiled.prepare(*arrays[i % n]), repeat)
+                if hasattr(compiled, "_prepare_one"):
+                    steps["preparation: compiled, one row on Python floats"] = _best_us(
+                        lambda i: compiled._prepare_one(rows[i % n]), repeat)
                 steps["prediction: compiled"] = _best_us(lambda i: compiled.assign_prepared(ready[i % n]), repeat)
                 steps["assign_rows: compiled, all steps"] = _best_us(
                     lambda i: compiled.assign_rows([rows[i % n]]), repeat)

@@ -83,10 +83,14 @@ def _check(segmenter: Segmenter, frame: pd.DataFrame) -> CompiledAssigner:
         assert result.segment_id.tolist() == segmenter.predict(probe).tolist()
         np.testing.assert_allclose(result.confidence, segmenter.predict_confidence(probe), rtol=0,
                                    atol=CONFIDENCE_TOLERANCE)
-    for i in (0, 31, 33):  # one customer at a time, as the service assigns them
-        one = compiled.assign_rows([rows[i]])
-        assert one.segment_id[0] == result.segment_id[i]
-        assert one.confidence[0] == pytest.approx(result.confidence[i], abs=CONFIDENCE_TOLERANCE)
+    # One customer at a time, as the service assigns them (another code path).
+    ones = [compiled.assign_rows([row]) for row in rows]
+    assert [one.segment_id[0] for one in ones] == result.segment_id.tolist()
+    np.testing.assert_allclose([one.confidence[0] for one in ones], result.confidence, rtol=0,
+                               atol=CONFIDENCE_TOLERANCE)
+    if not compiled._quantile.size:
+        np.testing.assert_allclose(np.vstack([compiled._prepare_one(row) for row in rows]), expected,
+                                   rtol=TOLERANCE, atol=TOLERANCE)
     if hasattr(segmenter.clusterer_, "predict_proba"):
         assert result.probabilities is not None
         expected_proba = segmenter.clusterer_.predict_proba(expected)
