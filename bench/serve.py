@@ -340,6 +340,55 @@ def profile(model_path: Path, single_bodies: list[bytes], batch_body: bytes, rep
     return {"single_us": steps, "batch_us": batch}
 
 
+def _run_rows(report: dict) -> dict[tuple[str, int], dict]:
+    return {(run["kind"], run["clients"]): run for run in report["runs"]}
+
+
+def markdown(after: dict, before: dict | None = None, profiles: list[dict] = ()) -> str:
+    """A results page: load runs (with the before figures when given) and profiles."""
+    machine = after["machine"]
+    lines = [
+        "# Assignment API (`segwise serve`): latency and throughput",
+        "",
+        f"Measured {after['date']} on {machine['cores']} cores ({machine['cpu']}), {machine['platform']}; "
+        f"{after['workers']} workers, load generator: {after['load_generator']}, {after['duration_s']} s per run, "
+        f"model trained on {after['training_customers']:,} synthetic customers "
+        f"(k-means; the bodies are its customers' features). Client and server share the machine.",
+        "",
+        "The machine is shared with other work: the load average (1 minute) before and after each run is "
+        "given; figures taken under load understate the server. Server CPU per request is the CPU time of "
+        "the server's processes divided by the requests answered (what the rate would be on idle cores, "
+        "roughly: cores / CPU per request).",
+        "",
+    ]
+    versions = [("after", after)] + ([("before", before)] if before else [])
+    lines += ["| code | endpoint | clients | requests/s | customers/s | p50 ms | p99 ms | server CPU ms/request "
+              "| errors | load before -> after |", "|---|---|---|---|---|---|---|---|---|---|"]
+    keys = list(_run_rows(after))
+    for key in keys:
+        for label, report in versions:
+            run = _run_rows(report).get(key)
+            if run is None:
+                continue
+            customers = f"{run['customers_per_s']:,.0f}" if "customers_per_s" in run else ""
+            lines.append(
+                f"| {report.get('label') or label} | {run['kind']} | {run['clients']} | {run['requests_per_s']:,.0f} "
+                f"| {customers} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['server_cpu_ms_per_request']:.3f} "
+                f"| {sum(run['errors'].values())} | {run['loadavg_before'][0]:.1f} -> {run['loadavg_after'][0]:.1f} |")
+    for profile_report in profiles:
+        prof = profile_report["profile"]
+        lines += ["", f"## Where the time goes, in process: {profile_report.get('label') or ''}", "",
+                  f"`bench/serve.py --profile` ({profile_report['date']}, load {prof['loadavg_before'][0]:.1f} -> "
+                  f"{prof['loadavg_after'][0]:.1f}): the best of 9 rounds of each step, microseconds. The whole "
+                  "app called in process minus its steps is the framework (routing, middleware); uvicorn and "
+                  "the sockets come on top (the server CPU per request above).", "",
+                  "| step | one customer (us) |", "|---|---|"]
+        lines += [f"| {step} | {us:,.2f} |" for step, us in prof["single_us"].items()]
+        lines += ["", "| step | batch (us per batch) |", "|---|---|"]
+        lines += [f"| {step} | {us:,.2f} |" for step, us in prof["batch_us"].items()]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=20_000, help="training population size")
@@ -354,7 +403,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work", type=Path, default=None, help="keep the model and bodies here and reuse them")
     parser.add_argument("--label", default="", help="a note recorded with the results (e.g. the code measured)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default bench/results/serve-DATE.json)")
+    parser.add_argument("--markdown", nargs="+", type=Path, metavar="JSON",
+                        help="only write a results page from these result files (load runs: the first is 'after', "
+                             "a second 'before'; profiles are recognised) to --out")
     args = parser.parse_args(argv)
+    if args.markdown:
+        reports = [json.loads(path.read_text()) for path in args.markdown]
+        runs = [r for r in reports if r.get("runs")]
+        text = markdown(runs[0], runs[1] if len(runs) > 1 else None, [r for r in reports if "profile" in r])
+        if args.out is None:
+            print(text)
+        else:
+            args.out.write_text(text)
+            print(f"written to {args.out}")
+        return {}
 
     generator = args.generator
     if generator == "auto":
