@@ -20,6 +20,13 @@ When a token is set, every ``/v1`` endpoint needs ``Authorization: Bearer TOKEN`
 like ``POST /v1/admin/reload``. Request bodies are parsed and validated here, not
 by FastAPI, because their schemas belong to the model being served and change on
 reload; the OpenAPI document is generated from the current model's schemas.
+
+The two assignment endpoints are the hot path. `DirectRoutes` answers them in front
+of the router (the routes stay, for the OpenAPI document, and answer the same with
+the same functions); the model's preparation and assignment are compiled at load
+(`segwise.serve.compiled`), batches are read straight into arrays
+(`segwise.serve.fastparse`), and answers are serialised with orjson. Where the time
+goes: ``bench/serve.py --profile``.
 """
 
 from __future__ import annotations
@@ -90,9 +97,8 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=_JSON)
 
 
-def _answer(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> Response:
-    return Response(body, status_code=status, media_type=_JSON,
-                    headers={k.decode("latin-1"): v.decode("latin-1") for k, v in headers})
+def _answer(status: int, body: bytes) -> Response:
+    return Response(body, status_code=status, media_type=_JSON)
 
 
 def _value(features: dict[str, Any], columns: tuple[str, ...]) -> dict[str, float] | None:
@@ -208,10 +214,10 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
         return served
 
     async def answer_assign(body: bytes) -> Answer:
-        """``POST /v1/assign``: status, JSON body and headers (the route and `DirectRoutes` send it)."""
+        """``POST /v1/assign``: status and JSON body (the route and `DirectRoutes` send it)."""
         served = holder.current
         if served is None:
-            return 503, _NO_MODEL, []
+            return 503, _NO_MODEL
         try:
             parsed = served.schemas.parse_single(body)
             if parsed.transactions is not None:
@@ -226,7 +232,7 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
                 features = parsed.features
                 value = None
         except InvalidRequest as exc:
-            return 422, orjson.dumps({"detail": exc.errors}), []
+            return 422, orjson.dumps({"detail": exc.errors})
         result = served.compiled.assign_rows([features])
         segment_id = int(result.segment_id[0])
         metrics.count_assignments(result.segment_id, served.names)
@@ -238,7 +244,7 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
             "as_of": parsed.as_of.isoformat() if parsed.as_of is not None else None,
             "value": value,
             "model_version": served.version,
-        }), []
+        })
 
     def assign_batch_sync(served: ServedModel, body: bytes) -> tuple[Any, bytes]:
         fast = served.requests.batch(body)
@@ -257,19 +263,19 @@ def create_app(model_path: str | os.PathLike, settings: Settings | None = None) 
         return result.segment_id, orjson.dumps({"assignments": assignments, "model_version": served.version})
 
     async def answer_batch(body: bytes) -> Answer:
-        """``POST /v1/assign/batch``: status, JSON body and headers."""
+        """``POST /v1/assign/batch``: status and JSON body."""
         served = holder.current
         if served is None:
-            return 503, _NO_MODEL, []
+            return 503, _NO_MODEL
         try:
             if len(body) <= INLINE_BATCH_BYTES:
                 segment_ids, payload = assign_batch_sync(served, body)
             else:
                 segment_ids, payload = await run_in_threadpool(assign_batch_sync, served, body)
         except InvalidRequest as exc:
-            return 422, orjson.dumps({"detail": exc.errors}), []
+            return 422, orjson.dumps({"detail": exc.errors})
         metrics.count_assignments(segment_ids, served.names)
-        return 200, payload, []
+        return 200, payload
 
     @v1.post("/assign", response_model=AssignResponse, responses=_BODY_ERRORS, tags=["assign"],
              summary="Assign one customer", openapi_extra=_body("AssignRequest"))

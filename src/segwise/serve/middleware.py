@@ -126,8 +126,8 @@ class BodyLimitMiddleware:
         }, headers=[(b"connection", b"close")])
 
 
-#: What a direct route answers: status, JSON body, extra headers.
-Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+#: What a direct route answers: status and JSON body.
+Answer = tuple[int, bytes]
 #: A direct route: the whole request body in, the answer out.
 Handler = Callable[[bytes], Awaitable[Answer]]
 
@@ -161,7 +161,7 @@ class DirectRoutes:
     ----------
     app : ASGI app
     handlers : dict of path to handler
-        ``async handler(body) -> (status, body, headers)``.
+        ``async handler(body) -> (status, body)``.
     token : str, optional
         When set, requests need ``Authorization: Bearer TOKEN`` (401 otherwise).
     """
@@ -188,14 +188,13 @@ class DirectRoutes:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         try:
-            status, body, headers = await handler(b"".join(chunks))
+            status, body = await handler(b"".join(chunks))
         except Exception:  # noqa: BLE001 - the same answer as the app's handler of unexpected errors
             log.exception("internal error on %s %s", scope["method"], scope["path"])
-            status, body, headers = 500, INTERNAL_ERROR, []
+            status, body = 500, INTERNAL_ERROR
         await send({
             "type": "http.response.start", "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                        *headers],
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         })
         await send({"type": "http.response.body", "body": body})
 
