@@ -3,12 +3,15 @@
 The same app is built twice: as served (the direct route in front of the router), and
 with the direct route taken out of its middleware, so that FastAPI's routing,
 dependencies and exception handlers answer. Every request gets the same status,
-JSON body and authentication header from both.
+JSON body and authentication header from both. Also: the app takes its long-lived
+objects out of the garbage collector's sight at start and after a reload.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import httpx
 import pytest
@@ -109,3 +112,37 @@ def test_other_methods_and_paths_go_to_the_router(model_a):
                         (await client.get("/v1/model")).status_code]
 
     assert run_coroutine(run()) == [405, 307, 200]
+
+
+@pytest.fixture
+def restore_gc():
+    yield
+    gc.unfreeze()  # the app froze this test process's heap; give it back to the collector
+
+
+class _Node:
+    """An object that can sit in a reference cycle and be watched with a weak reference."""
+
+
+def test_the_heap_is_frozen_at_start_and_unfrozen_and_collected_at_a_reload(model_a, restore_gc):
+    async def run():
+        # A reference cycle alive when the app starts: frozen with everything else.
+        node = _Node()
+        node.self = node
+        watch = weakref.ref(node)
+        app = create_app(model_a.path, Settings())
+        async with app.router.lifespan_context(app):
+            frozen = gc.get_freeze_count()
+            del node
+            gc.collect()
+            kept_while_frozen = watch() is not None  # garbage now, but out of the collector's sight
+            first = weakref.ref(app.state.holder.current)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+                assert (await client.post("/v1/admin/reload")).status_code == 200
+            return frozen, kept_while_frozen, watch, first, gc.get_freeze_count()
+
+    frozen, kept_while_frozen, watch, first, refrozen = run_coroutine(run())
+    assert frozen > 10_000 and refrozen > 10_000
+    assert kept_while_frozen
+    assert watch() is None  # the reload unfroze and collected it
+    assert first() is None  # the model the reload replaced is freed
