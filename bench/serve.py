@@ -344,37 +344,38 @@ def _run_rows(report: dict) -> dict[tuple[str, int], dict]:
     return {(run["kind"], run["clients"]): run for run in report["runs"]}
 
 
-def markdown(after: dict, before: dict | None = None, profiles: list[dict] = ()) -> str:
-    """A results page: load runs (with the before figures when given) and profiles."""
-    machine = after["machine"]
+def markdown(reports: list[dict], profiles: list[dict] = ()) -> str:
+    """A results page: the load runs of every report (each labelled), then the profiles."""
+    first = reports[0]
+    machine = first["machine"]
     lines = [
         "# Assignment API (`segwise serve`): latency and throughput",
         "",
-        f"Measured {after['date']} on {machine['cores']} cores ({machine['cpu']}), {machine['platform']}; "
-        f"{after['workers']} workers, load generator: {after['load_generator']}, {after['duration_s']} s per run, "
-        f"model trained on {after['training_customers']:,} synthetic customers "
+        f"Measured {first['date']} on {machine['cores']} cores ({machine['cpu']}), {machine['platform']}; "
+        f"{first['workers']} workers, load generator: {first['load_generator']}, {first['duration_s']} s per run, "
+        f"model trained on {first['training_customers']:,} synthetic customers "
         f"(k-means; the bodies are its customers' features). Client and server share the machine.",
         "",
         "The machine is shared with other work: the load average (1 minute) before and after each run is "
         "given; figures taken under load understate the server. Server CPU per request is the CPU time of "
         "the server's processes divided by the requests answered (what the rate would be on idle cores, "
-        "roughly: cores / CPU per request).",
+        "roughly: cores / CPU per request). Runs are listed in the order they were made.",
         "",
+        "| code | endpoint | clients | requests/s | customers/s | p50 ms | p99 ms | server CPU ms/request "
+        "| errors | load before -> after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    versions = [("after", after)] + ([("before", before)] if before else [])
-    lines += ["| code | endpoint | clients | requests/s | customers/s | p50 ms | p99 ms | server CPU ms/request "
-              "| errors | load before -> after |", "|---|---|---|---|---|---|---|---|---|---|"]
-    keys = list(_run_rows(after))
-    for key in keys:
-        for label, report in versions:
+    for key in _run_rows(first):
+        for report in reports:
             run = _run_rows(report).get(key)
             if run is None:
                 continue
             customers = f"{run['customers_per_s']:,.0f}" if "customers_per_s" in run else ""
             lines.append(
-                f"| {report.get('label') or label} | {run['kind']} | {run['clients']} | {run['requests_per_s']:,.0f} "
-                f"| {customers} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['server_cpu_ms_per_request']:.3f} "
-                f"| {sum(run['errors'].values())} | {run['loadavg_before'][0]:.1f} -> {run['loadavg_after'][0]:.1f} |")
+                f"| {report.get('label') or report['date']} | {run['kind']} | {run['clients']} "
+                f"| {run['requests_per_s']:,.0f} | {customers} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} "
+                f"| {run['server_cpu_ms_per_request']:.3f} | {sum(run['errors'].values())} "
+                f"| {run['loadavg_before'][0]:.1f} -> {run['loadavg_after'][0]:.1f} |")
     for profile_report in profiles:
         prof = profile_report["profile"]
         lines += ["", f"## Where the time goes, in process: {profile_report.get('label') or ''}", "",
@@ -404,13 +405,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--label", default="", help="a note recorded with the results (e.g. the code measured)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default bench/results/serve-DATE.json)")
     parser.add_argument("--markdown", nargs="+", type=Path, metavar="JSON",
-                        help="only write a results page from these result files (load runs: the first is 'after', "
-                             "a second 'before'; profiles are recognised) to --out")
+                        help="only write a results page from these result files (load runs and profiles) to --out")
     args = parser.parse_args(argv)
     if args.markdown:
         reports = [json.loads(path.read_text()) for path in args.markdown]
-        runs = [r for r in reports if r.get("runs")]
-        text = markdown(runs[0], runs[1] if len(runs) > 1 else None, [r for r in reports if "profile" in r])
+        text = markdown([r for r in reports if r.get("runs")], [r for r in reports if "profile" in r])
         if args.out is None:
             print(text)
         else:
