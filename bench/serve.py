@@ -19,6 +19,15 @@ Results go to stdout and to ``bench/results/serve-<date>.json`` with the machine
 its load average before and after every run, and the versions. The machine may be
 shared while this runs: read the load averages next to the figures.
 
+``--profile`` times, in this process, each step of answering one assignment and
+one batch (parsing, validation, building the arrays, preparation, prediction,
+serialisation, metrics), the model's own `assign_rows` path next to the compiled one
+the service uses (`segwise.serve.compiled`), and the whole ASGI application called
+directly, whose difference from the steps is the framework; then it stops.
+
+``--work DIR`` keeps the trained model and the request bodies in DIR and reuses them
+on the next run (so that two versions of the code are measured on the same model).
+
 Run: ``.venv/bin/python bench/serve.py`` (``--duration 5`` for a quick look).
 """
 
@@ -187,6 +196,200 @@ def machine() -> dict:
     return {"cores": os.cpu_count(), "cpu": cpu, "platform": platform.platform(), "versions": versions}
 
 
+def _best_us(fn, repeat: int = 5, number: int = 1000) -> float:
+    """Best mean time of ``fn(i)`` over ``repeat`` rounds of ``number`` calls, in microseconds.
+
+    The best round is the least disturbed by other processes on a shared machine.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for i in range(number):
+            fn(i)
+        best = min(best, (time.perf_counter() - started) / number)
+    return round(best * 1e6, 2)
+
+
+def profile(model_path: Path, single_bodies: list[bytes], batch_body: bytes, repeat: int = 9) -> dict:
+    """Time each step of answering ``POST /v1/assign`` and ``/v1/assign/batch`` in this process."""
+    import json as std_json
+    import operator
+
+    import orjson
+    from pydantic_core import to_json
+
+    from segwise.serve.app import create_app
+    from segwise.serve.settings import Settings
+
+    try:
+        from segwise.serve.compiled import CompiledAssigner
+    except ImportError:  # the code before the compiled path: its steps are timed without it
+        CompiledAssigner = None  # noqa: N806
+
+    app = create_app(model_path, Settings())
+    n = len(single_bodies)
+    steps: dict[str, float] = {}
+    batch: dict[str, float] = {}
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            served = app.state.holder.current
+            model, metrics = served.model, app.state.metrics
+            segmenter = model.segmenter
+            pre, clusterer = segmenter.preprocessor_, segmenter.clusterer_
+            numeric = list(pre.numeric_in_)
+            get = operator.itemgetter(*numeric)
+            parsed = [served.schemas.parse_single(b) for b in single_bodies]
+            rows = [p.features for p in parsed]
+            values = [np.array([get(r)], dtype=np.float64) for r in rows]
+            cats = [{c: np.array([r[c]], dtype=object) for c in pre.categorical_levels_} for r in rows]
+
+            def model_prepare(i: int) -> np.ndarray:
+                v = values[i % n]
+                if getattr(segmenter, "shrinkage_", None) is not None:
+                    v = segmenter.shrinkage_.transform_array(v, numeric)
+                return pre.transform_arrays(v, cats[i % n])
+
+            prepared = [model_prepare(i) for i in range(n)]
+            steps["parse: JSON only (json.loads)"] = _best_us(lambda i: std_json.loads(single_bodies[i % n]), repeat)
+            steps["parse: JSON only (orjson.loads)"] = _best_us(lambda i: orjson.loads(single_bodies[i % n]), repeat)
+            steps["parse + validate (pydantic, the service's)"] = _best_us(
+                lambda i: served.schemas.parse_single(single_bodies[i % n]), repeat)
+            steps["arrays from the parsed JSON"] = _best_us(
+                lambda i: np.array([get(rows[i % n])], dtype=np.float64), repeat)
+            steps["preparation: model (shrinkage + transform_arrays)"] = _best_us(model_prepare, repeat)
+            steps["prediction: model (clusterer.assign_prepared)"] = _best_us(
+                lambda i: clusterer.assign_prepared(prepared[i % n]), repeat)
+            steps["assign_rows: model, all steps"] = _best_us(lambda i: model.assign_rows([rows[i % n]]), repeat)
+            if CompiledAssigner is not None:
+                compiled = CompiledAssigner.from_model(model)
+                arrays = [compiled.values_of([r]) for r in rows]
+                ready = [compiled.prepare(*a) for a in arrays]
+                steps["preparation: compiled"] = _best_us(lambda i: compiled.prepare(*arrays[i % n]), repeat)
+                if hasattr(compiled, "_prepare_one"):
+                    steps["preparation: compiled, one row on Python floats"] = _best_us(
+                        lambda i: compiled._prepare_one(rows[i % n]), repeat)
+                steps["prediction: compiled"] = _best_us(lambda i: compiled.assign_prepared(ready[i % n]), repeat)
+                steps["assign_rows: compiled, all steps"] = _best_us(
+                    lambda i: compiled.assign_rows([rows[i % n]]), repeat)
+            result = model.assign_rows([rows[0]])
+            steps["metrics (assignments by segment)"] = _best_us(
+                lambda i: metrics.count_assignments(result.segment_id, served.names), repeat)
+            answer = {"customer_id": "C-1", "segment_id": 1, "segment_name": served.names[0], "confidence": 0.5,
+                      "probabilities": None, "actions": None, "as_of": None, "value": None,
+                      "model_version": served.version}
+            steps["serialise: pydantic_core.to_json"] = _best_us(lambda i: to_json(answer), repeat)
+            steps["serialise: orjson.dumps"] = _best_us(lambda i: orjson.dumps(answer), repeat)
+
+            async def call(body: bytes, path: str) -> None:
+                async def receive() -> dict:
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                async def send(message: dict) -> None:
+                    if message["type"] == "http.response.start" and message["status"] != 200:
+                        raise AssertionError(f"{path} answered {message['status']}")
+
+                scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+                         "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {},
+                         "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                                     (b"content-length", str(len(body)).encode())]}
+                await app(scope, receive, send)
+
+            for _ in range(repeat):
+                for i in range(200):
+                    await call(single_bodies[i % n], "/v1/assign")
+            best = float("inf")
+            for _ in range(repeat):
+                started = time.perf_counter()
+                for i in range(1000):
+                    await call(single_bodies[i % n], "/v1/assign")
+                best = min(best, (time.perf_counter() - started) / 1000)
+            steps["whole app, in process (ASGI call: framework + every step)"] = round(best * 1e6, 2)
+
+            customers = served.schemas.parse_batch(batch_body)
+            features = [c["features"] for c in customers]
+            batch["customers"] = len(customers)
+            batch["parse + validate (pydantic)"] = _best_us(lambda i: served.schemas.parse_batch(batch_body), repeat, 20)
+            batch["assign_rows: model"] = _best_us(lambda i: model.assign_rows(features), repeat, 20)
+            if CompiledAssigner is not None:
+                batch["assign_rows: compiled"] = _best_us(lambda i: compiled.assign_rows(features), repeat, 20)
+            if hasattr(served, "requests"):
+                batch["parse + validate: fast (orjson, checks on arrays)"] = _best_us(
+                    lambda i: served.requests.batch(batch_body), repeat, 20)
+                read = served.requests.batch(batch_body)
+                batch["assign_arrays: compiled, from the fast parse"] = _best_us(
+                    lambda i: compiled.assign_arrays(read.values, read.categories), repeat, 20)
+            out = model.assign_rows(features)
+            listed = [{"customer_id": c["customer_id"], "segment_id": s, "segment_name": served.names[s],
+                       "confidence": f} for c, s, f in zip(customers, out.segment_id.tolist(),
+                                                           out.confidence.tolist())]
+            batch["serialise: pydantic_core.to_json"] = _best_us(
+                lambda i: to_json({"assignments": listed, "model_version": served.version}), repeat, 20)
+            batch["serialise: orjson.dumps"] = _best_us(
+                lambda i: orjson.dumps({"assignments": listed, "model_version": served.version}), repeat, 20)
+            best = float("inf")
+            for _ in range(repeat):
+                started = time.perf_counter()
+                for i in range(20):
+                    await call(batch_body, "/v1/assign/batch")
+                best = min(best, (time.perf_counter() - started) / 20)
+            batch["whole app, in process (ASGI call)"] = round(best * 1e6, 2)
+
+    asyncio.run(run())
+    return {"single_us": steps, "batch_us": batch}
+
+
+def _run_rows(report: dict) -> dict[tuple[str, int], dict]:
+    return {(run["kind"], run["clients"]): run for run in report["runs"]}
+
+
+def markdown(reports: list[dict], profiles: list[dict] = ()) -> str:
+    """A results page: the load runs of every report (each labelled), then the profiles."""
+    first = reports[0]
+    machine = first["machine"]
+    lines = [
+        "# Assignment API (`segwise serve`): latency and throughput",
+        "",
+        f"Measured {first['date']} on {machine['cores']} cores ({machine['cpu']}), {machine['platform']}; "
+        f"{first['workers']} workers, load generator: {first['load_generator']}, {first['duration_s']} s per run, "
+        f"model trained on {first['training_customers']:,} synthetic customers "
+        f"(k-means; the bodies are its customers' features). Client and server share the machine.",
+        "",
+        "The machine is shared with other work: the load average (1 minute) before and after each run is "
+        "given; figures taken under load understate the server. Server CPU per request is the CPU time of "
+        "the server's processes divided by the requests answered (what the rate would be on idle cores, "
+        "roughly: cores / CPU per request). Runs are listed in the order they were made.",
+        "",
+        "| code | endpoint | clients | requests/s | customers/s | p50 ms | p99 ms | server CPU ms/request "
+        "| errors | load before -> after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in _run_rows(first):
+        for report in reports:
+            run = _run_rows(report).get(key)
+            if run is None:
+                continue
+            customers = f"{run['customers_per_s']:,.0f}" if "customers_per_s" in run else ""
+            lines.append(
+                f"| {report.get('label') or report['date']} | {run['kind']} | {run['clients']} "
+                f"| {run['requests_per_s']:,.0f} | {customers} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} "
+                f"| {run['server_cpu_ms_per_request']:.3f} | {sum(run['errors'].values())} "
+                f"| {run['loadavg_before'][0]:.1f} -> {run['loadavg_after'][0]:.1f} |")
+    for profile_report in profiles:
+        prof = profile_report["profile"]
+        lines += ["", f"## Where the time goes, in process: {profile_report.get('label') or ''}", "",
+                  f"`bench/serve.py --profile` ({profile_report['date']}, load {prof['loadavg_before'][0]:.1f} -> "
+                  f"{prof['loadavg_after'][0]:.1f}): the best of 9 rounds of each step, microseconds. The whole "
+                  "app called in process minus its steps is the framework (routing, middleware); uvicorn and "
+                  "the sockets come on top (the server CPU per request above).", "",
+                  "| step | one customer (us) |", "|---|---|"]
+        lines += [f"| {step} | {us:,.2f} |" for step, us in prof["single_us"].items()]
+        lines += ["", "| step | batch (us per batch) |", "|---|---|"]
+        lines += [f"| {step} | {us:,.2f} |" for step, us in prof["batch_us"].items()]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=20_000, help="training population size")
@@ -197,29 +400,64 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-clients", type=int, default=4)
     parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--compare-h11", action="store_true", help="also time one worker on h11/asyncio vs httptools/uvloop")
+    parser.add_argument("--profile", action="store_true", help="time each step of an answer in process, then stop")
+    parser.add_argument("--work", type=Path, default=None, help="keep the model and bodies here and reuse them")
+    parser.add_argument("--label", default="", help="a note recorded with the results (e.g. the code measured)")
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default bench/results/serve-DATE.json)")
+    parser.add_argument("--markdown", nargs="+", type=Path, metavar="JSON",
+                        help="only write a results page from these result files (load runs and profiles) to --out")
     args = parser.parse_args(argv)
+    if args.markdown:
+        reports = [json.loads(path.read_text()) for path in args.markdown]
+        text = markdown([r for r in reports if r.get("runs")], [r for r in reports if "profile" in r])
+        if args.out is None:
+            print(text)
+        else:
+            args.out.write_text(text)
+            print(f"written to {args.out}")
+        return {}
 
     generator = args.generator
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "httpx"
-    work = Path(tempfile.mkdtemp(prefix="segwise-bench-serve-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="segwise-bench-serve-"))
+    work.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
     report: dict = {"benchmark": "serve", "date": started.isoformat(timespec="seconds"), "machine": machine(),
-                    "load_generator": generator, "workers": args.workers, "duration_s": args.duration,
-                    "training_customers": args.customers, "runs": []}
+                    "label": args.label, "load_generator": generator, "workers": args.workers,
+                    "duration_s": args.duration, "training_customers": args.customers,
+                    "batch_size": args.batch_size, "runs": []}
     if generator == "wrk":
         report["load_generator"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"training a model on {args.customers:,} synthetic customers ...", flush=True)
-    model, items = train(args.customers, work / "run")
-    single_bodies = [json.dumps(item, separators=(",", ":")) for item in items[:2000]]
-    batches = []
-    for start in range(0, min(len(items), 10 * args.batch_size), args.batch_size):
-        chunk = items[start:start + args.batch_size]
-        if len(chunk) == args.batch_size:
-            batches.append(json.dumps({"customers": chunk}, separators=(",", ":")))
-    (work / "single.jsonl").write_text("\n".join(single_bodies) + "\n")
-    (work / "batch.jsonl").write_text("\n".join(batches) + "\n")
+    model = work / "run" / "model.segwise"
+    if not (model.exists() and (work / "single.jsonl").exists() and (work / "batch.jsonl").exists()):
+        print(f"training a model on {args.customers:,} synthetic customers ...", flush=True)
+        model, items = train(args.customers, work / "run")
+        single_bodies = [json.dumps(item, separators=(",", ":")) for item in items[:2000]]
+        batches = []
+        for start in range(0, min(len(items), 10 * args.batch_size), args.batch_size):
+            chunk = items[start:start + args.batch_size]
+            if len(chunk) == args.batch_size:
+                batches.append(json.dumps({"customers": chunk}, separators=(",", ":")))
+        (work / "single.jsonl").write_text("\n".join(single_bodies) + "\n")
+        (work / "batch.jsonl").write_text("\n".join(batches) + "\n")
+    else:
+        print(f"reusing the model and bodies in {work}", flush=True)
+    if args.profile:
+        load_before = os.getloadavg()
+        report["profile"] = profile(model, [b.encode() for b in (work / "single.jsonl").read_text().splitlines()],
+                                    (work / "batch.jsonl").read_text().splitlines()[0].encode())
+        report["profile"]["loadavg_before"] = [round(x, 2) for x in load_before]
+        report["profile"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        for part in ("single_us", "batch_us"):
+            print(f"{part[:-3]} ({'microseconds' if part == 'single_us' else 'microseconds per batch'}):")
+            for step, us in report["profile"][part].items():
+                print(f"  {step:<62} {us:>12,.2f}")
+        out = args.out or HERE / "results" / f"serve-profile-{started:%Y-%m-%d}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"written to {out}")
+        return report
 
     def load(url: str, path: str, bodies_name: str, clients: int) -> dict:
         if generator == "wrk":
@@ -268,7 +506,8 @@ def main(argv: list[str] | None = None) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written to {out}")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
     return report
 
 

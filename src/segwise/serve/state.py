@@ -26,6 +26,9 @@ from segwise.features.base import FeatureColumn, FeatureSpec
 from segwise.features.value import VALUE_COLUMNS
 from segwise.model import SegmentationModel, load_model
 from segwise.playbook import Playbook
+from segwise.serve.actions import PlaybookRules
+from segwise.serve.compiled import CompiledAssigner
+from segwise.serve.fastparse import FeatureRequests
 from segwise.serve.schemas import RequestSchemas, value_bounds
 from segwise.serve.settings import Settings
 
@@ -53,6 +56,12 @@ class ServedModel:
     info: dict[str, Any]
     info_body: bytes
     examples: dict[str, dict[str, Any]]
+    #: The model's preparation and assignment compiled for the request path.
+    compiled: CompiledAssigner
+    #: Reads well-formed batches straight into arrays (others go to ``schemas``).
+    requests: FeatureRequests
+    #: The playbook's next-best-action rules, evaluated without pandas (None without a playbook).
+    rules: PlaybookRules | None
     #: What the transactions form computes: the columns assignment needs, plus the value
     #: family when the model has fitted parameters for it (scored with them, never refitted).
     transactions_spec: FeatureSpec | None = None
@@ -119,6 +128,12 @@ class ServedModel:
         tried = model.assign_rows([probe])
         if not (0 <= int(tried.segment_id[0]) < n_segments and np.isfinite(tried.confidence).all()):
             raise ModelError("the model assigns outside its own segments")
+        compiled = CompiledAssigner.from_model(model)
+        again = compiled.assign_rows([probe])
+        if again.segment_id[0] != tried.segment_id[0] or not np.allclose(again.confidence, tried.confidence):
+            raise ModelError("the compiled assignment differs from the model's own on the training medians")
+        requests = FeatureRequests(compiled.numeric, [value_bounds(known.get(c)) for c in compiled.numeric],
+                                   compiled.categorical_columns, settings.max_batch_size)
         version = model.file_sha256 or ""
         profiles = segmenter.profiles_.to_dict()
         segments_body = to_json({
@@ -149,12 +164,14 @@ class ServedModel:
             has_probabilities=tried.probabilities is not None, playbook=playbook,
             transactions_problem=transactions_problem, segments_body=segments_body, info=info,
             info_body=to_json(info), examples=_examples(model, probe, known, schemas, transactions_problem),
+            compiled=compiled, requests=requests,
+            rules=PlaybookRules(playbook, n_segments) if playbook is not None else None,
             transactions_spec=transactions_spec, value_columns=value_columns,
         )
 
     def actions(self, segment_id: int, features: dict[str, Any]) -> list[str] | None:
         """The playbook's recommended actions for one customer (None without a playbook)."""
-        return None if self.playbook is None else self.playbook.actions_for(segment_id, features)
+        return None if self.rules is None else self.rules.actions_for(segment_id, features)
 
 
 def _examples(model: SegmentationModel, probe: dict[str, Any], known: dict[str, FeatureColumn | None],
