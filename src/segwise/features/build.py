@@ -345,9 +345,10 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         # Each family is still one stored query, joined at the end: as one query the
         # families' aggregates and joins all hold memory at once, more than a memory limit
         # below the size of the log allows (DuckDB then fails instead of spilling).
-        result = plan.store(computed.pop("rfm"))
-        for family, expr in computed.items():
-            result = result.left_join(plan.store(expr), "customer_id").drop("customer_id_right")
+        tables = plan.store_all(computed)
+        result = tables.pop("rfm")
+        for table in tables.values():
+            result = result.left_join(table, "customer_id").drop("customer_id_right")
         # Sorted here, not by the engine: a sort of the whole wide table is the one step
         # DuckDB could not fit under a memory limit smaller than the log. The order (code
         # points, as the engines sort) matters to the model fits of the families' finish.

@@ -46,12 +46,13 @@ class FeaturePlan:
         self.engine = engine
         self._pending: dict[str, ibis.Table] = {}
         self._stored: list[str] = []
+        self._stage_prefix = "segwise_stage"
         #: Aggregations merged (one line each), for logs and the profile.
         self.merged: list[str] = []
 
     def stage(self, expr: ibis.Table) -> ibis.Table:
         """An intermediate table to compute once: a named placeholder, stored on first use."""
-        name = self.engine.unique_name("segwise_stage")
+        name = self.engine.unique_name(self._stage_prefix)
         self._pending[name] = expr
         return ibis.table(expr.schema(), name=name)
 
@@ -101,23 +102,58 @@ class FeaturePlan:
         return replacements
 
     def store(self, expr: ibis.Table) -> ibis.Table:
-        """Compute ``expr`` now (after the stages it reads) as a stored table; return it."""
-        self._require(expr)
+        """Compute ``expr`` now (after the stages it reads) as a stored table; return it.
+
+        Stages stay stored (other expressions may read them): `store_all` drops them.
+        """
+        self._require(expr, keep=None)
         name = self.engine.materialize(expr)
         self._stored.append(name)
         return ibis.table(expr.schema(), name=name)
 
-    def _require(self, expr: ibis.Table) -> None:
+    def store_all(self, outputs: dict[str, ibis.Table]) -> dict[str, ibis.Table]:
+        """Store every output in order, each after the stages it reads; return them as tables.
+
+        A stage is dropped as soon as neither a pending stage nor an output still to be
+        stored reads it: the line-sized ones (purchase lines by customer, category and
+        order; a family's lines joined to their orders) do not pile up while the families
+        after them run, and the engine has their memory back.
+        """
+        remaining = dict(outputs)
+        stored: dict[str, ibis.Table] = {}
+        for key in list(remaining):
+            expr = remaining[key]
+            self._require(expr, keep=list(remaining.values()))
+            name = self.engine.materialize(expr)
+            self._stored.append(name)
+            stored[key] = ibis.table(expr.schema(), name=name)
+            del remaining[key]
+            self._release(list(remaining.values()))
+        return stored
+
+    def _require(self, expr: ibis.Table, keep: list[ibis.Table] | None) -> None:
+        """Store the pending stages ``expr`` reads; with ``keep``, drop those nothing else reads."""
         for node in expr.op().find(ops.UnboundTable):
             if node.name in self._pending:
                 stage = self._pending.pop(node.name)
-                self._require(stage)
+                # The stage's own inputs stay until it is stored.
+                self._require(stage, None if keep is None else keep + [stage])
                 self.engine.materialize(stage, node.name)
                 self._stored.append(node.name)
+                if keep is not None:
+                    self._release(keep)
+
+    def _release(self, keep: list[ibis.Table]) -> None:
+        """Drop the stored stages that neither ``keep`` nor a pending stage reads."""
+        needed = {node.name for expr in list(keep) + list(self._pending.values())
+                  for node in expr.op().find(ops.UnboundTable)}
+        for name in [n for n in self._stored if n not in needed and n.startswith(self._stage_prefix)]:
+            self.engine.drop(name)
+            self._stored.remove(name)
 
     def fetch(self, expr: ibis.Table, fetch: Callable[[ibis.Table], Any]) -> Any:
         """``fetch(expr)`` once the stages ``expr`` reads are stored."""
-        self._require(expr)
+        self._require(expr, keep=None)
         return fetch(expr)
 
     def drop(self) -> None:
