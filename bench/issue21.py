@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.datasets import ensure_dataset
 from bench.proctree import measure_command
-from bench.results import describe_machine, record_named
+from bench.results import describe_machine, machine_sentence, record_named
 from bench.sizes import SIZES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,23 +64,24 @@ def _commands(before: Path, orders: Path, tmp: Path, limit: str | None) -> dict[
 
 
 def render_markdown(record: dict[str, Any]) -> str:
-    machine = record["machine"]
     lines = [
         f"# Issue 21, size {record['size']} ({record['order_lines']:,} order lines), {record['started']}",
         "",
-        f"Machine: {machine['slug']} ({machine.get('cpu_model') or 'unknown CPU'}, {machine['ram_gib']} GiB), "
-        "shared with other engineers: every run is listed with the load average before it and the share of "
-        "the CPUs other processes used during it. Whole processes from a shell (start-up, imports, reading, "
+        f"Machine: {machine_sentence(record['machine'], ('duckdb', 'pyarrow', 'pandas'))}; shared with other "
+        "engineers: every run is listed with the load average before it and the share of "
+        "the CPUs other processes used during it. CPU s is the command's own CPU time (user + system, all its "
+        "processes), less disturbed by other processes than the wall time. Whole processes from a shell (start-up, imports, reading, "
         "cleaning, computing, writing); peak RSS is the largest sum over the process tree.",
         "",
-        "| command | run | wall s | peak RSS MiB | load before | others' CPU |",
-        "|---|---|---:|---:|---:|---:|",
+        "| command | run | wall s | CPU s | peak RSS MiB | load before | others' CPU |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, runs in record["runs"].items():
         for i, run in enumerate(runs, 1):
             others = "-" if run["others_cpu_share"] is None else f"{100 * run['others_cpu_share']:.0f}%"
             status = "" if run["returncode"] == 0 else " (failed)"
-            lines.append(f"| {name}{status} | {i} | {run['wall_s']:.1f} | {run['peak_tree_rss_mib']:,.0f} | "
+            lines.append(f"| {name}{status} | {i} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | "
+                         f"{run['peak_tree_rss_mib']:,.0f} | "
                          f"{run['loadavg_before']:.2f} | {others} |")
     lines += ["", "Medians:", ""]
     for name, summary in record["medians"].items():
@@ -125,9 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     ratios = {}
     if "reference" in medians:
+        reference_cpu = statistics.median(r["cpu_s"] for r in runs["reference"])
         for side in ("features_before", "features_after"):
             if side in medians:
                 ratios[f"{side} / reference (wall)"] = medians[side]["wall_s"] / medians["reference"]["wall_s"]
+                ratios[f"{side} / reference (CPU)"] = (statistics.median(r["cpu_s"] for r in runs[side])
+                                                        / reference_cpu)
     record = {"size": args.size, "order_lines": dataset.order_lines, "started": started,
               "machine": describe_machine(), "before": str(args.before), "runs": runs, "medians": medians,
               "ratios": ratios}

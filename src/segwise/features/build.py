@@ -323,7 +323,7 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         engine.execute(f"CREATE TEMP VIEW {q(lines_name)} AS {ibis.to_sql(lines, dialect=engine.dialect)}")
     else:
         lines_name = engine.materialize(lines)
-    plan = FeaturePlan(engine)
+    plan = FeaturePlan(engine, release_early=engine.name != "spark")  # see FeaturePlan
     try:
         lines_t = engine.table(lines_name)
         ctx = FeatureContext(

@@ -40,10 +40,16 @@ class FeaturePlan:
     ----------
     engine : Engine
         What runs the queries (``materialize``, ``unique_name``, ``drop``).
+    release_early : bool
+        Drop a stage as soon as nothing left to store reads it (`store_all`). Right
+        where storing computes the table (DuckDB, PostgreSQL); on Spark a stored table
+        is a persisted view computed at its first use, and a stage released before that
+        would be computed again for every table that reads it.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, *, release_early: bool = True) -> None:
         self.engine = engine
+        self.release_early = release_early
         self._pending: dict[str, ibis.Table] = {}
         self._stored: list[str] = []
         self._stage_prefix = "segwise_stage"
@@ -123,12 +129,13 @@ class FeaturePlan:
         stored: dict[str, ibis.Table] = {}
         for key in list(remaining):
             expr = remaining[key]
-            self._require(expr, keep=list(remaining.values()))
+            self._require(expr, keep=list(remaining.values()) if self.release_early else None)
             name = self.engine.materialize(expr)
             self._stored.append(name)
             stored[key] = ibis.table(expr.schema(), name=name)
             del remaining[key]
-            self._release(list(remaining.values()))
+            if self.release_early:
+                self._release(list(remaining.values()))
         return stored
 
     def _require(self, expr: ibis.Table, keep: list[ibis.Table] | None) -> None:
