@@ -1,7 +1,7 @@
 """Whole-process measurements: wall time and peak RSS of a command's whole process tree.
 
 `measure_command` starts a command, samples the resident memory of it and every
-descendant (Linux ``/proc``) every few milliseconds, and returns the wall seconds,
+descendant (Linux ``/proc``, `bench.spark.TreeMemorySampler`), and returns the wall seconds,
 the peak of the tree's summed RSS, the load average before and after, and the share
 of the CPUs other processes used meanwhile. It measures what a user sees from a
 shell: interpreter start-up, imports, reading, computing and writing.
@@ -11,50 +11,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from bench.harness import busy_share_since, machine_busy_seconds
+from bench.spark import TreeMemorySampler
 
-__all__ = ["measure_command", "tree_rss_bytes"]
-
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    task_dir = Path(f"/proc/{pid}/task")
-    try:
-        tasks = list(task_dir.iterdir())
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Summed resident memory of ``pid`` and all its descendants (0 when gone)."""
-    total = 0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            fields = Path(f"/proc/{current}/statm").read_text().split()
-        except OSError:
-            continue
-        total += int(fields[1]) * _PAGE
-        stack += _children(current)
-    return total
+__all__ = ["measure_command"]
 
 
 def measure_command(
     command: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-    interval_s: float = 0.02,
 ) -> dict[str, Any]:
     """Run ``command`` to completion and measure it.
 
@@ -64,8 +33,6 @@ def measure_command(
     env : dict, optional
         Environment of the command (default: this process's).
     cwd : path, optional
-    interval_s : float
-        Seconds between memory samples.
 
     Returns
     -------
@@ -73,20 +40,24 @@ def measure_command(
         ``wall_s``, ``peak_tree_rss_mib``, ``returncode``, ``loadavg_before``,
         ``loadavg_after`` (1-minute load averages), ``others_cpu_share`` (share of the
         machine's CPU time used by other processes during the run; None where unknown)
+        ``cpu_s`` (user + system seconds of the command and the processes it waited for)
         and the last lines of ``stderr`` when the command failed.
     """
     load_before = os.getloadavg()[0]
     times_before = os.times()
     busy_before = machine_busy_seconds()
     started = time.perf_counter()
-    process = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss_bytes(process.pid))
-        time.sleep(interval_s)
-    wall = time.perf_counter() - started
-    stderr = process.stderr.read() if process.stderr else ""
+    # Error output to a file, not a pipe: a pipe nobody reads until the end would block a
+    # command that writes more than the pipe holds.
+    with tempfile.TemporaryFile("w+") as stderr_file:
+        process = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr_file,
+                                   text=True)
+        with TreeMemorySampler(process.pid) as sampler:
+            process.wait()
+        wall = time.perf_counter() - started
+        stderr_file.seek(0)
+        stderr = stderr_file.read()
+    peak = sampler.peak_bytes
     times_after = os.times()
     # The command and the descendants it waited for, once reaped.
     own_cpu = (times_after.children_user + times_after.children_system

@@ -39,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     orders = args[0]
     out = args[1] if len(args) > 1 else str(Path(tempfile.mkdtemp()) / "features.parquet")
     started = time.perf_counter()
-    import segwise  # noqa: F401  (imports counted apart)
     from segwise.data import load_transactions
     from segwise.engines.duckdb import DuckDBEngine
     from segwise.features import build_features

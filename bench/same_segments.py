@@ -13,7 +13,6 @@ Writes ``bench/results/same-segments-<date>-<machine>.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
