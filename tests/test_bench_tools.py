@@ -77,3 +77,29 @@ def test_k_choice_comparison_records_both_curves():
     assert record["same_choice"] == (ours["chosen"] == reference["chosen"])
     text = _markdown({**record, "size": "test", "machine": describe_machine(), "started": "now"})
     assert f"**k = {reference['chosen']}**" in text
+
+
+def test_a_measured_command_reports_its_tree_memory_cpu_and_load():
+    from bench.proctree import measure_command
+
+    # A child that holds ~120 MiB while a grandchild holds ~60 MiB: the tree's sum counts both.
+    script = textwrap.dedent("""
+        import subprocess, sys, time
+        grandchild = subprocess.Popen([sys.executable, "-c", "b = bytearray(60 * 2**20); import time; time.sleep(1.5)"])
+        data = bytearray(120 * 2**20)
+        sum(range(3_000_000))
+        grandchild.wait()
+    """)
+    result = measure_command([sys.executable, "-c", script])
+    assert result["returncode"] == 0 and result["stderr_tail"] == ""
+    assert result["peak_tree_rss_mib"] >= 180
+    assert result["wall_s"] >= 1.5 and result["cpu_s"] > 0
+    assert result["loadavg_before"] >= 0
+
+
+def test_a_failing_command_keeps_the_end_of_its_error_output():
+    from bench.proctree import measure_command
+
+    result = measure_command([sys.executable, "-c", "import sys; sys.exit('no such orders file')"])
+    assert result["returncode"] == 1
+    assert "no such orders file" in result["stderr_tail"]

@@ -66,3 +66,43 @@ def test_the_spill_directory_an_engine_creates_is_removed(tmp_path):
     subprocess.run([str(script), "features", "orders.csv", "--out", "f.csv"], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
     assert not list(tmp_path.glob("segwise-duckdb-*"))  # the command's engine cleaned up at exit
+
+
+def _duckdb_limit_bytes(engine: DuckDBEngine) -> int:
+    # duckdb_settings() shows the limit rounded ('11.7 GiB'); the value in bytes is exact enough.
+    text = engine.execute("SELECT current_setting('memory_limit')")[0][0]
+    number, unit = text.split()
+    return int(float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit])
+
+
+def test_duckdb_memory_limit_defaults_to_a_fraction_of_the_machine(monkeypatch):
+    from segwise.engines.duckdb import MEMORY_FRACTION, MEMORY_LIMIT_ENV, _machine_memory_bytes
+
+    monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
+    engine = DuckDBEngine()
+    try:
+        expected = _machine_memory_bytes() * MEMORY_FRACTION
+        assert abs(_duckdb_limit_bytes(engine) - expected) < 0.01 * expected
+    finally:
+        engine.close()
+
+
+def test_duckdb_memory_limit_from_the_environment_and_the_argument(monkeypatch):
+    from segwise.engines.duckdb import MEMORY_LIMIT_ENV
+
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1GB")
+    engine = DuckDBEngine()
+    assert _duckdb_limit_bytes(engine) == pytest.approx(1000**3, rel=0.01)
+    engine.close()
+    engine = DuckDBEngine(memory_limit="500MB")  # the argument wins over the environment
+    assert _duckdb_limit_bytes(engine) == pytest.approx(500 * 1000**2, rel=0.01)
+    engine.close()
+
+
+def test_a_memory_limit_that_is_not_a_size_is_an_input_error(monkeypatch):
+    from segwise.engines.duckdb import MEMORY_LIMIT_ENV
+    from segwise.errors import InputError
+
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(InputError, match="SEGWISE_DUCKDB_MEMORY_LIMIT.*is not a size: give one such as 4GB"):
+        DuckDBEngine()

@@ -28,7 +28,7 @@ from segwise.engines.base import quote_identifier as q
 from segwise.engines.dialect import ISO_8601, CleaningDialect, ParsedColumn, RawInput
 from segwise.errors import InputError
 
-__all__ = ["DuckDBEngine", "DuckDBCleaning"]
+__all__ = ["DuckDBEngine", "DuckDBCleaning", "default_memory_limit", "MEMORY_FRACTION"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ class DuckDBEngine:
     database : str
         ``":memory:"`` (default) or a path to a DuckDB file.
     memory_limit : str, optional
-        DuckDB memory limit such as ``"2GB"``; above it DuckDB spills to disk.
+        DuckDB memory limit such as ``"2GB"``; above it DuckDB spills to disk. Default:
+        `default_memory_limit` (the ``SEGWISE_DUCKDB_MEMORY_LIMIT`` environment variable,
+        else `MEMORY_FRACTION` of the machine's memory).
     threads : int, optional
         Number of DuckDB worker threads (default: all cores).
     temp_directory : str, optional
@@ -72,14 +74,28 @@ class DuckDBEngine:
         self.execute("SET TimeZone = 'UTC'")
         # Library code never prints: DuckDB draws a progress bar on stdout for long queries.
         self.execute("SET enable_progress_bar = false")
+        # Memory DuckDB frees goes back to the system: without the allocator's background
+        # threads, freed pages of the feature build's intermediate tables stay resident
+        # (1M order lines: 245 MiB of 625 MiB after the features, bench/memory_stages.py)
+        # while the clustering that follows needs them.
+        self.execute("SET allocator_background_threads = true")
         self._remove_temp_directory = None
         if temp_directory is None:
             temp_directory = tempfile.mkdtemp(prefix="segwise-duckdb-")
             # Our own directory: removed when the engine closes, is collected, or at exit.
             self._remove_temp_directory = weakref.finalize(self, shutil.rmtree, temp_directory, True)
         self.execute(f"SET temp_directory = '{_sql_string(temp_directory)}'")
+        if memory_limit is None:
+            memory_limit = default_memory_limit()
         if memory_limit is not None:
-            self.execute(f"SET memory_limit = '{_sql_string(str(memory_limit))}'")
+            try:
+                self.execute(f"SET memory_limit = '{_sql_string(str(memory_limit))}'")
+            except duckdb.Error:
+                self.con.close()
+                raise InputError(
+                    f"DuckDB memory limit {memory_limit!r} (argument memory_limit, --memory-limit or "
+                    f"{MEMORY_LIMIT_ENV}) is not a size: give one such as 4GB or 500MB"
+                ) from None
         if threads is not None:
             self.execute(f"SET threads = {int(threads)}")
 
@@ -118,8 +134,12 @@ class DuckDBEngine:
         return pd.concat(parts, ignore_index=True)
 
     def fetch_arrow(self, query: str | ibis.Table, params: list[Any] | None = None) -> pa.Table:
-        """Run SQL text or an Ibis expression and return Arrow."""
-        return self.con.sql(self._sql(query), params=params).to_arrow_table()
+        """Run SQL text or an Ibis expression and return Arrow.
+
+        Streamed in batches (see `fetch_df`): the result is never collected whole inside
+        DuckDB, and the batches become the table's chunks without a copy.
+        """
+        return self.con.sql(self._sql(query), params=params).to_arrow_reader(_FETCH_BATCH_ROWS).read_all()
 
     @staticmethod
     def _sql(query: str | ibis.Table) -> str:
@@ -163,6 +183,50 @@ class DuckDBEngine:
         self.con.close()
         if self._remove_temp_directory is not None:
             self._remove_temp_directory()
+
+
+#: Share of the machine's memory DuckDB may use by default. DuckDB's own default (80%)
+#: leaves too little for what the same process holds beside it: the feature table, the
+#: prepared matrix and the clustering's arrays (docs/scaling.md).
+MEMORY_FRACTION = 0.5
+
+#: Environment variable that sets the default memory limit (e.g. ``4GB``).
+MEMORY_LIMIT_ENV = "SEGWISE_DUCKDB_MEMORY_LIMIT"
+
+
+def _machine_memory_bytes() -> int | None:
+    """Physical memory, or the container's (cgroup) limit when that is lower; None when unknown."""
+    sizes = []
+    try:
+        sizes.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as limit_file:
+                text = limit_file.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            sizes.append(int(text))
+    sizes = [size for size in sizes if size > 0]
+    return min(sizes) if sizes else None
+
+
+def default_memory_limit() -> str | None:
+    """The DuckDB memory limit used when none is given.
+
+    ``SEGWISE_DUCKDB_MEMORY_LIMIT`` (e.g. ``4GB``) when set, else `MEMORY_FRACTION` of
+    the machine's memory (the container's limit when lower), in whole MiB; None (DuckDB
+    decides) when the machine's memory cannot be read.
+    """
+    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if configured:
+        return configured
+    total = _machine_memory_bytes()
+    if total is None:
+        return None
+    return f"{max(int(total * MEMORY_FRACTION) // 2**20, 64)}MiB"
 
 
 def _sql_string(value: str) -> str:

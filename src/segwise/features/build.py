@@ -15,6 +15,7 @@ from segwise.data import CustomerTable, Transactions
 from segwise.errors import InputError
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureContext, FeatureSpec
 from segwise.features.customers import apply_plan, derive_plan
+from segwise.features.plan import FeaturePlan
 
 __all__ = ["FeatureTable", "build_features", "parse_as_of", "learn_spec", "MAX_CHANNEL_LEVELS"]
 
@@ -322,13 +323,7 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         engine.execute(f"CREATE TEMP VIEW {q(lines_name)} AS {ibis.to_sql(lines, dialect=engine.dialect)}")
     else:
         lines_name = engine.materialize(lines)
-    part_names: list[str] = []
-
-    def store(expr: ibis.Table) -> ibis.Table:
-        name = engine.materialize(expr)
-        part_names.append(name)
-        return engine.table(name)
-
+    plan = FeaturePlan(engine, release_early=engine.name != "spark")  # see FeaturePlan
     try:
         lines_t = engine.table(lines_name)
         ctx = FeatureContext(
@@ -337,23 +332,31 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
             orders=engine.table(orders_name),
             as_of=as_of,
             spec=spec,
-            store=store,
+            store=plan.stage,
         )
         if "rfm" not in spec.families:
             raise InputError("the rfm family is required whenever features come from transactions")
-        # Each family is one query stored as a table, joined at the end: as one query the
+        # Every family's expression first, then one plan: the aggregations that families
+        # share (the orders or lines grouped by customer, the purchase lines by customer,
+        # category and order) are merged and computed once (`segwise.features.plan`).
+        computed = {family: FAMILIES[family].compute(ctx) for family in ["rfm"] + [
+            f for f in spec.families if f != "rfm"]}
+        computed = plan.merge(computed)
+        # Each family is still one stored query, joined at the end: as one query the
         # families' aggregates and joins all hold memory at once, more than a memory limit
         # below the size of the log allows (DuckDB then fails instead of spilling).
-        result = store(FAMILIES["rfm"].compute(ctx))
-        for family in spec.families:
-            if family == "rfm":
-                continue
-            result = result.left_join(store(FAMILIES[family].compute(ctx)), "customer_id").drop("customer_id_right")
+        tables = plan.store_all(computed)
+        result = tables.pop("rfm")
+        for table in tables.values():
+            result = result.left_join(table, "customer_id").drop("customer_id_right")
         # Sorted here, not by the engine: a sort of the whole wide table is the one step
         # DuckDB could not fit under a memory limit smaller than the log. The order (code
         # points, as the engines sort) matters to the model fits of the families' finish.
-        frame = engine.fetch_df(result)
-        frame = frame.sort_values("customer_id", ignore_index=True)
+        # Arrow straight from the engine, sorted in Arrow (the byte order of UTF-8 is the
+        # code-point order) and converted to pandas once.
+        rows = plan.fetch(result, engine.fetch_arrow).sort_by("customer_id")
+        frame = rows.to_pandas()
+        del rows
         # The frame has one row per customer with an order (rfm is the base of the
         # joins) and those are a subset of the customers with lines: the rest only
         # returned. With nothing after as_of, the lines are the whole cleaned log,
@@ -364,8 +367,7 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
             n_line_customers = engine.execute(f"SELECT count(DISTINCT customer_id) FROM {q(lines_name)}")[0][0]
         n_returns_only = int(n_line_customers) - len(frame)
     finally:
-        for name in part_names:
-            engine.drop(name)
+        plan.drop()
         engine.drop(orders_name)
         if lines_is_view:
             engine.execute(f"DROP VIEW IF EXISTS {q(lines_name)}")
