@@ -125,7 +125,8 @@ class EngineBounds:
     memory_limit: Annotated[
         Optional[str],
         typer.Option("--memory-limit",
-                     help="Memory for DuckDB, e.g. 4GB or 500MB; beyond it DuckDB spills to --temp-dir."),
+                     help=("Memory for DuckDB, e.g. 4GB or 500MB; beyond it DuckDB spills to --temp-dir "
+                           "(default: SEGWISE_DUCKDB_MEMORY_LIMIT, else half the machine's memory).")),
     ] = None
     threads: Annotated[
         Optional[int], typer.Option("--threads", help="DuckDB worker threads (default: one per core).")
