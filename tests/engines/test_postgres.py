@@ -49,6 +49,9 @@ def test_cleaning_and_features_equal_duckdb_on_an_export(postgres_url, orders, t
     assert remote.roles.to_dict() == local.roles.to_dict()
     features_local, features_remote = build_features(local), build_features(remote)
     assert features_remote.excluded == features_local.excluded
+    # The category_mix levels are learned in the database: the same levels, then the same shares.
+    assert features_remote.spec.category_levels == features_local.spec.category_levels
+    assert any(c.startswith("share_category_") for c in features_local.frame.columns)
     assert_same_features(features_remote.frame, features_local.frame)
     # with an as_of inside the log (rows after it excluded in the database)
     inside = build_features(remote, as_of="2023-06-01")

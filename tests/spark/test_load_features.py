@@ -46,6 +46,8 @@ def test_cleaning_counts_and_every_feature_equal_duckdb(spark_engine, synthetic_
     # Every family, the categorical journey column included (compared as text, level by level).
     assert local.columns["first_purchase_category"].kind == "categorical"
     assert local.frame["first_purchase_category"].nunique() > 1
+    # The category_mix shares: levels learned by each engine (compared with the spec), then shares.
+    assert local.spec.category_levels and any(c.startswith("share_category_") for c in local.frame.columns)
     assert_same_features(local, build_features(spark_tx, as_of="2024-10-01"))
 
 

@@ -1,7 +1,8 @@
 """Customer features, one definition per family, computed point-in-time (as_of).
 
 Families: ``rfm`` (recency, frequency, monetary, tenure), ``affinity`` (category
-breadth/concentration/entropy, discount share), ``engagement`` (channel shares,
+breadth/concentration/entropy, discount share), ``category_mix`` (share of orders
+per category), ``engagement`` (channel shares,
 weekend and part-of-day shares), ``journey`` (inter-purchase rhythm, purchase-rate
 change, spend trend), ``seasonality`` (share of orders per quarter, concentration in
 the year), ``value`` (expected purchases, probability alive and lifetime
@@ -11,7 +12,7 @@ on the order lines, e.g. a country) and ``attributes`` (columns of a customer ta
 
 # Import order is registration order, which is the column order of feature tables.
 from segwise.features import rfm  # noqa: F401,I001  (registers the family)
-from segwise.features import affinity, engagement, journey  # noqa: F401,I001
+from segwise.features import affinity, categories, engagement, journey  # noqa: F401,I001
 from segwise.features import seasonality, value  # noqa: F401,I001  (register the families)
 from segwise.features import attributes  # noqa: F401,I001  (customer attributes read from the log)
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureSpec
@@ -26,8 +27,8 @@ __all__ = [
 def reference_markdown() -> str:
     """The feature reference (docs/features.md), generated from the family definitions."""
     example = FeatureSpec(
-        families=list(FAMILIES), channel_levels=["web", "app"], has_category=True, has_discount=True,
-        has_time_of_day=True, log_attributes={"country": "Country"},
+        families=list(FAMILIES), channel_levels=["web", "app"], category_levels=["toys"], has_category=True,
+        has_discount=True, has_time_of_day=True, log_attributes={"country": "Country"},
     )
     lines = [
         "# Feature reference",
@@ -36,7 +37,9 @@ def reference_markdown() -> str:
         "this file equal to it. Every feature is computed point-in-time: only rows dated before `as_of`",
         "count, and `as_of` (default: the day after the last transaction) is recorded with every result.",
         "Channel columns are made per channel found in the data (the most frequent 8); `web` and `app`",
-        "below are examples. Part-of-day columns exist only when the timestamps have a time of day.",
+        "below are examples. Category share columns are made per category (those bought by the most",
+        "customers, at most 12); `toys` is an example. Part-of-day columns exist only when the timestamps",
+        "have a time of day.",
         "",
     ]
     for name, family in FAMILIES.items():

@@ -52,6 +52,9 @@ class FeatureSpec:
 
     families: list[str]
     channel_levels: list[str] = field(default_factory=list)
+    #: Product categories with a share column each (``category_mix``); a model stored
+    #: before they existed has none.
+    category_levels: list[str] = field(default_factory=list)
     has_category: bool = False
     has_discount: bool = False
     has_time_of_day: bool = False

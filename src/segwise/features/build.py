@@ -14,6 +14,7 @@ import pandas as pd
 from segwise.data import CustomerTable, Transactions
 from segwise.errors import InputError
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureContext, FeatureSpec
+from segwise.features.categories import learn_category_levels
 from segwise.features.customers import apply_plan, derive_plan
 from segwise.features.plan import FeaturePlan
 
@@ -118,6 +119,8 @@ def learn_spec(
                 f"LIMIT {MAX_CHANNEL_LEVELS}"
             )
             spec.channel_levels = [r[0] for r in rows]
+        if transactions.has_category:
+            spec.category_levels = learn_category_levels(transactions)
     if customers is not None:
         spec.attributes = dict(customers.kinds)
     wanted = list(families) if families is not None else list(FAMILIES)
