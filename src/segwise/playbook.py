@@ -41,16 +41,18 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import operator
 import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from segwise.errors import InputError, ModelError
+from segwise.prepare import _is_missing
 
 __all__ = [
     "Condition", "ActionRule", "SegmentPlay", "Playbook", "parse_playbook", "load_playbook",
@@ -69,6 +71,21 @@ _OPERATORS = ("<=", ">=", "==", "!=", "<", ">")
 _CONDITION = re.compile(
     r"^\s*(?:`(?P<quoted>[^`]+)`|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>.+?)\s*$"
 )
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+}
+
+
+def _as_number(value: Any) -> float:
+    """The value as a number, NaN when missing or not numeric (as ``pd.to_numeric(errors="coerce")``)."""
+    if _is_missing(value):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -131,6 +148,18 @@ class Condition:
                 ">=": numbers >= self.value, "==": numbers == self.value, "!=": numbers != self.value,
             }[self.op]
         return result & ~np.isnan(numbers)
+
+    def holds_value(self, value: Any) -> bool:
+        """Whether one customer's ``value`` of the feature meets the condition, read as `holds`
+        reads a one-row column: text compared as text (missing meets neither ``==`` nor ``!=``),
+        numbers as numbers (missing, or text that is not a number, meets nothing)."""
+        if isinstance(self.value, str):
+            if _is_missing(value):
+                return False
+            equal = str(value) == self.value
+            return equal if self.op == "==" else not equal
+        number = _as_number(value)
+        return not math.isnan(number) and _COMPARE[self.op](number, self.value)
 
 
 @dataclass(frozen=True)
@@ -382,8 +411,9 @@ class Playbook:
         play = self.for_segment(segment_id)
         if play is None:
             return []
-        row = pd.DataFrame({name: [features.get(name)] for name in self.rule_features})
-        return [rule.action for rule in play.actions if all(bool(c.holds(row)[0]) for c in rule.when)]
+        # One value per condition, no one-row frame: this runs on every served assignment.
+        return [rule.action for rule in play.actions
+                if all(c.holds_value(features.get(c.feature)) for c in rule.when)]
 
     # ------------------------------------------------------------------ (de)serialisation
 

@@ -1,4 +1,5 @@
-"""`PlaybookRules` (no pandas) gives the actions `Playbook.actions_for` gives."""
+"""`Playbook.actions_for` (one value per condition, no pandas) gives the actions the column-wise
+`Condition.holds` gives on a one-row frame."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 
 from segwise.playbook import Condition, parse_playbook
 from segwise.playbook_starter import starter_playbook
-from segwise.serve.actions import PlaybookRules, holds
 from segwise.serve.settings import Settings
 from segwise.serve.state import ServedModel
 
@@ -27,14 +27,15 @@ def test_one_value_reads_as_a_one_row_column(condition):
     parsed = Condition.parse(condition, where="test")
     for value in VALUES:
         expected = bool(parsed.holds(pd.DataFrame({"x": [value]}))[0])
-        assert holds(parsed, value) == expected, (condition, value)
+        assert parsed.holds_value(value) == expected, (condition, value)
 
 
 def test_served_actions_equal_the_playbook_on_random_customers(model_a):
     model = model_a.model
     playbook = parse_playbook(starter_playbook(model)).bind_model(model)
-    rules = PlaybookRules(playbook, int(model.segmenter.n_segments_))
-    assert any(when for plays in rules.rules.values() for _, when in plays)  # rules with conditions
+    plays = {i: playbook.for_segment(i) for i in range(int(model.segmenter.n_segments_))}
+    plays = {i: play for i, play in plays.items() if play is not None}
+    assert any(rule.when for play in plays.values() for rule in play.actions)  # rules with conditions
     rng = random.Random(0)
     frame = model_a.features
     compared = 0
@@ -42,8 +43,10 @@ def test_served_actions_equal_the_playbook_on_random_customers(model_a):
         features = {c: frame[c].iloc[i % len(frame)] for c in playbook.rule_features}
         for column in rng.sample(list(features), k=min(2, len(features))):
             features[column] = rng.choice([None, math.nan, features[column] * rng.uniform(0, 3), "x"])
-        for segment_id in rules.rules:
-            assert rules.actions_for(segment_id, features) == playbook.actions_for(segment_id, features)
+        row = pd.DataFrame({name: [features.get(name)] for name in playbook.rule_features})
+        for segment_id, play in plays.items():
+            by_frame = [rule.action for rule in play.actions if all(bool(c.holds(row)[0]) for c in rule.when)]
+            assert playbook.actions_for(segment_id, features) == by_frame
             compared += 1
     assert compared >= 300
 

@@ -26,7 +26,6 @@ from segwise.features.base import FeatureColumn, FeatureSpec
 from segwise.features.value import VALUE_COLUMNS
 from segwise.model import SegmentationModel, load_model
 from segwise.playbook import Playbook
-from segwise.serve.actions import PlaybookRules
 from segwise.serve.compiled import CompiledAssigner
 from segwise.serve.fastparse import FeatureRequests
 from segwise.serve.schemas import RequestSchemas, value_bounds
@@ -60,8 +59,6 @@ class ServedModel:
     compiled: CompiledAssigner
     #: Reads well-formed batches straight into arrays (others go to ``schemas``).
     requests: FeatureRequests
-    #: The playbook's next-best-action rules, evaluated without pandas (None without a playbook).
-    rules: PlaybookRules | None
     #: What the transactions form computes: the columns assignment needs, plus the value
     #: family when the model has fitted parameters for it (scored with them, never refitted).
     transactions_spec: FeatureSpec | None = None
@@ -165,13 +162,12 @@ class ServedModel:
             transactions_problem=transactions_problem, segments_body=segments_body, info=info,
             info_body=to_json(info), examples=_examples(model, probe, known, schemas, transactions_problem),
             compiled=compiled, requests=requests,
-            rules=PlaybookRules(playbook, n_segments) if playbook is not None else None,
             transactions_spec=transactions_spec, value_columns=value_columns,
         )
 
     def actions(self, segment_id: int, features: dict[str, Any]) -> list[str] | None:
         """The playbook's recommended actions for one customer (None without a playbook)."""
-        return None if self.rules is None else self.rules.actions_for(segment_id, features)
+        return None if self.playbook is None else self.playbook.actions_for(segment_id, features)
 
 
 def _examples(model: SegmentationModel, probe: dict[str, Any], known: dict[str, FeatureColumn | None],
