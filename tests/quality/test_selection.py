@@ -28,7 +28,7 @@ def test_gate_keeps_shares_that_differ_between_customers_and_leaves_sampling_noi
     docs = {"n_orders": _doc("n_orders", "rfm", "orders"),
             "share_habit": _doc("share_habit", "engagement", "share 0-1"),
             "share_noise": _doc("share_noise", "engagement", "share 0-1"),
-            "share_orders_q1": _doc("share_orders_q1", "seasonality", "share 0..1"),
+            "share_orders_q1": _doc("share_orders_q1", "seasonality", "share 0-1"),
             "trend": _doc("trend", "journey", "ratio -1..1")}
     gate = gate_shares(frame, docs, used=["n_orders"])
     assert gate.kept == ["share_habit", "share_orders_q1"]

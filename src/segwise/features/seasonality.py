@@ -31,7 +31,7 @@ _RULE = (f"missing with fewer than {MIN_SEASON_ORDERS} orders or a first order l
 def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
     quarters = [
         FeatureColumn(
-            f"share_orders_q{q}", "seasonality", "share 0..1",
+            f"share_orders_q{q}", "seasonality", "share 0-1",
             f"Share of the customer's orders placed in calendar quarter {q} ({_RULE}).",
         )
         for q in range(1, 5)

@@ -52,7 +52,7 @@ __all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares"]
 GATED_FAMILIES = ("engagement", "seasonality")
 
 #: Units of per-order shares (a count of orders over all orders).
-ORDER_SHARE_UNITS = ("share 0-1", "share 0..1")
+ORDER_SHARE_UNITS = ("share 0-1",)
 
 #: Reliability a share needs to join the default definition.
 MIN_GATE_RELIABILITY = 0.5

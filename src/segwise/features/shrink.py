@@ -38,7 +38,7 @@ import pandas as pd
 __all__ = ["ShareShrinkage", "fit_shrinkage", "shrinkable_columns", "SHARE_UNITS"]
 
 #: Units (`FeatureColumn.unit`) of the columns that are shrunk, with their range.
-SHARE_UNITS = {"share 0-1": (0.0, 1.0), "share 0..1": (0.0, 1.0), "ratio -1..1": (-1.0, 1.0)}
+SHARE_UNITS = {"share 0-1": (0.0, 1.0), "ratio -1..1": (-1.0, 1.0)}
 
 #: Families whose shares are shrunk: the order shares that used to be left out of
 #: segment definitions as noise. Affinity's shares keep their raw values: the
