@@ -3,8 +3,8 @@
 Steps, in order (each decision is recorded in ``report_``):
 
 1. **missing values**: numeric columns get the training median, categorical ones the
-   most frequent level (scikit-learn's `SimpleImputer`); a numeric column with at
-   least ``indicator_min_share`` missing values also gets a ``<column>_missing``
+   most frequent level; a numeric column with at least ``indicator_min_share``
+   missing values also gets a ``<column>_missing``
    0/1 column, because "never bought twice" is information, not noise;
 2. **skew**: a numeric column whose skewness (scipy) exceeds ``skew_threshold``, or
    that is named in ``log_columns`` (durations, counts, amounts), is
@@ -39,7 +39,6 @@ import pandas as pd
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
-from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -259,9 +258,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             indicators = []
         report["indicators"] = [f"{c}_missing" for c in indicators]
 
-        imputer = SimpleImputer(strategy=self.impute)
-        filled = imputer.fit_transform(values) if values.size else values
-        fill_values = imputer.statistics_ if values.size else np.zeros(0)
+        fill_values = _fill_values(values, self.impute)
+        filled = np.where(np.isnan(values), fill_values, values) if values.size else values
 
         skewness = _skewness(filled) if values.size else np.zeros(len(numeric))
         negative_share = (filled < 0).mean(axis=0) if values.size else np.zeros(0)
@@ -754,6 +752,17 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
 def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _fill_values(values: np.ndarray, impute: str) -> np.ndarray:
+    """Each column's median or mean of its present values (no column is all missing here).
+
+    Column by column with `numpy.median`: scikit-learn's imputer takes the median of
+    a masked array, which sorts every column whole (seconds at a million customers).
+    """
+    if impute == "mean":
+        return np.nanmean(values, axis=0)
+    return np.asarray([np.median(column[~np.isnan(column)]) for column in values.T], dtype=np.float64)
 
 
 def _skewness(values: np.ndarray) -> np.ndarray:

@@ -340,37 +340,78 @@ def cluster_value_means(frame: pd.DataFrame, raw_labels: np.ndarray, value_col: 
 def segment_stats(features: pd.DataFrame, labels: np.ndarray, *, value_column: str | None = None,
                   log_columns: set[str] | None = None) -> SegmentStats:
     """`SegmentStats` of ``features`` grouped by ``labels`` (numpy, on this machine)."""
-
     labels = np.asarray(labels)
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
     categorical = [c for c in features.columns if c not in numeric]
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    ids = np.unique(labels)
-    means, medians, observed, revenue, categories = [], [], [], [], {}
-    for seg in ids:
-        mask = labels == seg
-        block = values[mask]
-        with warnings.catch_warnings():
-            # An all-missing column in a segment (e.g. inter-purchase days of
-            # one-time buyers) has no mean: NaN is the honest answer.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means.append(np.nanmean(block, axis=0))
-            medians.append(np.nanmedian(block, axis=0))
-        observed.append((~np.isnan(block)).mean(axis=0) if len(block) else np.zeros(len(numeric)))
-        if value_column in numeric:
-            revenue.append(float(np.nansum(features.loc[mask, value_column])))
-        categories[int(seg)] = {column: _top_levels(features.loc[mask, column]) for column in categorical}
-    shape = (len(ids), len(numeric))
+    groups = _Groups(labels)
+    k, p = len(groups.ids), len(numeric)
+    means, medians, observed = np.full((k, p), np.nan), np.full((k, p), np.nan), np.zeros((k, p))
+    pop_mean = np.full(p, np.nan) if len(labels) else np.zeros(p)
+    pop_std, pop_median = np.full(p, np.nan), np.full(p, np.nan)
+    revenue = None
+    # Column by column: a copy of the whole numeric block, sorted by segment, would
+    # double the frame's memory at a million customers.
+    for j, column in enumerate(numeric):
+        values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~np.isnan(values)
+        means[:, j], counts = groups.nanmeans(values, present)
+        observed[:, j] = counts / np.maximum(groups.sizes, 1)
+        grouped, grouped_present = groups.sort(values), groups.sort(present)
+        for i, (lo, hi) in enumerate(groups.bounds()):
+            block = grouped[lo:hi][grouped_present[lo:hi]]
+            if block.size:
+                medians[i, j] = np.median(block)
+        finite = values[present]
+        if finite.size:
+            pop_mean[j], pop_std[j], pop_median[j] = finite.mean(), finite.std(), np.median(finite)
+        if column == value_column:
+            revenue = groups.sums(np.where(present, values, 0.0))
+    categories: dict[int, dict[str, dict[str, float]]] = {int(seg): {} for seg in groups.ids}
+    for column in categorical:
+        grouped = groups.sort(features[column].to_numpy(dtype=object))
+        for seg, (lo, hi) in zip(groups.ids, groups.bounds()):
+            categories[int(seg)][column] = _top_levels(pd.Series(grouped[lo:hi], dtype=object))
     return SegmentStats(
-        numeric=numeric, categorical=categorical, segment_ids=ids.astype(np.int64),
-        n_customers=np.asarray([(labels == seg).sum() for seg in ids], dtype=np.int64),
-        means=np.asarray(means).reshape(shape), medians=np.asarray(medians).reshape(shape),
-        observed=np.asarray(observed).reshape(shape),
-        pop_mean=np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric)),
-        pop_std=np.nanstd(values, axis=0), pop_median=np.nanmedian(values, axis=0),
-        naming_zscores=naming_zscores(features, labels, set(log_columns or ())),
-        categories=categories, revenue=np.asarray(revenue) if value_column in numeric else None,
+        numeric=numeric, categorical=categorical, segment_ids=groups.ids.astype(np.int64),
+        n_customers=groups.sizes.astype(np.int64), means=means, medians=medians, observed=observed,
+        pop_mean=pop_mean, pop_std=pop_std, pop_median=pop_median,
+        naming_zscores=naming_zscores(features, labels, set(log_columns or ()), groups=groups),
+        categories=categories, revenue=revenue,
     )
+
+
+class _Groups:
+    """The customers of each segment as one contiguous block of a stable sort by label.
+
+    One sort serves every column; per-segment boolean masks cost a pass over all
+    customers for each segment and column.
+    """
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.ids, codes = np.unique(labels, return_inverse=True)
+        self.codes = codes.reshape(-1)
+        self.sizes = np.bincount(self.codes, minlength=len(self.ids))
+        self.order = np.argsort(self.codes, kind="stable")
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)])
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """``(start, end)`` of each segment's block in `sort`'s order."""
+        return list(zip(self.starts[:-1].tolist(), self.starts[1:].tolist()))
+
+    def sort(self, values: np.ndarray) -> np.ndarray:
+        """``values`` in segment order."""
+        return values[self.order]
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` per segment."""
+        return np.bincount(self.codes, weights=values, minlength=len(self.ids))
+
+    def nanmeans(self, values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the present ``values`` per segment (NaN where none is) and how many are present."""
+        counts = np.bincount(self.codes, weights=present, minlength=len(self.ids))
+        totals = self.sums(np.where(present, values, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, totals / counts, np.nan), counts
 
 
 def _top_levels(values: pd.Series, n: int = 5) -> dict[str, float]:
@@ -382,32 +423,32 @@ def _top_levels(values: pd.Series, n: int = 5) -> dict[str, float]:
     return {level: count / total for level, count in ordered}
 
 
-def naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[str]) -> dict[int, dict[str, float]]:
+def naming_zscores(features: pd.DataFrame, labels: np.ndarray, log_columns: set[str], *,
+                   groups: "_Groups | None" = None) -> dict[int, dict[str, float]]:
     """Standardised segment means, with durations, counts and skewed amounts on a log scale.
 
     On the raw scale one extreme segment dominates the standard deviation of a
     skewed column; on the log scale every segment's position is readable.
     """
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    # A copy: columns are log-transformed in place, and pandas may hand out a read-only view.
-    values = features[numeric].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    groups = groups if groups is not None else _Groups(np.asarray(labels))
+    z = np.zeros((len(groups.ids), len(numeric)))
     for j, column in enumerate(numeric):
-        col = values[:, j]
+        col = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
         finite = col[np.isfinite(col)]
-        if finite.size == 0 or finite.min() < 0:
+        if finite.size and finite.min() >= 0:
+            with np.errstate(all="ignore"):
+                # (A constant column has no skewness; scipy would warn about it.)
+                skewed = (finite.size > 2 and finite.max() > finite.min()
+                          and float(np.nan_to_num(stats.skew(finite))) > 1.0)
+            if column in log_columns or skewed:
+                col = np.log1p(col)
+        present = ~np.isnan(col)
+        if not present.any():
             continue
-        with np.errstate(all="ignore"):
-            # (A constant column has no skewness; scipy would warn about it.)
-            skewed = finite.size > 2 and finite.max() > finite.min() and float(np.nan_to_num(stats.skew(finite))) > 1.0
-        if column in log_columns or skewed:
-            values[:, j] = np.log1p(col)
-    mean = np.nanmean(values, axis=0)
-    std = np.nanstd(values, axis=0)
-    out = {}
-    for seg in np.unique(labels):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            seg_mean = np.nanmean(values[labels == seg], axis=0)
-        z = np.where(std > 0, (seg_mean - mean) / np.where(std > 0, std, 1.0), 0.0)
-        out[int(seg)] = {c: float(v) for c, v in zip(numeric, z)}
-    return out
+        observed = col[present]
+        mean, std = observed.mean(), observed.std()
+        seg_mean, _ = groups.nanmeans(col, present)
+        if std > 0:
+            z[:, j] = (seg_mean - mean) / std
+    return {int(seg): {c: float(v) for c, v in zip(numeric, row)} for seg, row in zip(groups.ids, z)}

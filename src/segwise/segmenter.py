@@ -70,7 +70,7 @@ from segwise.prepare import Preprocessor, as_feature_frame
 from segwise.cluster.select import resolve_n_segments
 from segwise.cluster.screen import MIN_KEPT, SCREEN_SAMPLE, screen_columns
 from segwise.profile import (
-    Profiles, _clean_json, cluster_value_means, compute_profiles, order_by_value, profiles_from_stats,
+    Profiles, _clean_json, cluster_value_means, order_by_value, profiles_from_stats, segment_stats,
 )
 from segwise.validate import internal_metrics
 
@@ -409,14 +409,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def _profile(self, frame: pd.DataFrame, labels: np.ndarray, source=None) -> tuple[Profiles, dict[str, Any]]:
         profile_kw = {"units": self.units_, "value_column": self.value_col_, "log_columns": set(self.log_columns_)}
-        naming_zscores = None
         if source is None:
-            profiles = compute_profiles(frame, labels, **profile_kw)
+            stats_ = segment_stats(frame, labels, value_column=self.value_col_, log_columns=set(self.log_columns_))
         else:
             # Aggregated where the data live: one row per segment comes back.
             stats_ = source.segment_stats(labels, value_column=self.value_col_, log_columns=set(self.log_columns_))
-            profiles = profiles_from_stats(stats_, units=self.units_, value_column=self.value_col_)
-            naming_zscores = stats_.naming_zscores
+        profiles = profiles_from_stats(stats_, units=self.units_, value_column=self.value_col_)
+        # The naming z-scores come with the statistics; naming does not compute them again.
+        naming_zscores = stats_.naming_zscores
         parts = getattr(self.clusterer_, "name_parts_", None)
         segment_parts, part_columns = None, None
         if parts is not None:
