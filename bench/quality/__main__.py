@@ -9,7 +9,8 @@ other, and the summary of both swaps is recorded.
 
 Options: ``--size small|default|large``, ``--dev A|B`` (the development half;
 the printed targets are those of the other half), ``--only dev|held-out`` to
-run one half while iterating (not recorded), ``--families a,b``, ``--seed``.
+run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
+``--label NAME`` (records ``quality-<size>-NAME-...``: a variant, not the default).
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", default=None, help="comma-separated family names (nothing is recorded)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--label", default=None,
+                        help="a qualifier naming the variant measured: quality-<size>-<label>-<date>-... "
+                             "(without it the file is the current default's)")
     args = parser.parse_args(argv)
     held = "B" if args.dev == "A" else "A"
     chosen = list(FAMILIES)
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     markdown = render(record)
     print(markdown)
     if not (args.no_record or args.only or args.families):
-        record_named(f"quality-{args.size}", record, markdown)
+        record_named(f"quality-{args.size}" + (f"-{args.label}" if args.label else ""), record, markdown)
     return 1 if any(r.get("segwise_error") for r in rows) else 0
 
 

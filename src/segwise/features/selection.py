@@ -8,7 +8,8 @@ makes a weekend share 0 or 1) split the segments. The gate keeps a share column
 only when its customers differ far more than sampling explains:
 
 - the candidates are the per-order shares of the `GATED_FAMILIES`
-  (a customer's share of orders by channel, weekend, part of day, quarter),
+  (a customer's share of orders by channel, weekend, part of day, quarter, and
+  the share of orders returned or cancelled when the log has returns),
   whose sampling error is binomial in the number of orders;
 - each candidate's *reliability* (`segwise.features.shrink`: the share of its
   observed variance that lies between customers rather than in sampling) must
@@ -49,7 +50,7 @@ from segwise.features.shrink import SHARE_UNITS, ShareShrinkage
 __all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares"]
 
 #: Families whose per-order shares are candidates of the gate.
-GATED_FAMILIES = ("engagement", "seasonality")
+GATED_FAMILIES = ("engagement", "seasonality", "returns")
 
 #: Units of per-order shares (a count of orders over all orders).
 ORDER_SHARE_UNITS = ("share 0-1",)
