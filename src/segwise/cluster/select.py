@@ -54,7 +54,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
-__all__ = ["KSelection", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
+__all__ = ["KSelection", "prefer_widened", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
            "reference_silhouettes", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -128,6 +128,9 @@ class KSelection:
     models: dict[int, Any] = field(default_factory=dict, repr=False)
     supported: list[int] | None = None
     structure: dict[str, Any] | None = None
+    #: When the default definition's structure was weak and describing shares were
+    #: tried (`prefer_widened`): the columns tried, both margins, and what was kept.
+    widening: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -141,13 +144,15 @@ class KSelection:
             out["supported"] = list(self.supported)
         if self.structure is not None:
             out["structure"] = dict(self.structure)
+        if self.widening is not None:
+            out["widening"] = dict(self.widening)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "KSelection":
         return cls(candidates=data["candidates"], chosen=data["chosen"], knee=data.get("knee"),
                    rule=data["rule"], reason=data["reason"], supported=data.get("supported"),
-                   structure=data.get("structure"))
+                   structure=data.get("structure"), widening=data.get("widening"))
 
 
 def knee_point(ks: list[int], values: list[float]) -> int | None:
@@ -461,3 +466,20 @@ def _choose(candidates: list[dict[str, Any]], knee: int | None) -> tuple[int, st
     if knee is not None:
         reason += f"; the inertia curve bends at k={knee}"
     return chosen["k"], reason
+
+
+def prefer_widened(default: dict[str, Any] | None, widened: dict[str, Any] | None) -> bool:
+    """Whether a definition widened by describing shares replaces the default one.
+
+    Both arguments are `structure_strength` results. The widened definition is
+    tried only when the default's verdict is weak, and kept only when its own is
+    not: its margin over the reference clears `WEAK_MARGIN`, the threshold set on
+    the development half for the weak verdict. Weak structure in both stays the
+    default definition (more columns would only cut the continuum differently).
+    """
+    if not default or not widened or default.get("verdict") != "weak":
+        return False
+    before, after = default.get("margin"), widened.get("margin")
+    if after is None or widened.get("verdict") == "weak":
+        return False
+    return before is None or after > before

@@ -45,9 +45,10 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from segwise.features.shrink import SHARE_UNITS, ShareShrinkage
+from segwise.features.shrink import SHARE_UNITS, ShareShrinkage, reliable_unused_shares
 
-__all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares"]
+__all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares", "WIDENING_FAMILIES",
+           "widening_candidates"]
 
 #: Families whose per-order shares are candidates of the gate.
 GATED_FAMILIES = ("engagement", "seasonality", "returns")
@@ -131,3 +132,25 @@ def gate_shares(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[
         gate.reliability[column] = value
         (gate.kept if value >= threshold else gate.left_out).append(column)
     return gate
+
+
+#: Families whose reliable shares are tried when the default definition finds weak
+#: structure (`widening_candidates`; the rule is `segwise.cluster.select.prefer_widened`).
+#: The category shares are not gate candidates (on the demo population they are
+#: reliable and mixed with its RFM types, and cost it 0.96 to 0.72), but where the
+#: rfm and affinity columns find only a continuum, reliable category shares may be
+#: the structure itself (types that differ only in which categories they buy).
+#: Journey trends were measured and left out: on journey_only they raise the ARI but
+#: not the structure margin, and on bgnbd_overlap they lower both (docs/quality.md).
+WIDENING_FAMILIES = ("category_mix",)
+
+
+def widening_candidates(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[str],
+                        count_column: str = "n_orders") -> dict[str, float]:
+    """Shares of the `WIDENING_FAMILIES` outside ``used`` that pass the reliability threshold, with their reliability.
+
+    The threshold is the hint's (`segwise.features.shrink.HINT_RELIABILITY`, equal
+    to `MIN_GATE_RELIABILITY`): customers differ in them far more than sampling explains.
+    """
+    reliable = reliable_unused_shares(frame, docs, list(used), count_column)
+    return {c: r for c, r in reliable.items() if getattr(docs[c], "family", None) in WIDENING_FAMILIES}
