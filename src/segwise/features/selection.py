@@ -24,7 +24,9 @@ its types do differ in categories, mixed with the RFM differences) and with them
 its ARI falls from 0.96 to 0.72 (k 10 for 8); the held-out ``affinity_only``
 family, whose types differ only in categories, would rise from 0.01 to 0.75
 (docs/quality.md). They describe the segments, are shrunk when chosen with
-``--features`` and are pointed out when reliable (`segwise.features.shrink`).
+``--features`` and are pointed out when reliable (`segwise.features.shrink`);
+when the default definition finds only weak structure they are tried as a
+widening of it (`WIDENING_FAMILIES`, `widening_candidates`).
 
 Trend ratios (``purchase_rate_change``) and the journey family's category
 shares are not candidates: their reliability measures recency or category
