@@ -73,7 +73,7 @@ from segwise.defining_columns import (
 )
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
-from segwise.cluster.select import prefer_widened, resolve_n_segments
+from segwise.cluster.select import resolve_n_segments, widening_note, widening_record
 from segwise.cluster.screen import MIN_KEPT, SCREEN_SAMPLE, screen_columns
 from segwise.profile import (
     Profiles, _clean_json, cluster_value_means, compute_profiles, order_by_value, profiles_from_stats,
@@ -388,41 +388,25 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if not candidates:
             return
         wide = clone(self).set_params(features=list(self.feature_columns_) + list(candidates))
-        wide._fit(X, frame, docs, None)
-        wide_structure = getattr(wide.selection_, "structure", None)
-        kept = prefer_widened(structure, wide_structure)
-        listed = ", ".join(f"{c} ({r:.2f})" for c, r in sorted(candidates.items(), key=lambda kv: -kv[1])[:3])
-        more = f" and {len(candidates) - 3} more" if len(candidates) > 3 else ""
-        wide_margin = None if not wide_structure else wide_structure.get("margin")
-        record = {
-            "rule": "when the default definition's structure is weak, its reliable category shares are tried; "
-                    "the widened definition is kept when its structure is not weak",
-            "tried": {c: float(r) for c, r in candidates.items()},
-            "default": {"k": int(self.n_segments_), "margin": structure.get("margin"),
-                        "verdict": structure.get("verdict")},
-            "widened": {"k": int(wide.n_segments_), "margin": wide_margin,
-                        "verdict": None if not wide_structure else wide_structure.get("verdict")},
-            "kept": bool(kept),
-        }
-        if kept:
+        try:
+            wide._fit(X, frame, docs, None)
+        except InputError as exc:
+            # The default definition stands; the attempt is reported, not raised.
+            self.notes_.append(f"the structure is weak; the reliable category shares could not be tried: {exc}")
+            return
+        record = widening_record(candidates, structure, getattr(wide.selection_, "structure", None),
+                                 int(self.n_segments_), int(wide.n_segments_))
+        if record["kept"]:
             hint_note = _hint_note(self.share_hint_, docs) if self.share_hint_ else None
             before = [n for n in self.notes_ if n != hint_note]
             for name, value in vars(wide).items():
                 if name.endswith("_") and not name.startswith("_"):
                     setattr(self, name, value)
-            remaining = reliable_unused_shares(frame, docs, self.feature_columns_)
-            self.share_hint_ = remaining
-            self.notes_ = before + [n for n in wide.notes_ if n not in before] + [
-                f"the rfm and affinity columns alone found weak structure (margin {structure.get('margin')}, "
-                f"{record['default']['k']} segments); {len(candidates)} reliable category share(s) join the "
-                f"definition ({listed}{more}): with them the structure is {record['widened']['verdict']} "
-                f"(margin {wide_margin}, {record['widened']['k']} segments)"
-            ] + ([_hint_note(remaining, docs)] if remaining else [])
+            self.share_hint_ = reliable_unused_shares(frame, docs, self.feature_columns_)
+            self.notes_ = before + [n for n in wide.notes_ if n not in before] + [widening_note(record)] + (
+                [_hint_note(self.share_hint_, docs)] if self.share_hint_ else [])
         else:
-            self.notes_.append(
-                f"the structure is weak; the {len(candidates)} reliable category share(s) ({listed}{more}) were "
-                f"tried and left out: with them it is {record['widened']['verdict']} too (margin {wide_margin} "
-                f"against {structure.get('margin')})")
+            self.notes_.append(widening_note(record))
         if self.selection_ is not None:
             self.selection_.widening = record
 

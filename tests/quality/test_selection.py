@@ -91,3 +91,21 @@ def test_widening_candidates_are_the_reliable_category_shares_outside_the_defini
     found = widening_candidates(frame, docs, used=["n_orders"])
     assert list(found) == ["share_category_toys"] and found["share_category_toys"] > 0.8
     assert widening_candidates(frame, docs, used=["n_orders", "share_category_toys"]) == {}
+
+
+def test_a_widening_attempt_is_recorded_and_told_kept_or_not():
+    from segwise.cluster.select import widening_note, widening_record
+
+    tried = {"share_category_toys": 0.81, "share_category_books": 0.6}
+    kept = widening_record(tried, {"verdict": "weak", "margin": 0.05}, {"verdict": "clear", "margin": 0.2}, 5, 7)
+    assert kept["kept"] and kept["default"] == {"k": 5, "margin": 0.05, "verdict": "weak"}
+    assert kept["widened"] == {"k": 7, "margin": 0.2, "verdict": "clear"} and kept["tried"] == tried
+    assert widening_note(kept) == (
+        "the rfm and affinity columns alone found weak structure (margin 0.05, 5 segments); 2 reliable category "
+        "share(s) join the definition (share_category_toys (0.81), share_category_books (0.60)): with them the "
+        "structure is clear (margin 0.2, 7 segments)")
+    left = widening_record(tried, {"verdict": "weak", "margin": 0.05}, {"verdict": "weak", "margin": 0.08}, 5, 9)
+    assert not left["kept"]
+    assert widening_note(left) == (
+        "the structure is weak; the 2 reliable category share(s) (share_category_toys (0.81), share_category_books "
+        "(0.60)) were tried and left out: with them it is weak too (margin 0.08 against 0.05)")

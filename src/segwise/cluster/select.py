@@ -54,7 +54,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
-__all__ = ["KSelection", "prefer_widened", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
+__all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
            "reference_silhouettes", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -483,3 +483,31 @@ def prefer_widened(default: dict[str, Any] | None, widened: dict[str, Any] | Non
     if after is None or widened.get("verdict") == "weak":
         return False
     return before is None or after > before
+
+
+def widening_record(tried: dict[str, float], default: dict[str, Any], widened: dict[str, Any] | None,
+                    default_k: int, widened_k: int) -> dict[str, Any]:
+    """What run.json records of a widening attempt (``selection.widening``): tried, both fits, kept."""
+    widened = widened or {}
+    return {
+        "rule": "when the default definition's structure is weak, its reliable category shares are tried; "
+                "the widened definition is kept when its structure is not weak",
+        "tried": {c: float(r) for c, r in tried.items()},
+        "default": {"k": int(default_k), "margin": default.get("margin"), "verdict": default.get("verdict")},
+        "widened": {"k": int(widened_k), "margin": widened.get("margin"), "verdict": widened.get("verdict")},
+        "kept": bool(prefer_widened(default, widened or None)),
+    }
+
+
+def widening_note(record: dict[str, Any]) -> str:
+    """The run's note on a widening attempt (`widening_record`), kept or not."""
+    tried = record["tried"]
+    top = sorted(tried, key=tried.get, reverse=True)
+    listed = ", ".join(f"{c} ({tried[c]:.2f})" for c in top[:3]) + (f" and {len(top) - 3} more" if len(top) > 3 else "")
+    before, after = record["default"], record["widened"]
+    if record["kept"]:
+        return (f"the rfm and affinity columns alone found weak structure (margin {before['margin']}, {before['k']} "
+                f"segments); {len(tried)} reliable category share(s) join the definition ({listed}): with them the "
+                f"structure is {after['verdict']} (margin {after['margin']}, {after['k']} segments)")
+    return (f"the structure is weak; the {len(tried)} reliable category share(s) ({listed}) were tried and left "
+            f"out: with them it is {after['verdict']} too (margin {after['margin']} against {before['margin']})")
