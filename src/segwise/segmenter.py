@@ -403,6 +403,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 if name.endswith("_") and not name.startswith("_"):
                     setattr(self, name, value)
             self.share_hint_ = reliable_unused_shares(frame, docs, self.feature_columns_)
+            # The default definition's sentence (defining_columns.select_columns) now says what widened it.
+            described = len(self.profile_columns_) - len(self.feature_columns_)
+            before = [f"{n.split(';')[0]}, widened by {len(candidates)} reliable category share(s) (below); "
+                      f"{described} other columns describe them (add them with --features)"
+                      if n.startswith("segments are defined by") else n for n in before]
             self.notes_ = before + [n for n in wide.notes_ if n not in before] + [widening_note(record)] + (
                 [_hint_note(self.share_hint_, docs)] if self.share_hint_ else [])
         else:

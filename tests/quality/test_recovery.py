@@ -155,7 +155,10 @@ def test_with_no_flags_types_that_differ_only_in_categories_are_recovered():
     assert widening["kept"] and widening["default"]["verdict"] == "weak"
     assert widening["widened"]["verdict"] != "weak" and "share_category_kitchen" in widening["tried"]
     assert result.run["selection"]["structure"]["verdict"] == widening["widened"]["verdict"]
-    assert any("alone found weak structure" in n and "join the definition" in n for n in result.run["features"]["notes"])
+    notes = result.run["features"]["notes"]
+    assert any("alone found weak structure" in n and "join the definition" in n for n in notes)
+    assert any(n.startswith("segments are defined by the rfm and affinity families, widened by 10 reliable "
+                            "category share(s)") for n in notes)
 
 
 def test_clear_structure_is_not_widened_by_reliable_category_shares():
