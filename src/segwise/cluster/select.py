@@ -40,6 +40,11 @@ silhouette minus the reference's. The verdict (`STRUCTURE_RULE`) is ``clear``,
 continuum: still usable as bands of customers, but not natural groups, and the
 reason says so. The thresholds were set on the development half of
 ``bench.quality`` (see docs/quality.md).
+
+When the default definition of segments finds only weak structure, the
+Segmenter tries it widened by reliable category shares and keeps the wider one
+when its verdict is no longer weak (`prefer_widened`; the attempt is recorded as
+``KSelection.widening``, `widening_record`, and told in the notes, `widening_note`).
 """
 
 from __future__ import annotations
