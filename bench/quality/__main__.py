@@ -9,7 +9,9 @@ other, and the summary of both swaps is recorded.
 
 Options: ``--size small|default|large``, ``--dev A|B`` (the development half;
 the printed targets are those of the other half), ``--only dev|held-out`` to
-run one half while iterating (not recorded), ``--families a,b``, ``--seed``.
+run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
+``--label NAME`` (records ``quality-<size>-NAME-...``: a variant, not the default),
+``--off returns-gate|widening`` (the default with one selection step switched off).
 """
 
 from __future__ import annotations
@@ -59,6 +61,26 @@ def summarise(rows: list[dict[str, Any]], half: str) -> dict[str, Any]:
     }
 
 
+def _returns_gate_off() -> str:
+    """The returns share is no longer a gate candidate (the variant measured as ``widen``)."""
+    import segwise.features.selection as selection
+
+    selection.GATED_FAMILIES = tuple(f for f in selection.GATED_FAMILIES if f != "returns")
+    return "widen"
+
+
+def _widening_off() -> str:
+    """Weak structure is not widened by category shares (the variant measured as ``returns``)."""
+    import segwise.features.selection as selection
+
+    selection.WIDENING_FAMILIES = ()
+    return "returns"
+
+
+#: Selection steps ``--off`` can switch off, for measuring each on its own (docs/quality.md).
+_SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off}
+
+
 def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "–"
@@ -90,8 +112,10 @@ def render(record: dict[str, Any]) -> str:
              f"Seed {record['seed']}; {record['seconds']:.0f} s in all.", "",
              "segwise with no flags (`segwise.segment(data)` / `segment(customers=...)`), the seed notebook "
              "baseline (log RFM, k-means, silhouette-best k) and the oracle (best of k-means / Gaussian mixture "
-             "at the true k on the family's defining features). ARI against the planted types.", "",
-             table(record["families"]), ""]
+             "at the true k on the family's defining features). ARI against the planted types.", ""]
+    if record.get("switched_off"):
+        lines += [f"Variant: the default with `{record['switched_off']}` switched off (`--off`).", ""]
+    lines += [table(record["families"]), ""]
     for swap in record["protocol"]:
         s = swap["held_out"]
         lines += [f"## Development half {swap['dev']}, held-out half {s['half']}", "",
@@ -116,7 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", default=None, help="comma-separated family names (nothing is recorded)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--off", choices=tuple(_SWITCHES), default=None,
+                        help="measure the default with one of its selection steps switched off "
+                             "(recorded as quality-<size>-<label>; the label defaults to the step's)")
+    parser.add_argument("--label", default=None,
+                        help="a qualifier naming the variant measured: quality-<size>-<label>-<date>-... "
+                             "(without it the file is the current default's)")
     args = parser.parse_args(argv)
+    if args.off:
+        label = _SWITCHES[args.off]()
+        args.label = args.label or label
     held = "B" if args.dev == "A" else "A"
     chosen = list(FAMILIES)
     if args.only == "dev":
@@ -142,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     protocol = [{"dev": "B" if h == "A" else "A", "held_out": summarise(rows, h)} for h in halves]
     protocol.sort(key=lambda p: p["dev"] != args.dev)
     record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "dev": args.dev,
-              "seconds": round(seconds, 1), "machine": describe_machine(), "families": rows, "protocol": protocol}
+              "seconds": round(seconds, 1), "machine": describe_machine(), "families": rows, "protocol": protocol,
+              "switched_off": args.off}
     markdown = render(record)
     print(markdown)
     if not (args.no_record or args.only or args.families):
-        record_named(f"quality-{args.size}", record, markdown)
+        record_named(f"quality-{args.size}" + (f"-{args.label}" if args.label else ""), record, markdown)
     return 1 if any(r.get("segwise_error") for r in rows) else 0
 
 

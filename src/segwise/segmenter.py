@@ -18,7 +18,12 @@ customers with one or two orders are mostly sampling noise (one order makes a
 weekend share exactly 0 or 1), so shares that define the segments are shrunk
 toward the population by the number of orders they rest on and weighted by how
 reliable they are (`segwise.features.shrink`; the profiles show the raw shares).
-The gate was decided with ``bench.quality`` (docs/quality.md). Without RFM
+The gate was decided with ``bench.quality`` (docs/quality.md). When that
+definition finds only weak structure (a continuum, `segwise.cluster.select`) and
+the category shares are reliable, the definition widened by them is fitted too
+and replaces it when its structure is no longer weak (`Segmenter._widen_if_weak`;
+types that differ only in which categories they buy); the notes and run.json's
+``selection.widening`` say what was tried and kept. Without RFM
 columns (a customer attribute table) every column defines, except those a first
 clustering on all of them does not separate (`segwise.cluster.screen`); they
 still describe the segments. Constant and identifier-like columns are always
@@ -54,12 +59,13 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
+from segwise.features.selection import widening_candidates
 from segwise.features.shrink import ShareShrinkage, fit_shrinkage, reliable_unused_shares
 from segwise.defining_columns import (
     DEFAULT_FAMILIES, VALUE_COLUMN_HINTS, column_references, families_of, resolve_column_params, select_columns,
@@ -67,7 +73,7 @@ from segwise.defining_columns import (
 )
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
-from segwise.cluster.select import resolve_n_segments
+from segwise.cluster.select import resolve_n_segments, widening_note, widening_record
 from segwise.cluster.screen import MIN_KEPT, SCREEN_SAMPLE, screen_columns
 from segwise.profile import (
     Profiles, _clean_json, cluster_value_means, order_by_value, profiles_from_stats, segment_stats,
@@ -222,7 +228,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         statistics = getattr(engine, "customer_statistics", None)
         source = statistics(frame) if statistics is not None else None
         try:
-            return self._fit(X, frame, docs, source)
+            self._fit(X, frame, docs, source)
+            if source is None:
+                self._widen_if_weak(X, frame, docs)
+            return self
         finally:
             if source is not None:
                 source.close()
@@ -239,14 +248,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
                                         with_categorical=codes)
         notes += method_notes
         hint = reliable_unused_shares(frame, docs, columns) if self.features is None else {}
+        self.share_hint_ = hint
         if hint:
-            families_hinted = sorted({docs[c].family for c in hint})
-            top = sorted(hint, key=hint.get, reverse=True)
-            listed = ", ".join(f"{c} (reliability {hint[c]})" for c in top[:3]) + (
-                f" and {len(top) - 3} more" if len(top) > 3 else "")
-            notes.append(f"{listed} differ between customers "
-                         "far more than chance explains and may define segments: add them with --features "
-                         f"rfm,affinity,{','.join(families_hinted)}")
+            notes.append(_hint_note(hint, docs))
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
         categorical = [c for c in columns if c not in numeric]
         families = {name: col.family for name, col in docs.items()}
@@ -362,6 +366,54 @@ class Segmenter(ClusterMixin, BaseEstimator):
             **({"part_profiles": part_profiles} if part_profiles else {}),
         })
         return self
+
+    def _widen_if_weak(self, X, frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> None:
+        """When the default definition finds weak structure, try it widened by reliable describing shares.
+
+        Only for the default definition of an order log with the number of segments
+        chosen automatically. The candidates are the reliable shares of
+        `segwise.features.selection.WIDENING_FAMILIES` (the category shares); the
+        widened definition is fitted like the default one and replaces it when its
+        structure is no longer weak (`segwise.cluster.select.prefer_widened`). The
+        attempt, kept or not, is in the notes and in ``selection_.widening`` (run.json).
+        """
+        selection = self.selection_
+        structure = getattr(selection, "structure", None)
+        method_cls = get_method(self.method)
+        if (self.features is not None or not structure or structure.get("verdict") != "weak"
+                or method_cls.column_params or method_cls.categorical_encoding == "codes"
+                or "rfm" not in families_of(frame, docs)):
+            return
+        candidates = widening_candidates(frame, docs, self.feature_columns_)
+        if not candidates:
+            return
+        wide = clone(self).set_params(features=list(self.feature_columns_) + list(candidates))
+        try:
+            wide._fit(X, frame, docs, None)
+        except InputError as exc:
+            # The default definition stands; the attempt is reported, not raised.
+            self.notes_.append(f"the structure is weak; the reliable category shares could not be tried: {exc}")
+            return
+        record = widening_record(candidates, structure, getattr(wide.selection_, "structure", None),
+                                 int(self.n_segments_), int(wide.n_segments_))
+        if record["kept"]:
+            hint_note = _hint_note(self.share_hint_, docs) if self.share_hint_ else None
+            before = [n for n in self.notes_ if n != hint_note]
+            for name, value in vars(wide).items():
+                if name.endswith("_") and not name.startswith("_"):
+                    setattr(self, name, value)
+            self.share_hint_ = reliable_unused_shares(frame, docs, self.feature_columns_)
+            # The default definition's sentence (defining_columns.select_columns) now says what widened it.
+            described = len(self.profile_columns_) - len(self.feature_columns_)
+            before = [f"{n.split(';')[0]}, widened by {len(candidates)} reliable category share(s) (below); "
+                      f"{described} other columns describe them (add them with --features)"
+                      if n.startswith("segments are defined by") else n for n in before]
+            self.notes_ = before + [n for n in wide.notes_ if n not in before] + [widening_note(record)] + (
+                [_hint_note(self.share_hint_, docs)] if self.share_hint_ else [])
+        else:
+            self.notes_.append(widening_note(record))
+        if self.selection_ is not None:
+            self.selection_.widening = record
 
     def _describe(self, columns: list[str], profile_columns: list[str], value_col: str | None,
                   docs: Mapping[str, FeatureColumn], notes: list[str]) -> None:
@@ -602,3 +654,13 @@ def translate_details(details: Any, label_map: np.ndarray, profiles: Profiles) -
         return obj
 
     return walk(details)
+
+
+def _hint_note(hint: Mapping[str, float], docs: Mapping[str, FeatureColumn]) -> str:
+    """The note pointing out reliable shares that do not define the segments (their reliabilities)."""
+    families_hinted = sorted({docs[c].family for c in hint})
+    top = sorted(hint, key=hint.get, reverse=True)
+    listed = ", ".join(f"{c} (reliability {hint[c]})" for c in top[:3]) + (
+        f" and {len(top) - 3} more" if len(top) > 3 else "")
+    return (f"{listed} differ between customers far more than chance explains and may define segments: add them "
+            f"with --features rfm,affinity,{','.join(families_hinted)}")

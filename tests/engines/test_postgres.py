@@ -52,6 +52,8 @@ def test_cleaning_and_features_equal_duckdb_on_an_export(postgres_url, orders, t
     # The category_mix levels are learned in the database: the same levels, then the same shares.
     assert features_remote.spec.category_levels == features_local.spec.category_levels
     assert any(c.startswith("share_category_") for c in features_local.frame.columns)
+    # The returns share: returned order keys counted in the database, as DuckDB counts them.
+    assert features_remote.spec.has_returns and features_local.frame["share_returned_orders"].gt(0).any()
     assert_same_features(features_remote.frame, features_local.frame)
     # with an as_of inside the log (rows after it excluded in the database)
     inside = build_features(remote, as_of="2023-06-01")

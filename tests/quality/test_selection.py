@@ -56,3 +56,56 @@ def test_subsample_stability_is_high_for_real_groups_and_lower_for_cuts_of_a_clo
     groups = subsample_stability(blobs, [3], fit, random_state=0)
     cuts = subsample_stability(cloud, [7], fit, random_state=0)
     assert groups[3] > 0.95 and cuts[7] < groups[3] - 0.1
+
+
+def test_a_widened_definition_is_kept_only_when_it_lifts_weak_structure():
+    from segwise.cluster.select import prefer_widened
+
+    weak, weaker = {"verdict": "weak", "margin": 0.05}, {"verdict": "weak", "margin": 0.03}
+    moderate, clear = {"verdict": "moderate", "margin": 0.12}, {"verdict": "clear", "margin": 0.2}
+    assert prefer_widened(weak, clear) and prefer_widened(weak, moderate)
+    assert not prefer_widened(weak, weaker) and not prefer_widened(weaker, weak)  # weak both ways: default kept
+    assert not prefer_widened(moderate, clear)   # only weak structure is widened
+    assert not prefer_widened(weak, None) and not prefer_widened(None, clear)
+    assert not prefer_widened(weak, {"verdict": "moderate", "margin": None})
+
+
+def test_widening_candidates_are_the_reliable_category_shares_outside_the_definition():
+    from segwise.features.selection import WIDENING_FAMILIES, widening_candidates
+
+    rng = np.random.default_rng(1)
+    n = 3_000
+    orders = rng.integers(2, 12, n)
+    likes = rng.random(n) < 0.3
+    frame = pd.DataFrame({
+        "n_orders": orders,
+        "share_category_toys": rng.binomial(orders, np.where(likes, 0.8, 0.1)) / orders,
+        "share_category_books": rng.binomial(orders, 0.2) / orders,  # sampling noise only
+        "share_weekend_orders": rng.binomial(orders, np.where(likes, 0.9, 0.1)) / orders,  # reliable, not a category
+    })
+    docs = {"n_orders": _doc("n_orders", "rfm", "orders"),
+            "share_category_toys": _doc("share_category_toys", "category_mix", "share 0-1"),
+            "share_category_books": _doc("share_category_books", "category_mix", "share 0-1"),
+            "share_weekend_orders": _doc("share_weekend_orders", "engagement", "share 0-1")}
+    assert WIDENING_FAMILIES == ("category_mix",)
+    found = widening_candidates(frame, docs, used=["n_orders"])
+    assert list(found) == ["share_category_toys"] and found["share_category_toys"] > 0.8
+    assert widening_candidates(frame, docs, used=["n_orders", "share_category_toys"]) == {}
+
+
+def test_a_widening_attempt_is_recorded_and_told_kept_or_not():
+    from segwise.cluster.select import widening_note, widening_record
+
+    tried = {"share_category_toys": 0.81, "share_category_books": 0.6}
+    kept = widening_record(tried, {"verdict": "weak", "margin": 0.05}, {"verdict": "clear", "margin": 0.2}, 5, 7)
+    assert kept["kept"] and kept["default"] == {"k": 5, "margin": 0.05, "verdict": "weak"}
+    assert kept["widened"] == {"k": 7, "margin": 0.2, "verdict": "clear"} and kept["tried"] == tried
+    assert widening_note(kept) == (
+        "the rfm and affinity columns alone found weak structure (margin 0.05, 5 segments); 2 reliable category "
+        "share(s) join the definition (share_category_toys (0.81), share_category_books (0.60)): with them the "
+        "structure is clear (margin 0.2, 7 segments)")
+    left = widening_record(tried, {"verdict": "weak", "margin": 0.05}, {"verdict": "weak", "margin": 0.08}, 5, 9)
+    assert not left["kept"]
+    assert widening_note(left) == (
+        "the structure is weak; the 2 reliable category share(s) (share_category_toys (0.81), share_category_books "
+        "(0.60)) were tried and left out: with them it is weak too (margin 0.08 against 0.05)")

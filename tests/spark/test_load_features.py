@@ -48,6 +48,8 @@ def test_cleaning_counts_and_every_feature_equal_duckdb(spark_engine, synthetic_
     assert local.frame["first_purchase_category"].nunique() > 1
     # The category_mix shares: levels learned by each engine (compared with the spec), then shares.
     assert local.spec.category_levels and any(c.startswith("share_category_") for c in local.frame.columns)
+    # The returns share (the log has cancellations): the same returned order keys on both engines.
+    assert local.spec.has_returns and local.frame["share_returned_orders"].gt(0).any()
     assert_same_features(local, build_features(spark_tx, as_of="2024-10-01"))
 
 

@@ -40,6 +40,11 @@ silhouette minus the reference's. The verdict (`STRUCTURE_RULE`) is ``clear``,
 continuum: still usable as bands of customers, but not natural groups, and the
 reason says so. The thresholds were set on the development half of
 ``bench.quality`` (see docs/quality.md).
+
+When the default definition of segments finds only weak structure, the
+Segmenter tries it widened by reliable category shares and keeps the wider one
+when its verdict is no longer weak (`prefer_widened`; the attempt is recorded as
+``KSelection.widening``, `widening_record`, and told in the notes, `widening_note`).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
-__all__ = ["KSelection", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
+__all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
            "reference_silhouettes", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -128,6 +133,9 @@ class KSelection:
     models: dict[int, Any] = field(default_factory=dict, repr=False)
     supported: list[int] | None = None
     structure: dict[str, Any] | None = None
+    #: When the default definition's structure was weak and describing shares were
+    #: tried (`prefer_widened`): the columns tried, both margins, and what was kept.
+    widening: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -141,13 +149,15 @@ class KSelection:
             out["supported"] = list(self.supported)
         if self.structure is not None:
             out["structure"] = dict(self.structure)
+        if self.widening is not None:
+            out["widening"] = dict(self.widening)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "KSelection":
         return cls(candidates=data["candidates"], chosen=data["chosen"], knee=data.get("knee"),
                    rule=data["rule"], reason=data["reason"], supported=data.get("supported"),
-                   structure=data.get("structure"))
+                   structure=data.get("structure"), widening=data.get("widening"))
 
 
 def knee_point(ks: list[int], values: list[float]) -> int | None:
@@ -461,3 +471,48 @@ def _choose(candidates: list[dict[str, Any]], knee: int | None) -> tuple[int, st
     if knee is not None:
         reason += f"; the inertia curve bends at k={knee}"
     return chosen["k"], reason
+
+
+def prefer_widened(default: dict[str, Any] | None, widened: dict[str, Any] | None) -> bool:
+    """Whether a definition widened by describing shares replaces the default one.
+
+    Both arguments are `structure_strength` results. The widened definition is
+    tried only when the default's verdict is weak, and kept only when its own is
+    not: its margin over the reference clears `WEAK_MARGIN`, the threshold set on
+    the development half for the weak verdict. Weak structure in both stays the
+    default definition (more columns would only cut the continuum differently).
+    """
+    if not default or not widened or default.get("verdict") != "weak":
+        return False
+    before, after = default.get("margin"), widened.get("margin")
+    if after is None or widened.get("verdict") == "weak":
+        return False
+    return before is None or after > before
+
+
+def widening_record(tried: dict[str, float], default: dict[str, Any], widened: dict[str, Any] | None,
+                    default_k: int, widened_k: int) -> dict[str, Any]:
+    """What run.json records of a widening attempt (``selection.widening``): tried, both fits, kept."""
+    widened = widened or {}
+    return {
+        "rule": "when the default definition's structure is weak, its reliable category shares are tried; "
+                "the widened definition is kept when its structure is not weak",
+        "tried": {c: float(r) for c, r in tried.items()},
+        "default": {"k": int(default_k), "margin": default.get("margin"), "verdict": default.get("verdict")},
+        "widened": {"k": int(widened_k), "margin": widened.get("margin"), "verdict": widened.get("verdict")},
+        "kept": bool(prefer_widened(default, widened or None)),
+    }
+
+
+def widening_note(record: dict[str, Any]) -> str:
+    """The run's note on a widening attempt (`widening_record`), kept or not."""
+    tried = record["tried"]
+    top = sorted(tried, key=tried.get, reverse=True)
+    listed = ", ".join(f"{c} ({tried[c]:.2f})" for c in top[:3]) + (f" and {len(top) - 3} more" if len(top) > 3 else "")
+    before, after = record["default"], record["widened"]
+    if record["kept"]:
+        return (f"the rfm and affinity columns alone found weak structure (margin {before['margin']}, {before['k']} "
+                f"segments); {len(tried)} reliable category share(s) join the definition ({listed}): with them the "
+                f"structure is {after['verdict']} (margin {after['margin']}, {after['k']} segments)")
+    return (f"the structure is weak; the {len(tried)} reliable category share(s) ({listed}) were tried and left "
+            f"out: with them it is {after['verdict']} too (margin {after['margin']} against {before['margin']})")

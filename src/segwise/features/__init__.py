@@ -6,7 +6,8 @@ per category), ``engagement`` (channel shares,
 weekend and part-of-day shares), ``journey`` (inter-purchase rhythm, purchase-rate
 change, spend trend), ``seasonality`` (share of orders per quarter, concentration in
 the year), ``value`` (expected purchases, probability alive and lifetime
-value from buy-till-you-die models), ``log_attributes`` (customer attributes repeated
+value from buy-till-you-die models), ``returns`` (share of orders returned or
+cancelled, when the log has returns), ``log_attributes`` (customer attributes repeated
 on the order lines, e.g. a country) and ``attributes`` (columns of a customer table).
 """
 
@@ -14,6 +15,7 @@ on the order lines, e.g. a country) and ``attributes`` (columns of a customer ta
 from segwise.features import rfm  # noqa: F401,I001  (registers the family)
 from segwise.features import affinity, categories, engagement, journey  # noqa: F401,I001
 from segwise.features import seasonality, value  # noqa: F401,I001  (register the families)
+from segwise.features import returns  # noqa: F401,I001  (after value: earlier families keep their column order)
 from segwise.features import attributes  # noqa: F401,I001  (customer attributes read from the log)
 from segwise.features.base import FAMILIES, FeatureColumn, FeatureSpec
 from segwise.features.build import FeatureTable, build_features, learn_spec, parse_as_of
@@ -28,7 +30,7 @@ def reference_markdown() -> str:
     """The feature reference (docs/features.md), generated from the family definitions."""
     example = FeatureSpec(
         families=list(FAMILIES), channel_levels=["web", "app"], category_levels=["toys"], has_category=True,
-        has_discount=True, has_time_of_day=True, log_attributes={"country": "Country"},
+        has_discount=True, has_time_of_day=True, has_returns=True, log_attributes={"country": "Country"},
     )
     lines = [
         "# Feature reference",

@@ -58,6 +58,9 @@ class FeatureSpec:
     has_category: bool = False
     has_discount: bool = False
     has_time_of_day: bool = False
+    #: The training log has returns or cancellations (the ``returns`` family applies);
+    #: a model stored before the family existed has False.
+    has_returns: bool = False
     has_transactions: bool = True
     attributes: dict[str, str] = field(default_factory=dict)
     #: Customer attributes read from the order log: feature name -> source column

@@ -106,6 +106,7 @@ def learn_spec(
             has_category=transactions.has_category,
             has_discount=transactions.has_discount,
             has_time_of_day=transactions.has_time_of_day,
+            has_returns=transactions.cleaning.rules.get("cancellation", 0) > 0,
         )
         if transactions.attribute_columns:
             from segwise.features.attributes import detect_log_attributes

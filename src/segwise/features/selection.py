@@ -8,7 +8,8 @@ makes a weekend share 0 or 1) split the segments. The gate keeps a share column
 only when its customers differ far more than sampling explains:
 
 - the candidates are the per-order shares of the `GATED_FAMILIES`
-  (a customer's share of orders by channel, weekend, part of day, quarter),
+  (a customer's share of orders by channel, weekend, part of day, quarter, and
+  the share of orders returned or cancelled when the log has returns),
   whose sampling error is binomial in the number of orders;
 - each candidate's *reliability* (`segwise.features.shrink`: the share of its
   observed variance that lies between customers rather than in sampling) must
@@ -23,7 +24,9 @@ its types do differ in categories, mixed with the RFM differences) and with them
 its ARI falls from 0.96 to 0.72 (k 10 for 8); the held-out ``affinity_only``
 family, whose types differ only in categories, would rise from 0.01 to 0.75
 (docs/quality.md). They describe the segments, are shrunk when chosen with
-``--features`` and are pointed out when reliable (`segwise.features.shrink`).
+``--features`` and are pointed out when reliable (`segwise.features.shrink`);
+when the default definition finds only weak structure they are tried as a
+widening of it (`WIDENING_FAMILIES`, `widening_candidates`).
 
 Trend ratios (``purchase_rate_change``) and the journey family's category
 shares are not candidates: their reliability measures recency or category
@@ -44,12 +47,13 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from segwise.features.shrink import SHARE_UNITS, ShareShrinkage
+from segwise.features.shrink import SHARE_UNITS, ShareShrinkage, reliable_unused_shares
 
-__all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares"]
+__all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares", "WIDENING_FAMILIES",
+           "widening_candidates"]
 
 #: Families whose per-order shares are candidates of the gate.
-GATED_FAMILIES = ("engagement", "seasonality")
+GATED_FAMILIES = ("engagement", "seasonality", "returns")
 
 #: Units of per-order shares (a count of orders over all orders).
 ORDER_SHARE_UNITS = ("share 0-1",)
@@ -130,3 +134,25 @@ def gate_shares(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[
         gate.reliability[column] = value
         (gate.kept if value >= threshold else gate.left_out).append(column)
     return gate
+
+
+#: Families whose reliable shares are tried when the default definition finds weak
+#: structure (`widening_candidates`; the rule is `segwise.cluster.select.prefer_widened`).
+#: The category shares are not gate candidates (on the demo population they are
+#: reliable and mixed with its RFM types, and cost it 0.96 to 0.72), but where the
+#: rfm and affinity columns find only a continuum, reliable category shares may be
+#: the structure itself (types that differ only in which categories they buy).
+#: Journey trends were measured and left out: on journey_only they raise the ARI but
+#: not the structure margin, and on bgnbd_overlap they lower both (docs/quality.md).
+WIDENING_FAMILIES = ("category_mix",)
+
+
+def widening_candidates(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[str],
+                        count_column: str = "n_orders") -> dict[str, float]:
+    """Shares of the `WIDENING_FAMILIES` outside ``used`` that pass the reliability threshold, with their reliability.
+
+    The threshold is the hint's (`segwise.features.shrink.HINT_RELIABILITY`, equal
+    to `MIN_GATE_RELIABILITY`): customers differ in them far more than sampling explains.
+    """
+    reliable = reliable_unused_shares(frame, docs, list(used), count_column)
+    return {c: r for c, r in reliable.items() if getattr(docs[c], "family", None) in WIDENING_FAMILIES}

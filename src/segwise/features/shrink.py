@@ -44,7 +44,7 @@ SHARE_UNITS = {"share 0-1": (0.0, 1.0), "ratio -1..1": (-1.0, 1.0)}
 #: segment definitions as noise. Affinity's shares keep their raw values: the
 #: category concentration is a maximum over categories, not a binomial share, and
 #: the default population's types are told apart by them as they are.
-SHRUNK_FAMILIES = ("engagement", "journey", "seasonality", "category_mix")
+SHRUNK_FAMILIES = ("engagement", "journey", "seasonality", "category_mix", "returns")
 
 #: Shares whose reliability is below this are sampling noise and get weight 0.
 MIN_RELIABILITY = 0.25
