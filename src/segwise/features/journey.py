@@ -74,30 +74,39 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     """Purchase-sequence features: which categories, in what order."""
     lines = ctx.purchases.filter(ctx.purchases.category.notnull())
     orders = ctx.orders.select("customer_id", "order_key", "order_ts")
-    per = lines.group_by(["customer_id", "order_key", "category"]).aggregate(spend=lines.amount.sum())
-    # Stored stages (ctx.stage): the order-category rows, the main category per order and
-    # the per-customer parts are each one query. As one plan, the windows, joins and
-    # aggregates over order-sized tables held memory together and did not fit a DuckDB
-    # memory limit below the size of the log (it failed instead of spilling).
-    per = ctx.stage(per.join(orders, ["customer_id", "order_key"]))
+    # Grouped exactly as affinity groups its purchase lines: the plan computes the
+    # aggregation once for both families (`segwise.features.plan`).
+    per = lines.group_by(["customer_id", "category", "order_key"]).aggregate(spend=lines.amount.sum())
+    # Stored stages (ctx.stage): the order-category rows with their windows, and the
+    # per-customer sequence and shares. As one plan, the windows, joins and aggregates
+    # over order-sized tables held memory together and did not fit a DuckDB memory
+    # limit below the size of the log (it failed instead of spilling).
+    joined = per.join(orders, ["customer_id", "order_key"])
     # Main category of an order: most spend, ties to the smallest name (the same on every engine).
-    in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
-    main = ctx.stage(per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0))
-    in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
+    in_order = ibis.window(group_by=[joined.customer_id, joined.order_key],
+                           order_by=[ibis.desc(joined.spend), joined.category])
+    # When the customer first bought the category: a window, not a join of a per-category table.
+    in_category = ibis.window(group_by=[joined.customer_id, joined.category])
+    rows = ctx.stage(joined.mutate(rank=ibis.row_number().over(in_order),
+                                   category_first_ts=joined.order_ts.min().over(in_category)))
+    text_null = ibis.null("string")
+    # One row per order: its main category (the only rank-0 row) and whether it
+    # repeats a category of an earlier order.
+    per_order = rows.group_by(["customer_id", "order_key"]).aggregate(
+        order_ts=rows.order_ts.min(),
+        main=ibis.ifelse(rows["rank"] == 0, rows.category, text_null).max(),
+        repeat=(rows.category_first_ts < rows.order_ts).any(),
+    )
     # position 0 is the first order: earliest time, then the smaller order key (text; the same on every engine).
-    main = main.mutate(previous=main.category.lag().over(in_time), position=ibis.row_number().over(in_time))
-    first_category = ctx.stage(
-        main.filter(main.position == 0).select("customer_id", first_purchase_category=main.category))
-    switching = ctx.stage(main.group_by("customer_id").aggregate(
-        n_orders=main.count(),
-        switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
+    in_time = ibis.window(group_by=per_order.customer_id, order_by=[per_order.order_ts, per_order.order_key])
+    ordered = per_order.mutate(previous=per_order.main.lag().over(in_time), position=ibis.row_number().over(in_time))
+    sequence = ctx.stage(ordered.group_by("customer_id").aggregate(
+        n_orders=ordered.count(),
+        switches=(ordered.previous.notnull() & (ordered.previous != ordered.main)).cast("float64").sum(),
+        repeat_orders=ordered.repeat.cast("float64").sum(),
+        first_purchase_category=ibis.ifelse(ordered.position == 0, ordered.main, text_null).max(),
     ))
-    first_bought = per.group_by(["customer_id", "category"]).aggregate(first_ts=per.order_ts.min())
-    seen = per.join(first_bought, ["customer_id", "category"])
-    repeat_orders = seen.group_by(["customer_id", "order_key"]).aggregate(
-        repeat=(seen.first_ts < seen.order_ts).any())
-    repeats = ctx.stage(repeat_orders.group_by("customer_id").aggregate(
-        repeat_orders=repeat_orders.repeat.cast("float64").sum()))
+    # Spend by category from the shared aggregation (affinity groups it the same way).
     by_category = per.group_by(["customer_id", "category"]).aggregate(spend=per.spend.sum())
     ranked = by_category.mutate(rank=ibis.row_number().over(ibis.window(
         group_by=by_category.customer_id, order_by=[ibis.desc(by_category.spend), by_category.category])))
@@ -105,8 +114,7 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
         top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
         total=ranked.spend.sum(),
     ))
-    joined = (switching.join(repeats, "customer_id").join(shares, "customer_id")
-              .join(first_category, "customer_id"))
+    joined = sequence.join(shares, "customer_id")
     later = (joined.n_orders - 1).cast("float64")
     null = ibis.null("float64")
     return joined.select(
