@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ibis
 
+from segwise.features.affinity import category_orders, category_spend
 from segwise.features.base import FeatureColumn, FeatureContext, FeatureSpec, register_family
 
 #: Length of the two comparison windows, in days.
@@ -72,11 +73,10 @@ def _sequence_columns() -> list[FeatureColumn]:
 
 def _sequence(ctx: FeatureContext) -> ibis.Table:
     """Purchase-sequence features: which categories, in what order."""
-    lines = ctx.purchases.filter(ctx.purchases.category.notnull())
     orders = ctx.orders.select("customer_id", "order_key", "order_ts")
-    # Grouped exactly as affinity groups its purchase lines: the plan computes the
-    # aggregation once for both families (`segwise.features.plan`).
-    per = lines.group_by(["customer_id", "category", "order_key"]).aggregate(spend=lines.amount.sum())
+    # The purchase lines by customer, category and order as affinity builds them: the
+    # plan computes the aggregation once for both families (`segwise.features.plan`).
+    per = category_orders(ctx)
     # Stored stages (ctx.stage): the order-category rows with their windows, and the
     # per-customer sequence and shares. As one plan, the windows, joins and aggregates
     # over order-sized tables held memory together and did not fit a DuckDB memory
@@ -106,10 +106,8 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
         repeat_orders=ordered.repeat.cast("float64").sum(),
         first_purchase_category=ibis.ifelse(ordered.position == 0, ordered.main, text_null).max(),
     ))
-    # Spend by category from the shared aggregation (affinity groups it the same way).
-    by_category = per.group_by(["customer_id", "category"]).aggregate(spend=per.spend.sum())
-    ranked = by_category.mutate(rank=ibis.row_number().over(ibis.window(
-        group_by=by_category.customer_id, order_by=[ibis.desc(by_category.spend), by_category.category])))
+    # Spend by category, ranked, as affinity aggregates it: one pass for both families.
+    ranked = category_spend(ctx)
     shares = ctx.stage(ranked.group_by("customer_id").aggregate(
         top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
         total=ranked.spend.sum(),
