@@ -77,29 +77,31 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
     # The purchase lines by customer, category and order as affinity builds them: the
     # plan computes the aggregation once for both families (`segwise.features.plan`).
     per = category_orders(ctx)
-    # Stored stages (ctx.stage): the order-category rows with their windows, and the
-    # per-customer sequence and shares. As one plan, the windows, joins and aggregates
-    # over order-sized tables held memory together and did not fit a DuckDB memory
-    # limit below the size of the log (it failed instead of spilling).
+    # Stored stages (ctx.stage): the main category of every order, and the per-customer
+    # sequence and shares. As one plan, the windows, joins and aggregates over
+    # order-sized tables held memory together and did not fit a DuckDB memory limit
+    # below the size of the log (it failed instead of spilling).
     joined = per.join(orders, ["customer_id", "order_key"])
-    # Main category of an order: most spend, ties to the smallest name (the same on every engine).
-    in_order = ibis.window(group_by=[joined.customer_id, joined.order_key],
-                           order_by=[ibis.desc(joined.spend), joined.category])
     # When the customer first bought the category: a window, not a join of a per-category table.
-    in_category = ibis.window(group_by=[joined.customer_id, joined.category])
-    rows = ctx.stage(joined.mutate(rank=ibis.row_number().over(in_order),
-                                   category_first_ts=joined.order_ts.min().over(in_category)))
-    text_null = ibis.null("string")
-    # One row per order: its main category (the only rank-0 row) and whether it
-    # repeats a category of an earlier order.
-    per_order = rows.group_by(["customer_id", "order_key"]).aggregate(
-        order_ts=rows.order_ts.min(),
-        main=ibis.ifelse(rows["rank"] == 0, rows.category, text_null).max(),
-        repeat=(rows.category_first_ts < rows.order_ts).any(),
+    firsts = joined.mutate(category_first_ts=joined.order_ts.min().over(
+        ibis.window(group_by=[joined.customer_id, joined.category])))
+    # Main category of an order: most spend, ties to the smallest name (the same on every engine).
+    in_order = ibis.window(group_by=[firsts.customer_id, firsts.order_key],
+                           order_by=[ibis.desc(firsts.spend), firsts.category])
+    # An order repeats a category when any of its categories was bought in an earlier order:
+    # over the same partition as the rank, so that the main-category row carries it.
+    whole_order = ibis.window(group_by=[firsts.customer_id, firsts.order_key])
+    ranked = firsts.mutate(
+        rank=ibis.row_number().over(in_order),
+        repeat=ibis.ifelse(firsts.category_first_ts < firsts.order_ts, 1, 0).max().over(whole_order),
     )
+    per_order = ctx.stage(ranked.filter(ranked["rank"] == 0).select(
+        "customer_id", "order_key", "order_ts", "repeat", main=ranked.category))
+    text_null = ibis.null("string")
     # position 0 is the first order: earliest time, then the smaller order key (text; the same on every engine).
     in_time = ibis.window(group_by=per_order.customer_id, order_by=[per_order.order_ts, per_order.order_key])
-    ordered = per_order.mutate(previous=per_order.main.lag().over(in_time), position=ibis.row_number().over(in_time))
+    ordered = per_order.mutate(previous=per_order.main.lag().over(in_time),
+                               position=ibis.row_number().over(in_time))
     sequence = ctx.stage(ordered.group_by("customer_id").aggregate(
         n_orders=ordered.count(),
         switches=(ordered.previous.notnull() & (ordered.previous != ordered.main)).cast("float64").sum(),
@@ -107,10 +109,10 @@ def _sequence(ctx: FeatureContext) -> ibis.Table:
         first_purchase_category=ibis.ifelse(ordered.position == 0, ordered.main, text_null).max(),
     ))
     # Spend by category, ranked, as affinity aggregates it: one pass for both families.
-    ranked = category_spend(ctx)
-    shares = ctx.stage(ranked.group_by("customer_id").aggregate(
-        top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
-        total=ranked.spend.sum(),
+    categories = category_spend(ctx)
+    shares = ctx.stage(categories.group_by("customer_id").aggregate(
+        top=ibis.ifelse(categories["rank"] < TOP_CATEGORIES, categories.spend, 0.0).sum(),
+        total=categories.spend.sum(),
     ))
     joined = sequence.join(shares, "customer_id")
     later = (joined.n_orders - 1).cast("float64")
