@@ -6,7 +6,9 @@ Measures from a shell, each run a fresh process tree (`bench.proctree`):
   ``src`` directory, e.g. main's exported with ``git archive main src | tar -x -C
   DIR``) and with this checkout's;
 - the hand-written DuckDB query (`bench.reference_cli`: read the Parquet log, clean,
-  compute, write Parquet);
+  compute, write Parquet): the 12-column query, and the query computing the same
+  columns as ``segwise features --features <SAME_COLUMNS_FAMILIES>`` (every SQL
+  family of the default; the value family is a model fit), run alongside it;
 - ``segwise run ORDERS --out DIR`` (automatic k, report included) before and after.
 
 Before and after alternate run by run, so that both see the same machine; every
@@ -29,6 +31,7 @@ from typing import Any
 
 from bench.datasets import ensure_dataset
 from bench.proctree import measure_command
+from bench.reference_duckdb import SAME_COLUMNS_FAMILIES
 from bench.results import describe_machine, machine_sentence, record_named
 from bench.sizes import SIZES
 
@@ -57,6 +60,13 @@ def _commands(before: Path, orders: Path, tmp: Path, limit: str | None) -> dict[
         "features_after": _segwise(after, "features", str(orders), "--out", str(tmp / "fa.parquet")),
         "reference": ([sys.executable, "-m", "bench.reference_cli", str(orders), str(tmp / "ref.parquet")],
                       reference_env),
+        # The same-columns pair: segwise's SQL families (the default's, without the
+        # value family's model fits) against a hand-written query for those columns.
+        # Only this checkout's: `segwise features --features` is new.
+        "features_sql_families_after": _segwise(after, "features", str(orders), "--out", str(tmp / "fsa.parquet"),
+                                                "--features", ",".join(SAME_COLUMNS_FAMILIES)),
+        "reference_same_columns": ([sys.executable, "-m", "bench.reference_cli", str(orders),
+                                    str(tmp / "ref_same.parquet"), "--same-columns"], reference_env),
         "run_before": _segwise(before, "run", str(orders), "--out", str(tmp / "run_before")),
         "run_after": _segwise(after, "run", str(orders), "--out", str(tmp / "run_after")),
         **limited,
@@ -125,13 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, rs in runs.items()
     }
     ratios = {}
-    if "reference" in medians:
-        reference_cpu = statistics.median(r["cpu_s"] for r in runs["reference"])
-        for side in ("features_before", "features_after"):
+    pairs = (("reference", ("features_before", "features_after")),
+             ("reference_same_columns", ("features_sql_families_after",)))
+    for reference, sides in pairs:
+        if reference not in medians:
+            continue
+        reference_cpu = statistics.median(r["cpu_s"] for r in runs[reference])
+        for side in sides:
             if side in medians:
-                ratios[f"{side} / reference (wall)"] = medians[side]["wall_s"] / medians["reference"]["wall_s"]
-                ratios[f"{side} / reference (CPU)"] = (statistics.median(r["cpu_s"] for r in runs[side])
-                                                        / reference_cpu)
+                ratios[f"{side} / {reference} (wall)"] = medians[side]["wall_s"] / medians[reference]["wall_s"]
+                ratios[f"{side} / {reference} (CPU)"] = (statistics.median(r["cpu_s"] for r in runs[side])
+                                                          / reference_cpu)
     record = {"size": args.size, "order_lines": dataset.order_lines, "started": started,
               "machine": describe_machine(), "before": str(args.before), "runs": runs, "medians": medians,
               "ratios": ratios}

@@ -40,7 +40,7 @@ except ImportError:  # Windows
 from segwise.errors import InputError
 from segwise.persist import atomic_write_bytes, saving_step
 
-__all__ = ["commit_outputs", "recover", "check_output_dir", "STAGING_PREFIX"]
+__all__ = ["commit_outputs", "recover", "check_output_dir", "write_table", "STAGING_PREFIX"]
 
 STAGING_PREFIX = ".segwise-staging-"
 _MARKER = "COMMIT"
@@ -187,3 +187,24 @@ def _commit_locked(out_dir: Path, writers: dict[str, Callable[[Path], None]], la
         raise
     _roll_forward(out_dir, staging, order)
     return {name: str(out_dir / name) for name in order}
+
+
+def write_table(frame, path: str | Path) -> None:
+    """Write a DataFrame as Parquet or CSV, chosen by the file suffix.
+
+    Here rather than in `segwise.runs`: ``segwise features`` writes its table without
+    importing what a run needs (the model, the report, scikit-learn).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if path.suffix.lower() in (".parquet", ".pq") or path.name.endswith(".parquet"):
+        pq.write_table(table, path)
+    elif path.suffix.lower() in (".csv", ".txt"):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    else:
+        raise InputError(f"{path}: unknown output format; use a .parquet or .csv file name")

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segwise.errors import InputError
 from segwise.model import SegmentationModel
-from segwise.outputs import commit_outputs, recover
+from segwise.outputs import commit_outputs, recover, write_table
 from segwise.persist import atomic_write_bytes
 from segwise.pipeline import Segmentation, run_flow
 from segwise.playbook import Playbook, load_playbook
@@ -137,20 +136,6 @@ class SegmentationResult(Segmentation):
             self.paths[STORE_FILENAME] = str(out_dir / STORE_FILENAME)
         self.run = run
         return self.paths
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a DataFrame as Parquet or CSV, chosen by the file suffix."""
-    path = Path(path)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if path.suffix.lower() in (".parquet", ".pq") or path.name.endswith(".parquet"):
-        pq.write_table(table, path)
-    elif path.suffix.lower() in (".csv", ".txt"):
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, path)
-    else:
-        raise InputError(f"{path}: unknown output format; use a .parquet or .csv file name")
 
 
 def _json_safe(value: Any) -> Any:

@@ -74,3 +74,28 @@ def test_stages_are_dropped_once_nothing_left_to_store_reads_them():
     assert _fetch(engine, tables["second"])["top"].tolist() == [10.0, 7.5, 4.0]
     plan.drop()
     assert present() == {"orders"}
+
+
+def test_an_aggregation_equal_in_groups_to_a_stage_is_merged_into_that_stage_without_a_copy():
+    # The orders table is a stage; a family grouping the same lines by the same keys
+    # (category_mix's per-order flags) adds its columns to it instead of a second pass.
+    engine, orders = _engine_with_orders()
+    plan = FeaturePlan(engine)
+    stage = plan.stage(orders.group_by(["customer_id", "order_key"]).aggregate(value=orders.value.sum()))
+    flags = orders.group_by(["order_key", "customer_id"]).aggregate(has_x=(orders.category == "x").fill_null(False).any())
+    share = flags.group_by("customer_id").aggregate(share_x=flags.has_x.cast("float64").mean())
+    total = stage.group_by("customer_id").aggregate(total=stage.value.sum())
+    expected = {"share": _fetch(engine, share), "total": _fetch(engine, total.op().replace(
+        {stage.op(): orders.group_by(["customer_id", "order_key"]).aggregate(value=orders.value.sum()).op()}
+    ).to_expr())}
+    outputs = plan.merge({"share": share, "total": total})
+    assert plan.merged == ["2 aggregations by customer_id, order_key merged into one of 2 columns"]
+    stored: list[str] = []
+    materialize = engine.materialize
+    engine.materialize = lambda expr, name=None: stored.append(materialize(expr, name)) or stored[-1]
+    tables = plan.store_all(outputs)
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(_fetch(engine, table), expected[name])
+    # The stage (with both columns) and the two outputs: no separate copy of the merged aggregation.
+    assert stored == [stage.get_name(), tables["share"].get_name(), tables["total"].get_name()]
+    plan.drop()

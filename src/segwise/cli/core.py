@@ -269,6 +269,9 @@ def features_command(
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
     bounds: EngineBounds = EngineBounds(),
+    families: Annotated[Optional[str], typer.Option(
+        "--features", help="Feature families to compute (comma-separated, rfm among them; default: every family "
+                           "the data supports).")] = None,
     margin: MarginOpt = None,
     discount_rate: DiscountRateOpt = None,
     debug: DebugOpt = False,
@@ -286,7 +289,9 @@ def features_command(
         cu = load_customers(str(customers), **load.customers_kwargs(primary=False)) if customers else None
     else:
         tx, cu = load_inputs(data, customers, load, run_engine)
-    table_ = build_features(tx, customers=cu, as_of=as_of, margin=margin, discount_rate=discount_rate)
+    wanted = [f.strip() for f in families.split(",") if f.strip()] if families else None
+    table_ = build_features(tx, customers=cu, as_of=as_of, families=wanted, margin=margin,
+                            discount_rate=discount_rate)
     write_atomic_table(table_.frame.reset_index(), out_file)
     out.print(
         f"{len(table_.frame):,} customers x {table_.frame.shape[1]} features as of {table_.as_of} written to {out_file}",

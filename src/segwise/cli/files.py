@@ -34,7 +34,7 @@ def load_inputs(data: Optional[Path], customers: Optional[Path], load: LoadOptio
 
 def write_atomic_table(frame, path: Path) -> None:
     """Write a table to a temporary name beside ``path`` and rename it into place."""
-    from segwise.runs import write_table
+    from segwise.outputs import write_table
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)

@@ -309,20 +309,9 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
     lines = lines.mutate(
         order_key=lines.order_id.fill_null(lines.ts.cast("string")) if tx.has_order_id else lines.ts.cast("string")
     )
-    purchases = lines.filter(~lines.is_return)
-    metrics: dict[str, Any] = {"order_ts": purchases.ts.min(), "order_value": purchases.amount.sum()}
-    if spec.has_discount:
-        metrics["discount"] = purchases.discount.fill_null(False).any()
-    if spec.channel_levels:
-        metrics["channel"] = purchases.channel.arbitrary()
-    if spec.has_category:
-        metrics["has_category"] = purchases.category.notnull().any()
-    orders_expr = purchases.group_by(["customer_id", "order_key"]).aggregate(**metrics)
-    # The orders table feeds several families: compute it once. The lines are only
-    # filtered and given an order key: a view, not a copy of the whole log.
-    orders_name = engine.materialize(orders_expr)
     lines_is_view = engine.name == "duckdb"  # Spark's materialize is already a lazy, persisted view
     if lines_is_view:
+        # The lines are only filtered and given an order key: a view, not a copy of the whole log.
         lines_name = engine.unique_name("segwise_lines")
         engine.execute(f"CREATE TEMP VIEW {q(lines_name)} AS {ibis.to_sql(lines, dialect=engine.dialect)}")
     else:
@@ -330,10 +319,22 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
     plan = FeaturePlan(engine, release_early=engine.name != "spark")  # see FeaturePlan
     try:
         lines_t = engine.table(lines_name)
+        purchases = lines_t.filter(~lines_t.is_return)
+        metrics: dict[str, Any] = {"order_ts": purchases.ts.min(), "order_value": purchases.amount.sum()}
+        if spec.has_discount:
+            metrics["discount"] = purchases.discount.fill_null(False).any()
+        if spec.channel_levels:
+            metrics["channel"] = purchases.channel.arbitrary()
+        if spec.has_category:
+            metrics["has_category"] = purchases.category.notnull().any()
+        # The orders table feeds several families: a stage of the plan, stored once; a
+        # family's own aggregation of the purchase lines by order (category_mix's flags)
+        # is merged into it rather than computed as a second pass over the lines.
+        orders = plan.stage(purchases.group_by(["customer_id", "order_key"]).aggregate(**metrics))
         ctx = FeatureContext(
             lines=lines_t,
-            purchases=lines_t.filter(~lines_t.is_return),
-            orders=engine.table(orders_name),
+            purchases=purchases,
+            orders=orders,
             as_of=as_of,
             spec=spec,
             store=plan.stage,
@@ -372,7 +373,6 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         n_returns_only = int(n_line_customers) - len(frame)
     finally:
         plan.drop()
-        engine.drop(orders_name)
         if lines_is_view:
             engine.execute(f"DROP VIEW IF EXISTS {q(lines_name)}")
         else:

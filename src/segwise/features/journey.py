@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ibis
 
+from segwise.features.affinity import category_orders, category_spend
 from segwise.features.base import FeatureColumn, FeatureContext, FeatureSpec, register_family
 
 #: Length of the two comparison windows, in days.
@@ -72,41 +73,48 @@ def _sequence_columns() -> list[FeatureColumn]:
 
 def _sequence(ctx: FeatureContext) -> ibis.Table:
     """Purchase-sequence features: which categories, in what order."""
-    lines = ctx.purchases.filter(ctx.purchases.category.notnull())
     orders = ctx.orders.select("customer_id", "order_key", "order_ts")
-    per = lines.group_by(["customer_id", "order_key", "category"]).aggregate(spend=lines.amount.sum())
-    # Stored stages (ctx.stage): the order-category rows, the main category per order and
-    # the per-customer parts are each one query. As one plan, the windows, joins and
-    # aggregates over order-sized tables held memory together and did not fit a DuckDB
-    # memory limit below the size of the log (it failed instead of spilling).
-    per = ctx.stage(per.join(orders, ["customer_id", "order_key"]))
+    # The purchase lines by customer, category and order as affinity builds them: the
+    # plan computes the aggregation once for both families (`segwise.features.plan`).
+    per = category_orders(ctx)
+    # Stored stages (ctx.stage): the main category of every order, and the per-customer
+    # sequence and shares. As one plan, the windows, joins and aggregates over
+    # order-sized tables held memory together and did not fit a DuckDB memory limit
+    # below the size of the log (it failed instead of spilling).
+    joined = per.join(orders, ["customer_id", "order_key"])
+    # When the customer first bought the category: a window, not a join of a per-category table.
+    firsts = joined.mutate(category_first_ts=joined.order_ts.min().over(
+        ibis.window(group_by=[joined.customer_id, joined.category])))
     # Main category of an order: most spend, ties to the smallest name (the same on every engine).
-    in_order = ibis.window(group_by=[per.customer_id, per.order_key], order_by=[ibis.desc(per.spend), per.category])
-    main = ctx.stage(per.mutate(rank=ibis.row_number().over(in_order)).filter(lambda t: t["rank"] == 0))
-    in_time = ibis.window(group_by=main.customer_id, order_by=[main.order_ts, main.order_key])
+    in_order = ibis.window(group_by=[firsts.customer_id, firsts.order_key],
+                           order_by=[ibis.desc(firsts.spend), firsts.category])
+    # An order repeats a category when any of its categories was bought in an earlier order:
+    # over the same partition as the rank, so that the main-category row carries it.
+    whole_order = ibis.window(group_by=[firsts.customer_id, firsts.order_key])
+    ranked = firsts.mutate(
+        rank=ibis.row_number().over(in_order),
+        repeat=ibis.ifelse(firsts.category_first_ts < firsts.order_ts, 1, 0).max().over(whole_order),
+    )
+    per_order = ctx.stage(ranked.filter(ranked["rank"] == 0).select(
+        "customer_id", "order_key", "order_ts", "repeat", main=ranked.category))
+    text_null = ibis.null("string")
     # position 0 is the first order: earliest time, then the smaller order key (text; the same on every engine).
-    main = main.mutate(previous=main.category.lag().over(in_time), position=ibis.row_number().over(in_time))
-    first_category = ctx.stage(
-        main.filter(main.position == 0).select("customer_id", first_purchase_category=main.category))
-    switching = ctx.stage(main.group_by("customer_id").aggregate(
-        n_orders=main.count(),
-        switches=(main.previous.notnull() & (main.previous != main.category)).cast("float64").sum(),
+    in_time = ibis.window(group_by=per_order.customer_id, order_by=[per_order.order_ts, per_order.order_key])
+    ordered = per_order.mutate(previous=per_order.main.lag().over(in_time),
+                               position=ibis.row_number().over(in_time))
+    sequence = ctx.stage(ordered.group_by("customer_id").aggregate(
+        n_orders=ordered.count(),
+        switches=(ordered.previous.notnull() & (ordered.previous != ordered.main)).cast("float64").sum(),
+        repeat_orders=ordered.repeat.cast("float64").sum(),
+        first_purchase_category=ibis.ifelse(ordered.position == 0, ordered.main, text_null).max(),
     ))
-    first_bought = per.group_by(["customer_id", "category"]).aggregate(first_ts=per.order_ts.min())
-    seen = per.join(first_bought, ["customer_id", "category"])
-    repeat_orders = seen.group_by(["customer_id", "order_key"]).aggregate(
-        repeat=(seen.first_ts < seen.order_ts).any())
-    repeats = ctx.stage(repeat_orders.group_by("customer_id").aggregate(
-        repeat_orders=repeat_orders.repeat.cast("float64").sum()))
-    by_category = per.group_by(["customer_id", "category"]).aggregate(spend=per.spend.sum())
-    ranked = by_category.mutate(rank=ibis.row_number().over(ibis.window(
-        group_by=by_category.customer_id, order_by=[ibis.desc(by_category.spend), by_category.category])))
-    shares = ctx.stage(ranked.group_by("customer_id").aggregate(
-        top=ibis.ifelse(ranked["rank"] < TOP_CATEGORIES, ranked.spend, 0.0).sum(),
-        total=ranked.spend.sum(),
+    # Spend by category, ranked, as affinity aggregates it: one pass for both families.
+    categories = category_spend(ctx)
+    shares = ctx.stage(categories.group_by("customer_id").aggregate(
+        top=ibis.ifelse(categories["rank"] < TOP_CATEGORIES, categories.spend, 0.0).sum(),
+        total=categories.spend.sum(),
     ))
-    joined = (switching.join(repeats, "customer_id").join(shares, "customer_id")
-              .join(first_category, "customer_id"))
+    joined = sequence.join(shares, "customer_id")
     later = (joined.n_orders - 1).cast("float64")
     null = ibis.null("float64")
     return joined.select(

@@ -85,18 +85,34 @@ class FeaturePlan:
         for node in uses:
             by_key.setdefault((node.parent, frozenset(node.groups.items())), []).append(node)
         replacements: dict[ops.Node, ops.Node] = {}
+        hosts = {expr.op(): name for name, expr in self._pending.items()}
         for (parent, _groups), nodes in by_key.items():
             if len(nodes) < 2 and uses[nodes[0]] < 2:
                 continue
+            # An aggregation that is itself a pending stage (the orders table) hosts the
+            # others: its stored table gains their columns, and no copy of it is made.
+            host = next((node for node in nodes if node in hosts), None)
+            if host is not None:
+                nodes = [host] + [node for node in nodes if node is not host]
             groups = dict(nodes[0].groups)
             columns: dict[ops.Node, str] = {}
+            if host is not None:
+                columns.update({value: name for name, value in host.metrics.items()})
             for node in nodes:
                 for value in node.metrics.values():
                     # Equal expressions (two families' count of orders) share one column.
                     columns.setdefault(value, f"_metric_{len(columns)}")
             merged = ops.Aggregate(parent, groups, {name: value for value, name in columns.items()}).to_expr()
-            stored = self.stage(merged)
+            if host is None:
+                stored = self.stage(merged)
+            else:
+                if len(nodes) == 1:
+                    continue
+                self._pending[hosts[host]] = merged
+                stored = ibis.table(merged.schema(), name=hosts[host])
             for node in nodes:
+                if node is host:
+                    continue
                 replacements[node] = stored.select(
                     *[stored[name] for name in node.groups],
                     **{name: stored[columns[value]] for name, value in node.metrics.items()},
