@@ -289,8 +289,7 @@ def features_command(
         cu = load_customers(str(customers), **load.customers_kwargs(primary=False)) if customers else None
     else:
         tx, cu = load_inputs(data, customers, load, run_engine)
-    wanted = [f.strip() for f in families.split(",") if f.strip()] if families else None
-    table_ = build_features(tx, customers=cu, as_of=as_of, families=wanted, margin=margin,
+    table_ = build_features(tx, customers=cu, as_of=as_of, families=split_list(families), margin=margin,
                             discount_rate=discount_rate)
     write_atomic_table(table_.frame.reset_index(), out_file)
     out.print(
