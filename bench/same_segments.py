@@ -1,4 +1,4 @@
-"""``python -m bench.same_segments --before SRC [--customers N]``: the same segments as another version.
+"""``python -m bench.same_segments --before SRC [--customers N] [--label NAME]``: the same segments as another version.
 
 Segments the demo population (`segwise.generate_population`, ``segwise demo``'s
 default 50,000 customers, seed 0) with the segwise code under ``--before`` (a
@@ -7,7 +7,9 @@ DIR``) and with this checkout's, each in a fresh process with ``segwise.segment(
 random_state=0)`` and automatic k, and compares the two assignments: the adjusted
 Rand index (1.0: the same partition), the number of segments, the share of customers
 with the same segment id and name, and the largest difference of any feature value.
-Writes ``bench/results/same-segments-<date>-<machine>.json`` and ``.md``.
+Writes ``bench/results/same-segments-<date>-<machine>.json`` and ``.md``
+(``same-segments-NAME-<date>-<machine>`` with ``--label NAME``, so a comparison of
+one branch does not replace another's record).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.same_segments", description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="src directory of the version to compare with")
     parser.add_argument("--customers", type=int, default=50_000, help="demo population size (default 50,000)")
+    parser.add_argument("--label", help="recorded as same-segments-LABEL-<date>-<machine> (a named comparison)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="segwise-same-") as tmp:
         before_dir, after_dir = Path(tmp, "before"), Path(tmp, "after")
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| largest relative feature difference | {record['largest_relative_feature_difference']:.3g} |",
         "",
     ])
-    json_path, md_path = record_named("same-segments", record, markdown)
+    json_path, md_path = record_named("-".join(["same-segments", *filter(None, [args.label])]), record, markdown)
     print(markdown)
     print(f"written: {json_path}\n         {md_path}")
     return 0 if record["ari"] == 1.0 else 1
