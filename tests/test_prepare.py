@@ -146,3 +146,28 @@ def test_transform_arrays_equals_transform_without_pandas(frame, options):
     assert pre.transform_arrays(values, categories) == pytest.approx(pre.transform(frame))
     with pytest.raises(ValueError, match="transform_arrays needs a"):
         pre.transform_arrays(values[:, :2], categories)
+
+
+def test_transform_works_in_its_own_arrays_and_leaves_the_input_alone():
+    # The preparation clips, centres, scales and weights in place: only arrays it made itself.
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.gamma(0.5, size=300), "b": rng.normal(size=300), "c": rng.normal(size=300)})
+    frame.loc[::7, "b"] = np.nan
+    pre = Preprocessor(weights={"a": 2.0}, random_state=0).fit(frame)
+    values = frame[list(pre.numeric_in_)].to_numpy(copy=True)
+    before_frame, before_values = frame.copy(), values.copy()
+    prepared = pre.transform(frame)
+    from_arrays = pre.transform_arrays(values)
+    pd.testing.assert_frame_equal(frame, before_frame)
+    np.testing.assert_array_equal(values, before_values)
+    np.testing.assert_array_equal(prepared, from_arrays)
+    assert not np.shares_memory(prepared, values)
+
+
+def test_preparation_skewness_agrees_with_scipy():
+    from segwise.prepare import _skewness
+
+    rng = np.random.default_rng(6)
+    values = np.column_stack([rng.gamma(0.3, size=5_000), rng.normal(size=5_000), np.full(5_000, 2.0)])
+    np.testing.assert_allclose(_skewness(values)[:2], stats.skew(values[:, :2]), rtol=1e-12)
+    assert _skewness(values)[2] == 0.0
