@@ -134,3 +134,15 @@ def test_state_round_trip(fitted, population_features):
 @parametrize_with_checks([Segmenter(n_segments=3, random_state=0)])
 def test_scikit_learn_compatible(estimator, check):
     check(estimator)
+
+
+def test_prepared_rows_with_share_shrinkage_equal_shrinking_every_column(small_population):
+    # _prepared shrinks only the columns the preparation reads; the matrix must be the
+    # one shrinking the whole frame gives, and assignment must reproduce the fit.
+    features = segwise.build_features(segwise.load_transactions(small_population.orders))
+    frame = features.frame.assign(unrelated_text="x")
+    segmenter = Segmenter(features=["n_orders", "monetary_total", "share_weekend_orders"], random_state=0).fit(features)
+    assert segmenter.shrinkage_ is not None and segmenter.shrinkage_.params_
+    whole = segmenter.preprocessor_.transform(segmenter.shrinkage_.transform(frame))
+    np.testing.assert_array_equal(segmenter._prepared(frame), whole)
+    np.testing.assert_array_equal(segmenter.predict(frame), segmenter.labels_)

@@ -289,7 +289,13 @@ def run_flow(
             previous = align_to if isinstance(align_to, SegmentationModel) else SegmentationModel.load(align_to)
             alignment = align_model(model, previous, feature_table).to_dict()
     with timer.stage("assign", "Assigning and profiling customers"):
-        confidence = segmenter.predict_confidence(feature_table.frame)
+        # The validation measures the preparation without share shrinkage; without shrinkage
+        # that is the matrix the confidence needs too, so it is computed once.
+        unshrunk = segmenter.preprocessor_.transform(feature_table.frame)
+        if getattr(segmenter, "shrinkage_", None) is None:
+            confidence = segmenter.clusterer_.confidence(unshrunk)
+        else:
+            confidence = segmenter.predict_confidence(feature_table.frame)
         ids = segmenter.labels_
         assignments = pd.DataFrame({
             "customer_id": feature_table.frame.index.astype(str),
@@ -297,7 +303,7 @@ def run_flow(
             "segment_name": pd.Series(segmenter.segment_names_, dtype=object).reindex(ids).to_numpy(),
             "confidence": confidence,
         })[ASSIGNMENT_COLUMNS]
-    checks = _business_checks(segmenter, feature_table, retained, timer, random_state)
+    checks = _business_checks(segmenter, feature_table, unshrunk, retained, timer, random_state)
     model.training_snapshot = training_snapshot(
         feature_table.frame, segmenter.feature_columns_,
         {p.segment_id: p.share_customers for p in segmenter.profiles_},
@@ -329,14 +335,15 @@ def _source(transactions: Transactions | None, customer_table: CustomerTable | N
     return "feature table"
 
 
-def _business_checks(segmenter, feature_table, retained, timer, random_state) -> dict[str, Any]:
+def _business_checks(segmenter, feature_table, prepared, retained, timer, random_state) -> dict[str, Any]:
     """Validation, economics and actionability of a fitted segmentation.
 
-    ``retained`` holds the retention flags computed from the log with the features
+    ``prepared`` is the feature table through the fitted preparation (without share
+    shrinkage, as the validation has always measured it); ``retained`` holds the
+    retention flags computed from the log with the features
     (`segwise.economics.retention_flags`), or None without a log.
     """
     with timer.stage("validate", "Validating segments"):
-        prepared = segmenter.preprocessor_.transform(feature_table.frame)
         validation = validation_report(prepared, segmenter.labels_, clusterer=segmenter.clusterer_,
                                        random_state=random_state)
         economics = segment_economics(

@@ -491,8 +491,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        if getattr(self, "shrinkage_", None) is not None:
-            frame = self.shrinkage_.transform(frame)
+        shrinkage = getattr(self, "shrinkage_", None)
+        if shrinkage is not None:
+            # Shrink a frame of the columns the preparation and the shrinkage read, not a
+            # copy of every feature (at 885,000 customers, 9 of 41 columns).
+            needed = [*self.preprocessor_.numeric_in_, *self.preprocessor_.categorical_levels_,
+                      shrinkage.count_column, *shrinkage.params_]
+            frame = shrinkage.transform(frame[[c for c in dict.fromkeys(needed) if c in frame.columns]])
         return self.preprocessor_.transform(frame)
 
     def predict(self, X):
