@@ -5,7 +5,9 @@ report) in this process while a thread samples the process's resident memory eve
 20 ms (Linux ``/proc/self/statm``). Prints, per stage of the flow (the stages of
 its progress callback, then ``save``), the seconds, the RSS at the start, the peak
 and the RSS at the end, and the memory DuckDB reports holding at the end of each
-stage (``duckdb_memory()``), as a table and as JSON.
+stage (``duckdb_memory()``), as a table and as JSON, with the 1-minute load average
+before and after the run (on a shared machine, wall seconds are only comparable at a
+similar load).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from segwise.engines import get_engine
 
     engine = get_engine(None)
+    load_before = round(os.getloadavg()[0], 2)
     stages: list[dict] = []
     current = {"name": "imports", "peak": rss_mib(), "start": rss_mib(), "t0": time.perf_counter()}
     lock = threading.Lock()
@@ -80,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     for row in stages:
         print(f"{row['stage']:32s} {row['seconds']:7.2f} {row['rss_start_mib']:8.0f} {row['rss_peak_mib']:8.0f} "
               f"{row['rss_end_mib']:8.0f} {row['duckdb_end_mib'] if row['duckdb_end_mib'] is not None else '-':>8}")
-    print(json.dumps({"stages": stages, "n_segments": result.n_segments, "customers": len(result.assignments)}))
+    load_after = round(os.getloadavg()[0], 2)
+    print(f"1-minute load average: {load_before} before, {load_after} after")
+    print(json.dumps({"stages": stages, "n_segments": result.n_segments, "customers": len(result.assignments),
+                      "load_1min_before": load_before, "load_1min_after": load_after}))
     return 0
 
 
