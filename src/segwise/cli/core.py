@@ -216,7 +216,7 @@ def run(
     engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
-    timings: Annotated[bool, typer.Option("--timings", help="Print the seconds each stage took (also in run.json).")] = False,
+    timings: Annotated[bool, typer.Option("--timings", help="Print the wall and CPU seconds each stage took (also in run.json).")] = False,
     margin: MarginOpt = None,
     discount_rate: DiscountRateOpt = None,
     order_by: Annotated[Optional[str], typer.Option(
