@@ -11,7 +11,7 @@ Options: ``--size small|default|large``, ``--dev A|B`` (the development half;
 the printed targets are those of the other half), ``--only dev|held-out`` to
 run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
 ``--label NAME`` (records ``quality-<size>-NAME-...``: a variant, not the default),
-``--off returns-gate|widening`` (the default with one selection step switched off).
+``--off returns-gate|widening|merge`` (the default with one selection step switched off).
 """
 
 from __future__ import annotations
@@ -77,8 +77,16 @@ def _widening_off() -> str:
     return "returns"
 
 
+def _merge_off() -> str:
+    """The chosen k is not checked for over-splitting (the variant measured as ``nomerge``)."""
+    import segwise.cluster.select as select
+
+    select.MERGE_OVERSPLIT = False
+    return "nomerge"
+
+
 #: Selection steps ``--off`` can switch off, for measuring each on its own (docs/quality.md).
-_SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off}
+_SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off, "merge": _merge_off}
 
 
 def _fmt(value, digits: int = 3) -> str:
