@@ -82,7 +82,9 @@ def dip_statistic(values: Any) -> float:
     Parameters
     ----------
     values : array-like
-        The sample (any shape; flattened). Tied values are allowed.
+        The sample (any shape; flattened). Tied values are allowed: they make one
+        step of the distribution function (AS 217, which treats them as separate
+        points, can then give a different dip).
 
     Returns
     -------
