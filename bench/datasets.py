@@ -181,7 +181,8 @@ def load_feature_table(dataset_dir: Path):
     # the columns form one float64 block, and Segmenter.fit then fails with
     # "assignment destination is read-only" (segwise/profile.py, _naming_zscores
     # writes into the read-only array DataFrame.to_numpy returns under pandas 3).
-    for column in frame.columns:
+    # Text columns (a customer's top category) stay as they are.
+    for column in frame.select_dtypes("number").columns:
         frame[column] = frame[column].astype("float64")
     columns = {column.name: column for family in spec.families for column in FAMILIES[family].columns(spec)}
     if list(columns) != list(frame.columns):

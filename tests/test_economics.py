@@ -3,7 +3,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import segwise
-from segwise.economics import actionability, segment_economics
+from segwise.economics import actionability, retention_flags, segment_economics
 from segwise.profile import Profiles, SegmentProfile
 
 from .conftest import tiny_log
@@ -57,6 +57,27 @@ def test_economics_by_hand():
     assert result["period_days"] == 90 and result["as_of"] == "2024-07-01"
     assert "90 days" in result["definitions"]["retention_proxy"]
     assert "clv_365d" not in features.frame.columns and total["clv_total"] is None
+
+
+def test_retention_flags_computed_before_give_the_same_economics():
+    """The flow computes the flags with the features and releases the log: the economics must not change."""
+    log = tiny_log([
+        ("p1", "P", "2024-02-01", 100.0), ("p2", "P", "2024-05-01", 50.0),
+        ("q1", "Q", "2024-06-01", 30.0),
+        ("s1", "S", "2024-04-01", 10.0), ("s2", "S", "2024-04-02", 10.0),
+    ])
+    tx = segwise.load_transactions(log)
+    features = segwise.build_features(tx, as_of="2024-07-01")
+    flags = retention_flags(tx, features.as_of)
+    # Q bought only in the recent period; customers without an order in either period are absent.
+    assert flags.to_dict() == {"P": True, "Q": False, "S": True}
+    labels = features.frame.index.map({"P": 0, "Q": 0, "S": 1}.get).to_numpy()
+    names = {0: "Alpha", 1: "Beta"}
+    from_log = segment_economics(features.frame, labels, names, transactions=tx, as_of=features.as_of)
+    tx.engine.drop(tx.table_name)
+    from_flags = segment_economics(features.frame, labels, names, retained=flags, as_of=features.as_of)
+    assert from_flags == from_log
+    assert [s["retention_proxy"] for s in from_flags["segments"]] == [0.5, 1.0]
 
 
 def test_economics_carries_predicted_value_per_segment():

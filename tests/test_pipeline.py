@@ -73,6 +73,40 @@ def test_a_second_run_appends_to_the_store(small_population, tmp_path):
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
 
+def test_the_flow_drops_the_log_it_loaded_but_not_one_it_was_given(small_population):
+    from segwise.engines import get_engine
+
+    engine = get_engine("duckdb")
+    before = {row[0] for row in engine.execute("SELECT table_name FROM duckdb_tables()")}
+    result = segwise.segment(small_population.orders, engine=engine, random_state=1)
+    assert {row[0] for row in engine.execute("SELECT table_name FROM duckdb_tables()")} <= before
+    # The retention proxy came from the log before it was dropped.
+    assert result.economics["total"]["retention_proxy"] is not None
+
+    tx = segwise.load_transactions(small_population.orders)
+    given = segwise.segment(tx, random_state=1)
+    assert len(tx.to_pandas()) == tx.n_rows  # the caller's log is still there
+    assert given.economics == result.economics
+
+
+def test_a_built_feature_table_is_segmented_as_it_is(small_population, tmp_path):
+    tx = segwise.load_transactions(small_population.orders)
+    features = segwise.build_features(tx)
+    from_log = segwise.segment(tx, random_state=1)
+    from_table = segwise.segment(features, random_state=1)
+    pd.testing.assert_frame_equal(from_table.assignments, from_log.assignments)
+    assert list(from_table.run["timings"]) == ["segment", "assign", "validate"]
+    assert list(from_table.run["cpu_timings"]) == ["segment", "assign", "validate"]
+    assert from_table.run["source"] == "feature table"
+    # Without the log there is no retention proxy; nothing is estimated in its place.
+    assert from_table.economics["total"]["retention_proxy"] is None
+    from_table.save(tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert list(run["cpu_timings"]) == ["segment", "assign", "validate", "outputs", "report"]
+    with pytest.raises(segwise.InputError, match="segmented as it is"):
+        segwise.segment(features, customers=small_population.customers)
+
+
 def test_customer_table_alone(tmp_path):
     rng = np.random.default_rng(0)
     groups = rng.integers(0, 3, 300)

@@ -4,7 +4,7 @@ import pytest
 
 from segwise.errors import InputError
 from segwise.naming import ARCHETYPES, name_segments
-from segwise.profile import Profiles, compute_profiles
+from segwise.profile import Profiles, compute_profiles, segment_stats
 
 
 @pytest.fixture
@@ -81,3 +81,31 @@ def test_profiles_of_a_frame_with_text_and_log_compared_columns():
     profiles = compute_profiles(frame, labels, log_columns={"n_orders"})
     assert profiles[0].categories == {"region": {"south": 0.66, "north": 0.34}}
     assert frame["n_orders"].min() >= 1  # the caller's frame is untouched
+
+
+@pytest.mark.parametrize("shape", [0.1, 1.0, 5.0])
+@pytest.mark.parametrize("n", [3, 10, 1_001, 100_000])
+def test_naming_skewness_is_scipys_to_the_bit(shape, n):
+    # naming_zscores puts a column on the log scale when this exceeds 1: the decision
+    # (and so every name) must not move by a rounding.
+    from scipy import stats
+
+    from segwise.profile import _skewness
+
+    rng = np.random.default_rng(n)
+    for values in (rng.gamma(shape, size=n), rng.normal(3.0, 1e-9, n), rng.integers(0, 3, n).astype(float)):
+        assert _skewness(values) == float(np.nan_to_num(stats.skew(values)))
+
+
+def test_segment_stats_with_and_without_missing_values_by_hand():
+    # Column a is complete (the masks are skipped), b has a missing value per segment.
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 10.0, 20.0, 40.0], "b": [1.0, np.nan, 3.0, np.nan, 4.0, 8.0]})
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    stats_ = segment_stats(frame, labels, value_column="a")
+    np.testing.assert_array_equal(stats_.means, [[2.0, 2.0], [70 / 3, 6.0]])
+    np.testing.assert_array_equal(stats_.medians, [[2.0, 2.0], [20.0, 6.0]])
+    np.testing.assert_array_equal(stats_.observed, [[1.0, 2 / 3], [1.0, 2 / 3]])
+    np.testing.assert_array_equal(stats_.pop_median, [6.5, 3.5])
+    np.testing.assert_array_equal(stats_.revenue, [6.0, 70.0])
+    # The frame is not changed by the in-place medians.
+    assert frame["a"].tolist() == [1.0, 2.0, 3.0, 10.0, 20.0, 40.0]

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 
-__all__ = ["segment_economics", "actionability", "ECONOMICS_PERIOD_DAYS", "MIN_SEGMENT_SHARE", "MIN_DIFFERENCE"]
+__all__ = ["segment_economics", "retention_flags", "actionability", "ECONOMICS_PERIOD_DAYS", "MIN_SEGMENT_SHARE", "MIN_DIFFERENCE"]
 
 ECONOMICS_PERIOD_DAYS = 90
 #: Segments below this share of customers are flagged as too small.
@@ -86,8 +86,28 @@ _VALUE_MEASURES = (
 _STATISTICS = {"mean": np.nanmean, "sum": np.nansum, "median": np.nanmedian}
 
 
-def _retained(transactions, as_of: date, period_days: int) -> pd.Series:
-    """Customer id (text) to whether they bought in both of the last two periods."""
+def retention_flags(transactions, as_of: date, period_days: int = ECONOMICS_PERIOD_DAYS) -> pd.Series:
+    """Whether each customer bought in both of the last two periods before ``as_of``.
+
+    The one measure of `segment_economics` that needs the order lines: the flow
+    computes it right after the features, so that the log can be released before
+    the segments are fitted.
+
+    Parameters
+    ----------
+    transactions : Transactions
+        The cleaned log, still in its engine.
+    as_of : date
+        Observation date of the features.
+    period_days : int
+        Length of each period.
+
+    Returns
+    -------
+    Series of bool
+        Indexed by customer id as text; customers without an order in the two
+        periods are absent (not retained).
+    """
     start = datetime.combine(as_of, datetime.min.time())
     recent_from = start - timedelta(days=period_days)
     previous_from = start - timedelta(days=2 * period_days)
@@ -139,6 +159,7 @@ def segment_economics(
     names: Mapping[int, str],
     *,
     transactions=None,
+    retained: pd.Series | None = None,
     as_of: date | None = None,
     period_days: int = ECONOMICS_PERIOD_DAYS,
     currency_column: str | None = "monetary_total",
@@ -154,7 +175,11 @@ def segment_economics(
     segment_ids : array of int
     names : dict of int to str
     transactions : Transactions, optional
-        The cleaned log; needed for the retention proxy.
+        The cleaned log; the retention proxy is computed from it when ``retained``
+        is not given.
+    retained : Series of bool, optional
+        `retention_flags` computed earlier (for example before the log was released);
+        customers it does not list count as not retained.
     as_of : date, optional
         Observation date of the features.
     period_days : int
@@ -164,19 +189,20 @@ def segment_economics(
     spend = _column(frame, currency_column)
     orders = _column(frame, orders_column)
     recency = _column(frame, recency_column)
-    retained = None
-    if transactions is not None and as_of is not None:
-        flags = _retained(transactions, as_of, period_days)
-        retained = flags.reindex(frame.index.astype(str)).fillna(False).to_numpy(dtype=bool)
+    if retained is None and transactions is not None and as_of is not None:
+        retained = retention_flags(transactions, as_of, period_days)
+    retained_rows = None
+    if retained is not None:
+        retained_rows = retained.reindex(frame.index.astype(str)).fillna(False).to_numpy(dtype=bool)
     value = {column: _column(frame, column) for _, column, _ in _VALUE_MEASURES}
     everyone = np.ones(len(segment_ids), dtype=bool)
-    total = _measures(everyone, spend, orders, recency, retained, period_days)
+    total = _measures(everyone, spend, orders, recency, retained_rows, period_days)
     total.update(_value_measures(everyone, value))
     rows = []
     for seg in sorted(int(s) for s in names):
         mask = segment_ids == seg
         row = {"segment_id": seg, "segment_name": names[seg]}
-        row.update(_measures(mask, spend, orders, recency, retained, period_days))
+        row.update(_measures(mask, spend, orders, recency, retained_rows, period_days))
         row.update(_value_measures(mask, value))
         rows.append(row)
     for row in rows + [total]:

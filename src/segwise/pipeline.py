@@ -3,6 +3,12 @@
 `run_flow` loads and cleans the data, builds the customer features, fits a
 `Segmenter`, assigns and profiles every customer and measures the segments
 (validation, economics, actionability, and stability or alignment when asked for).
+The order lines are needed only up to the features: the one later measure that reads
+them (the economics' retention flags) is computed with the features, and a log the
+flow loaded itself is then dropped from its engine (at 10M lines, several hundred
+MiB of DuckDB memory that the fitting would otherwise hold on to).
+Every stage is timed in wall seconds (``timings``) and in CPU seconds of the
+process, all threads (``cpu_timings``).
 It returns a `Segmentation`; writing it to a run directory, binding a playbook and
 reading a run back belong to the act side (`segwise.runs`: `segwise.segment` there
 is this flow plus those). Nothing here imports report, serve, export, experiment,
@@ -28,10 +34,11 @@ from segwise._version import __version__
 from segwise.align import align_model
 from segwise.data import CustomerTable, Transactions, load_customers, load_transactions
 from segwise.drift import training_snapshot
-from segwise.economics import actionability, segment_economics
+from segwise.economics import actionability, retention_flags, segment_economics
 from segwise.engines import Engine, get_engine
 from segwise.errors import InputError
 from segwise.features import FeatureTable, build_features
+from segwise.prepare import constant_columns
 from segwise.model import ASSIGNMENT_COLUMNS, SegmentationModel
 from segwise.profile import Profiles
 from segwise.segmenter import Segmenter
@@ -105,17 +112,21 @@ class Segmentation:
 class _Timer:
     def __init__(self, progress: ProgressCallback | None) -> None:
         self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
         self.progress = progress
 
     @contextmanager
     def stage(self, name: str, label: str) -> Iterator[None]:
         if self.progress:
             self.progress(name, label)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.timings[name] = round(time.perf_counter() - start, 3)
+            # CPU of every thread (DuckDB's, BLAS's): beside the wall time it says
+            # whether a stage waited (load on the machine) or used both cores.
+            self.cpu_timings[name] = round(time.process_time() - cpu_start, 3)
             if self.progress:
                 self.progress(name, "done")
 
@@ -149,11 +160,13 @@ def run_flow(
 
     Parameters
     ----------
-    data : path, DataFrame, Spark DataFrame, Transactions or None
+    data : path, DataFrame, Spark DataFrame, Transactions, FeatureTable or None
         The transaction log (anything `segwise.load_transactions` reads, or an
         already loaded `Transactions`). May be None when ``customers`` is given:
         customers are then segmented on their attributes alone. A Spark DataFrame
-        runs on the Spark engine of its session.
+        runs on the Spark engine of its session. A `FeatureTable` already built
+        (`segwise.build_features`) is segmented as it is: there is no load or
+        features stage, and no retention proxy in the economics (it needs the log).
     customers : path, DataFrame, CustomerTable or None
         Customer attribute table (one row per customer).
     as_of : str or date, optional
@@ -202,6 +215,9 @@ def run_flow(
     """
     if data is None and customers is None:
         raise InputError("nothing to segment: give a transaction log, a customer table (--customers), or both")
+    if isinstance(data, FeatureTable) and customers is not None:
+        raise InputError("a feature table is segmented as it is: build it with the customer table "
+                         "(build_features(transactions, customers=...)) instead of passing customers here")
     timer = _Timer(progress)
     if engine is None and type(data).__module__.startswith("pyspark"):
         engine = data.sparkSession
@@ -215,19 +231,28 @@ def run_flow(
     engine = get_engine(engine)
     transactions: Transactions | None = None
     customer_table: CustomerTable | None = None
-    with timer.stage("load", "Loading and cleaning data"):
-        if isinstance(data, Transactions):
-            transactions = data
-        elif data is not None:
-            transactions = load_transactions(data, engine=engine, **dict(load_options or {}))
-        if isinstance(customers, CustomerTable):
-            customer_table = customers
-        elif customers is not None:
-            customer_table = load_customers(customers, engine=engine, **dict(customer_options or {}))
-    with timer.stage("features", "Building customer features"):
-        feature_table = build_features(transactions, customers=customer_table, as_of=as_of,
-                                       **{k: v for k, v in (value_options or {}).items() if v is not None})
-    source = transactions.source if transactions is not None else customer_table.source
+    retained = None
+    if isinstance(data, FeatureTable):
+        feature_table = data
+    else:
+        with timer.stage("load", "Loading and cleaning data"):
+            if isinstance(data, Transactions):
+                transactions = data
+            elif data is not None:
+                transactions = load_transactions(data, engine=engine, **dict(load_options or {}))
+            if isinstance(customers, CustomerTable):
+                customer_table = customers
+            elif customers is not None:
+                customer_table = load_customers(customers, engine=engine, **dict(customer_options or {}))
+        with timer.stage("features", "Building customer features"):
+            feature_table = build_features(transactions, customers=customer_table, as_of=as_of,
+                                           **{k: v for k, v in (value_options or {}).items() if v is not None})
+            if transactions is not None and feature_table.as_of is not None:
+                retained = retention_flags(transactions, feature_table.as_of)
+                if not isinstance(data, Transactions):
+                    # Nothing after this reads the order lines; a log the caller loaded is theirs to keep.
+                    transactions.engine.drop(transactions.table_name)
+    source = _source(transactions, customer_table)
     if len(feature_table.frame) < 2:
         raise InputError(
             f"{source}: only {len(feature_table.frame)} customer(s) to segment: segmentation needs at least 2 "
@@ -235,7 +260,7 @@ def run_flow(
             "column is the right one (--customer-id-col NAME)"
         )
     numeric = feature_table.frame.select_dtypes("number")
-    if len(numeric.columns) and len(feature_table.frame) >= 2 and (numeric.nunique(dropna=False) <= 1).all() \
+    if len(numeric.columns) and len(feature_table.frame) >= 2 and constant_columns(numeric).all() \
             and features is None:
         raise InputError(
             f"{source}: all {len(feature_table.frame)} customers have exactly the same features (the same number of "
@@ -272,7 +297,7 @@ def run_flow(
             "segment_name": pd.Series(segmenter.segment_names_, dtype=object).reindex(ids).to_numpy(),
             "confidence": confidence,
         })[ASSIGNMENT_COLUMNS]
-    checks = _business_checks(segmenter, feature_table, transactions, timer, random_state)
+    checks = _business_checks(segmenter, feature_table, retained, timer, random_state)
     model.training_snapshot = training_snapshot(
         feature_table.frame, segmenter.feature_columns_,
         {p.segment_id: p.share_customers for p in segmenter.profiles_},
@@ -285,7 +310,7 @@ def run_flow(
                 segmenter, feature_table, n_bootstrap=stability, random_state=random_state, n_jobs=n_jobs,
             ).to_dict()
     run = _run_record(
-        model, transactions, customer_table, feature_table, segmenter, timer.timings,
+        model, transactions, customer_table, feature_table, segmenter, timer,
         n_segments=n_segments, k_range=k_range, random_state=random_state, method_params=method_params,
     )
     run.update(checks, stability=stability_record, alignment=alignment)
@@ -295,21 +320,34 @@ def run_flow(
     )
 
 
-def _business_checks(segmenter, feature_table, transactions, timer, random_state) -> dict[str, Any]:
-    """Validation, economics and actionability of a fitted segmentation."""
+def _source(transactions: Transactions | None, customer_table: CustomerTable | None) -> str:
+    """Where the customers came from, for messages and run.json."""
+    if transactions is not None:
+        return transactions.source
+    if customer_table is not None:
+        return customer_table.source
+    return "feature table"
+
+
+def _business_checks(segmenter, feature_table, retained, timer, random_state) -> dict[str, Any]:
+    """Validation, economics and actionability of a fitted segmentation.
+
+    ``retained`` holds the retention flags computed from the log with the features
+    (`segwise.economics.retention_flags`), or None without a log.
+    """
     with timer.stage("validate", "Validating segments"):
         prepared = segmenter.preprocessor_.transform(feature_table.frame)
         validation = validation_report(prepared, segmenter.labels_, clusterer=segmenter.clusterer_,
                                        random_state=random_state)
         economics = segment_economics(
-            feature_table.frame, segmenter.labels_, segmenter.segment_names_, transactions=transactions,
+            feature_table.frame, segmenter.labels_, segmenter.segment_names_, retained=retained,
             as_of=feature_table.as_of,
         )
         checks = actionability(segmenter.profiles_, segmenter.feature_columns_)
     return {"validation": validation, "economics": economics, "actionability": checks}
 
 
-def _run_record(model, transactions, customer_table, feature_table, segmenter, timings, *, n_segments, k_range,
+def _run_record(model, transactions, customer_table, feature_table, segmenter, timer, *, n_segments, k_range,
                 random_state, method_params=None) -> dict[str, Any]:
     cleaning = dict(transactions.cleaning.rules) if transactions is not None else {}
     cleaning.update(feature_table.excluded)
@@ -328,7 +366,7 @@ def _run_record(model, transactions, customer_table, feature_table, segmenter, t
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "segwise_version": __version__,
         "model_id": model.metadata["model_id"],
-        "source": transactions.source if transactions is not None else customer_table.source,
+        "source": _source(transactions, customer_table),
         "input": {
             "transactions": transactions.summary() if transactions is not None else None,
             "customers": customer_table.summary() if customer_table is not None else None,
@@ -353,6 +391,7 @@ def _run_record(model, transactions, customer_table, feature_table, segmenter, t
         "method_details": segmenter.method_details_,
         "metrics": segmenter.metrics_,
         "segments": segments,
-        "timings": dict(timings),
+        "timings": dict(timer.timings),
+        "cpu_timings": dict(timer.cpu_timings),
         "versions": _versions(),
     }

@@ -27,7 +27,9 @@ from segwise.persist import atomic_write_bytes
 from segwise.pipeline import Segmentation, run_flow
 from segwise.playbook import Playbook, load_playbook
 from segwise.profile import Profiles
-from segwise.report import REPORT_FILENAME, render_report
+from segwise.report import REPORT_FILENAME
+from segwise.report.build import render_run_files
+from segwise.report.rundir import run_files_in_memory
 from segwise.store import STORE_FILENAME, RunStore
 
 __all__ = ["segment", "SegmentationResult", "load_run", "write_table", "OUTPUT_FILES"]
@@ -90,11 +92,12 @@ class SegmentationResult(Segmentation):
         committed with them as ``report.html``.
         """
         out_dir = Path(out_dir)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         run = dict(self.run)
         run["outputs"] = (list(OUTPUT_FILES) + ([REPORT_FILENAME] if report else [])
                           + ([STORE_FILENAME] if store else []))
         model_hash: dict[str, str] = {}
+        profiles_document = self.profiles.to_dict()
 
         def write_model(path: Path) -> None:
             model_hash["sha256"] = self.model.save(path)
@@ -105,20 +108,27 @@ class SegmentationResult(Segmentation):
         def write_run(path: Path) -> None:
             run["model_sha256"] = model_hash.get("sha256")
             run["timings"]["outputs"] = round(time.perf_counter() - started, 3)
+            run.setdefault("cpu_timings", {})["outputs"] = round(time.process_time() - cpu_started, 3)
             path.write_bytes(run_json())
 
         def write_report(path: Path) -> None:
-            report_started = time.perf_counter()
-            path.write_text(render_report(path.parent), encoding="utf-8")
+            report_started, report_cpu_started = time.perf_counter(), time.process_time()
+            # From the objects just written, not the files read back: the same report, without
+            # reading the assignments and features again.
+            files = run_files_in_memory(path.parent, run=json.loads(run_json()), profiles=profiles_document,
+                                        assignments=self.assignments, features=self.features.frame,
+                                        model=self.model)
+            path.write_text(render_run_files(files), encoding="utf-8")
             # The report is built from the staged run.json, so its own time is added afterwards.
             run["timings"]["report"] = round(time.perf_counter() - report_started, 3)
+            run.setdefault("cpu_timings", {})["report"] = round(time.process_time() - report_cpu_started, 3)
             atomic_write_bytes(path.parent / "run.json", run_json())
 
         writers = {
             "assignments.parquet": lambda p: write_table(self.assignments, p),
             "assignments.csv": lambda p: write_table(self.assignments, p),
             "features.parquet": lambda p: write_table(self.features.frame.reset_index(), p),
-            "profiles.json": lambda p: p.write_text(json.dumps(self.profiles.to_dict(), indent=2, allow_nan=False)),
+            "profiles.json": lambda p: p.write_text(json.dumps(profiles_document, indent=2, allow_nan=False)),
             "model.segwise": write_model,
             "run.json": write_run,
         }

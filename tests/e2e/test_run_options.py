@@ -135,19 +135,29 @@ def test_timings_flag_prints_the_stage_table_of_run_json(runs):
     result = runs["timings"]
     assert_ok(result)
     run = json.loads((result.cwd / "timings" / "run.json").read_text())
-    timings = run["timings"]
+    timings, cpu_timings = run["timings"], run["cpu_timings"]
     # every stage that ran, in order, the report included (it is timed after run.json is first staged)
     assert list(timings) == ["load", "features", "segment", "assign", "validate", "outputs", "report"]
-    assert all(isinstance(v, (int, float)) and v >= 0 for v in timings.values())
+    assert list(cpu_timings) == list(timings)
+    assert all(isinstance(v, (int, float)) and v >= 0 for v in [*timings.values(), *cpu_timings.values()])
+    # Fitting k-means for eleven k cannot take no CPU at all.
+    assert cpu_timings["segment"] > 0
     total = sum(timings.values())
     assert f"stage timings ({total:.1f} s in all)" in result.out
     rows = result.stdout[result.stdout.index("stage timings"):].splitlines()
-    printed = {}
+    header = None
+    printed, printed_cpu = {}, {}
     for line in rows:
         cells = [c.strip() for c in line.strip("│┃ ").replace("┃", "│").split("│")]
-        if len(cells) == 3 and cells[0] in set(timings) | {"total"}:
+        if cells[:4] == ["stage", "seconds", "share", "CPU s"]:
+            header = cells
+        if len(cells) == 4 and cells[0] in set(timings) | {"total"}:
             printed[cells[0]] = float(cells[1])
+            printed_cpu[cells[0]] = float(cells[3])
+    assert header == ["stage", "seconds", "share", "CPU s"]
     assert printed == {**{k: round(v, 2) for k, v in timings.items()}, "total": round(total, 2)}
+    assert printed_cpu == {**{k: round(v, 2) for k, v in cpu_timings.items()},
+                           "total": round(sum(cpu_timings.values()), 2)}
 
 
 def test_no_timings_table_without_the_flag(runs):

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+import segwise
 import segwise.runs as runs
 from segwise.outputs import STAGING_PREFIX
+from segwise.report import render_report
 from segwise.runs import OUTPUT_FILES
 
 
@@ -17,6 +19,25 @@ def test_save_writes_the_report_built_from_the_saved_outputs(kmeans_run):
     assert run["outputs"] == [*OUTPUT_FILES, "report.html"]
     assert f"from run {run['run_id']}" in html  # built from this run's run.json, not a stale one
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+def test_the_report_from_memory_is_the_report_of_the_saved_files(kmeans_run):
+    """save builds the report from the objects it writes; read back from the files it is the same page."""
+    html = (kmeans_run.path / "report.html").read_text(encoding="utf-8")
+    assert render_report(kmeans_run.path) == html
+
+
+def test_the_report_from_memory_with_customer_attributes_and_a_playbook(small_population, tmp_path):
+    # Text columns of a customer table and a playbook are the parts whose types a file round trip could change.
+    playbook = tmp_path / "playbook.toml"
+    playbook.write_text('[segments."0"]\ndescription = "Top"\n[[segments."0".actions]]\naction = "Thank them"\n')
+    result = segwise.segment(small_population.orders, customers=small_population.customers, n_segments=3,
+                             random_state=0, playbook=playbook)
+    assert not result.features.frame.select_dtypes(exclude="number").empty
+    result.save(tmp_path / "run", store=False)
+    html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Thank them" in html
+    assert render_report(tmp_path / "run") == html
 
 
 def test_save_without_report(kmeans_run, tmp_path):
@@ -32,10 +53,10 @@ def test_a_failing_report_leaves_the_previous_outputs(kmeans_run, tmp_path, monk
     class Broken(Exception):
         pass
 
-    def broken(run_dir):
-        raise Broken(f"cannot build the report of {run_dir}")
+    def broken(files):
+        raise Broken(f"cannot build the report of {files.path}")
 
-    monkeypatch.setattr(runs, "render_report", broken)
+    monkeypatch.setattr(runs, "render_run_files", broken)
     with pytest.raises(Broken):
         kmeans_run.result.save(tmp_path, store=False)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

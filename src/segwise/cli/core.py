@@ -40,16 +40,24 @@ def _segments_table(result) -> Table:
     return table
 
 
-def _timings_table(timings: dict[str, float]) -> Table:
-    """Seconds and share of the total of every pipeline stage, in the order they ran."""
+def _timings_table(timings: dict[str, float], cpu_timings: dict[str, float] | None = None) -> Table:
+    """Wall seconds, share of the total and CPU seconds of every pipeline stage, in the order they ran.
+
+    CPU seconds are the process's, all threads: above the wall seconds a stage used
+    both cores; well below them it waited (input, or other processes on the machine).
+    """
+    cpu = dict(cpu_timings or {})
     total = sum(timings.values())
     table = Table(title=f"stage timings ({total:.1f} s in all)", title_justify="left")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
+    table.add_column("CPU s", justify="right")
     for stage, seconds in timings.items():
-        table.add_row(stage, f"{seconds:.2f}", f"{seconds / total:.0%}" if total > 0 else "-")
-    table.add_row("total", f"{total:.2f}", "100%" if total > 0 else "-", style="bold")
+        table.add_row(stage, f"{seconds:.2f}", f"{seconds / total:.0%}" if total > 0 else "-",
+                      f"{cpu[stage]:.2f}" if stage in cpu else "-")
+    cpu_total = f"{sum(cpu.values()):.2f}" if cpu else "-"
+    table.add_row("total", f"{total:.2f}", "100%" if total > 0 else "-", cpu_total, style="bold")
     return table
 
 
@@ -253,7 +261,7 @@ def run(
     out.print(f"outputs written to {Path(paths['run.json']).parent}/", highlight=False, soft_wrap=True)
     _print_report(paths)
     if timings:
-        out.print(_timings_table(result.run["timings"]))
+        out.print(_timings_table(result.run["timings"], result.run.get("cpu_timings")))
 
 
 @app.command("features")

@@ -9,9 +9,9 @@ from pathlib import Path
 from segwise.outputs import recover
 from segwise.persist import atomic_write_bytes
 from segwise.report.data import MAX_MAP_POINTS, ReportData, collect_report_data
-from segwise.report.rundir import read_run_dir
+from segwise.report.rundir import RunFiles, read_run_dir
 
-__all__ = ["build_report", "render_report", "ReportResult", "REPORT_FILENAME", "MAX_REPORT_BYTES"]
+__all__ = ["build_report", "render_report", "render_run_files", "ReportResult", "REPORT_FILENAME", "MAX_REPORT_BYTES"]
 
 #: The report's file name in a run directory.
 REPORT_FILENAME = "report.html"
@@ -32,15 +32,24 @@ class ReportResult:
     figures: list[str] = field(default_factory=list)
 
 
-def _render(run_dir: str | Path, *, currency: str | None, max_points: int,
+def _render(files: RunFiles, *, currency: str | None, max_points: int,
             random_state: int) -> tuple[str, ReportData, list[str]]:
     from segwise.report.figures import build_figures
     from segwise.report.render import render_html
 
-    data = collect_report_data(read_run_dir(run_dir), currency=currency, max_points=max_points,
-                               random_state=random_state)
+    data = collect_report_data(files, currency=currency, max_points=max_points, random_state=random_state)
     figures = build_figures(data)
     return render_html(data, figures), data, list(figures)
+
+
+def render_run_files(files: RunFiles, *, currency: str | None = None, max_points: int = MAX_MAP_POINTS,
+                     random_state: int = 0) -> str:
+    """The report of a run's outputs already in memory (`segwise.report.rundir.run_files_in_memory`).
+
+    Parameters as in `render_report`; the HTML is the same as `render_report` of the
+    directory those outputs are written to.
+    """
+    return _render(files, currency=currency, max_points=max_points, random_state=random_state)[0]
 
 
 def render_report(run_dir: str | Path, *, currency: str | None = None, max_points: int = MAX_MAP_POINTS,
@@ -58,7 +67,8 @@ def render_report(run_dir: str | Path, *, currency: str | None = None, max_point
     random_state : int
         Seed of the map's sample.
     """
-    return _render(run_dir, currency=currency, max_points=max_points, random_state=random_state)[0]
+    return render_run_files(read_run_dir(run_dir), currency=currency, max_points=max_points,
+                            random_state=random_state)
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, currency: str | None = None,
@@ -75,7 +85,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, currency
     started = time.perf_counter()
     run_dir = Path(run_dir)
     recover(run_dir)
-    html, data, figures = _render(run_dir, currency=currency, max_points=max_points, random_state=random_state)
+    html, data, figures = _render(read_run_dir(run_dir), currency=currency, max_points=max_points,
+                                  random_state=random_state)
     path = Path(out) if out is not None else run_dir / REPORT_FILENAME
     payload = html.encode("utf-8")
     atomic_write_bytes(path, payload)

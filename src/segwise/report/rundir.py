@@ -5,6 +5,10 @@ writes: ``run.json``, ``profiles.json``, ``assignments.parquet``,
 ``features.parquet`` and ``model.segwise``. Tracking results written beside them
 (``transitions.parquet`` and ``shares.parquet``, see `segwise.report.method_data`)
 are read when present.
+
+A run that is being saved already holds all of it in memory: `run_files_in_memory`
+gives the report the same `RunFiles` without reading the files back (at 885,000
+customers, reading the assignments and features again took about a second).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from segwise.errors import InputError, ModelError
 from segwise.model import SegmentationModel
 from segwise.profile import Profiles
 
-__all__ = ["RunFiles", "read_run_dir", "REQUIRED_FILES"]
+__all__ = ["RunFiles", "read_run_dir", "run_files_in_memory", "REQUIRED_FILES"]
 
 #: Files the report is built from.
 REQUIRED_FILES = ("run.json", "profiles.json", "assignments.parquet", "features.parquet", "model.segwise")
@@ -98,12 +102,54 @@ def read_run_dir(run_dir: str | Path) -> RunFiles:
     )
 
 
+def run_files_in_memory(run_dir: str | Path, *, run: dict[str, Any], profiles: dict[str, Any],
+                        assignments: pd.DataFrame, features: pd.DataFrame, model: SegmentationModel) -> RunFiles:
+    """The `RunFiles` of a run being saved into ``run_dir``, from the objects it is saved from.
+
+    What `read_run_dir` would read back once the outputs are written, without reading
+    them: the report of a run is the same either way.
+
+    Parameters
+    ----------
+    run_dir : path
+        Where the outputs are written (the report reads tracking tables from there
+        when present, as `read_run_dir` does).
+    run, profiles : dict
+        The documents written as ``run.json`` and ``profiles.json`` (JSON-ready).
+    assignments : DataFrame
+        As written to ``assignments.parquet``.
+    features : DataFrame
+        The feature table indexed by customer id, as written to ``features.parquet``.
+    model : SegmentationModel
+        The model written to ``model.segwise``.
+    """
+    run_dir = Path(run_dir)
+    if not pd.api.types.is_string_dtype(assignments["customer_id"]):
+        assignments = assignments.assign(customer_id=assignments["customer_id"].astype(str))
+    ids = features.index.astype(str)
+    # A new index on the same column data: no copy of the feature values.
+    frame = features.set_axis(pd.Index(ids.to_numpy(), name="customer_id"), axis=0)
+    frame = _in_assignment_order(frame, assignments, run_dir)
+    playbook = model.playbook.to_dict() if model.playbook is not None else None
+    return RunFiles(
+        path=run_dir, run=run, profiles=Profiles.from_dict(profiles), assignments=assignments, features=frame,
+        model=model, playbook=playbook,
+        transitions=_optional_table(run_dir / "transitions.parquet"),
+        shares=_optional_table(run_dir / "shares.parquet"),
+    )
+
+
 def _aligned_features(frame: pd.DataFrame, assignments: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     """The feature rows in the order of the assignments."""
     id_column = "customer_id" if "customer_id" in frame.columns else frame.columns[0]
     ids = frame[id_column].astype(str)
     frame = frame.drop(columns=[id_column])
     frame.index = pd.Index(ids.to_numpy(), name="customer_id")
+    return _in_assignment_order(frame, assignments, run_dir)
+
+
+def _in_assignment_order(frame: pd.DataFrame, assignments: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    """``frame`` (indexed by customer id as text) with its rows in the order of the assignments."""
     wanted = assignments["customer_id"].to_numpy()
     if len(frame) == len(wanted) and np.array_equal(frame.index.to_numpy(), wanted):
         return frame
