@@ -5,8 +5,8 @@ features, write Parquet) in this process, with every statement sent to DuckDB
 timed and attributed to the function of segwise that sent it (the feature family,
 the loader, the build), in wall seconds and in CPU seconds of the process (all of
 DuckDB's threads: under load from other processes the CPU seconds move less than
-the wall seconds). Prints one line per statement group and per stage, as JSON at
-the end. For development: the statements depend on the code measured, so the
+the wall seconds), and the statements that raised the process's peak RSS. Prints
+one line per statement group and per stage, as JSON at the end. For development: the statements depend on the code measured, so the
 attribution reads the call stack rather than naming known steps.
 """
 
@@ -37,6 +37,18 @@ def _caller() -> str:
     return " < ".join(chain) or "?"
 
 
+def _peak_rss_mib() -> float | None:
+    """The process's peak resident memory so far (Linux ``VmHWM``), None elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     orders = args[0]
@@ -55,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
     spent: dict[str, float] = defaultdict(float)
     spent_cpu: dict[str, float] = defaultdict(float)
+    # The process's peak RSS (VmHWM) after each statement: the statement that raised it
+    # last holds the peak of the build.
+    peak_after: dict[str, float] = {}
     calls: dict[str, int] = defaultdict(int)
     state: dict = {"depth": 0, "family": None}
     # Who a stored table belongs to: a stage to the family that asked for it (or to the
@@ -98,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                     key = f"{method.__name__} <- {_caller()}{owner(method.__name__, a)}"
                     spent[key] += time.perf_counter() - t0
                     spent_cpu[key] += time.process_time() - c0
+                    peak = _peak_rss_mib()
+                    if peak is not None and peak > max(peak_after.values(), default=0.0):
+                        peak_after[key] = peak
                     calls[key] += 1
         return wrapper
 
@@ -151,10 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     print("  wall s     CPU s  calls")
     for key, seconds in statements:
         print(f"{seconds:8.2f}  {spent_cpu[key]:8.2f}  {calls[key]:4d} x  {key}")
+    print("statements that raised the process's peak RSS (MiB after them):")
+    for key, peak in peak_after.items():
+        print(f"{peak:10,.0f}  {key}")
     for key, seconds in stages.items():
         print(f"{seconds:8.2f}  {stages_cpu[key]:8.2f}         stage {key}")
     print(json.dumps({"stages": stages, "stages_cpu": stages_cpu,
                       "statements": {k: {"s": v, "cpu_s": spent_cpu[k], "calls": calls[k]} for k, v in statements},
+                      "peak_rss_mib_after": peak_after,
                       "loadavg": os.getloadavg(), "duckdb": duckdb.__version__}))
     return 0
 
