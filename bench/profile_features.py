@@ -51,6 +51,13 @@ def _peak_rss_mib() -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
+    usage = __doc__.strip().splitlines()[0].replace("``", "")
+    if args[:1] in (["-h"], ["--help"]):
+        print(usage)
+        return 0
+    if not args or len(args) > 2:
+        print(f"usage: {usage}", file=sys.stderr)
+        return 2
     orders = args[0]
     out = args[1] if len(args) > 1 else str(Path(tempfile.mkdtemp()) / "features.parquet")
     started = time.perf_counter()
