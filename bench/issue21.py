@@ -8,13 +8,14 @@ Measures from a shell, each run a fresh process tree (`bench.proctree`):
 - the hand-written DuckDB query (`bench.reference_cli`: read the Parquet log, clean,
   compute, write Parquet): the 12-column query, and the query computing the same
   columns as ``segwise features --features <SAME_COLUMNS_FAMILIES>`` (every SQL
-  family of the default; the value family is a model fit), run alongside it;
+  family of the default; the value family is a model fit), run alongside it with the
+  code before and after;
 - ``segwise run ORDERS --out DIR`` (automatic k, report included) before and after.
 
 Before and after alternate run by run, so that both see the same machine; every
 figure is recorded with the 1-minute load average before it and the share of the
 CPUs other processes used during it (the machine is shared). Writes
-``bench/results/issue21-<size>-<date>-<machine>.json`` and ``.md``.
+``bench/results/issue21-<size>[-<label>]-<date>-<machine>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ def _commands(before: Path, orders: Path, tmp: Path, limit: str | None) -> dict[
         "reference": ([sys.executable, "-m", "bench.reference_cli", str(orders), str(tmp / "ref.parquet")],
                       reference_env),
         # The same-columns pair: segwise's SQL families (the default's, without the
-        # value family's model fits) against a hand-written query for those columns.
-        # Only this checkout's: `segwise features --features` is new.
+        # value family's model fits) against a hand-written query for those columns,
+        # with the code before and after, so that one record holds both sides.
+        "features_sql_families_before": _segwise(before, "features", str(orders), "--out",
+                                                 str(tmp / "fsb.parquet"), "--features",
+                                                 ",".join(SAME_COLUMNS_FAMILIES)),
         "features_sql_families_after": _segwise(after, "features", str(orders), "--out", str(tmp / "fsa.parquet"),
                                                 "--features", ",".join(SAME_COLUMNS_FAMILIES)),
         "reference_same_columns": ([sys.executable, "-m", "bench.reference_cli", str(orders),
@@ -73,9 +77,25 @@ def _commands(before: Path, orders: Path, tmp: Path, limit: str | None) -> dict[
     }
 
 
+def _head() -> str | None:
+    """This checkout's commit (``+`` when its files differ from it), or None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "bench"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
+
+
 def render_markdown(record: dict[str, Any]) -> str:
     lines = [
         f"# Issue 21, size {record['size']} ({record['order_lines']:,} order lines), {record['started']}",
+        "",
+        f"Before: `{record['before']}`; after: this checkout at {record.get('after_commit') or 'an unknown commit'}.",
         "",
         f"Machine: {machine_sentence(record['machine'], ('duckdb', 'pyarrow', 'pandas'))}; shared with other "
         "engineers: every run is listed with the load average before it and the share of "
@@ -110,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default=None,
                         help="also run this checkout's features and run with --memory-limit (e.g. 1GB)")
     parser.add_argument("--only", default="", help="comma-separated commands to run (default: all)")
+    parser.add_argument("--label", help="recorded as issue21-SIZE-LABEL-<date>-<machine>, so that one "
+                                        "measurement does not replace another of the same day")
     args = parser.parse_args(argv)
     dataset = ensure_dataset(SIZES[args.size])
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -136,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     ratios = {}
     pairs = (("reference", ("features_before", "features_after")),
-             ("reference_same_columns", ("features_sql_families_after",)))
+             ("reference_same_columns", ("features_sql_families_before", "features_sql_families_after")))
     for reference, sides in pairs:
         if reference not in medians:
             continue
@@ -146,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                 ratios[f"{side} / {reference} (wall)"] = medians[side]["wall_s"] / medians[reference]["wall_s"]
                 ratios[f"{side} / {reference} (CPU)"] = (statistics.median(r["cpu_s"] for r in runs[side])
                                                           / reference_cpu)
-    record = {"size": args.size, "order_lines": dataset.order_lines, "started": started,
-              "machine": describe_machine(), "before": str(args.before), "runs": runs, "medians": medians,
+    record = {"size": args.size, "label": args.label, "order_lines": dataset.order_lines, "started": started,
+              "machine": describe_machine(), "before": str(args.before), "after_commit": _head(),
+              "runs": runs, "medians": medians,
               "ratios": ratios}
     markdown = render_markdown(record)
-    record_named(f"issue21-{args.size}", record, markdown)
+    record_named("-".join(["issue21", args.size, *filter(None, [args.label])]), record, markdown)
     print(markdown)
     return 0 if all(r["returncode"] == 0 for rs in runs.values() for r in rs) else 1
 

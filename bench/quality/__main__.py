@@ -11,7 +11,8 @@ Options: ``--size small|default|large``, ``--dev A|B`` (the development half;
 the printed targets are those of the other half), ``--only dev|held-out`` to
 run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
 ``--label NAME`` (records ``quality-<size>-NAME-...``: a variant, not the default),
-``--off returns-gate|widening`` (the default with one selection step switched off).
+``--off returns-gate|widening|merge|merge-support|merge-weak`` (the default with one selection
+step, or one bound of the over-split merge, switched off).
 """
 
 from __future__ import annotations
@@ -77,8 +78,33 @@ def _widening_off() -> str:
     return "returns"
 
 
+def _merge_off() -> str:
+    """The chosen k is not checked for over-splitting (the variant measured as ``nomerge``)."""
+    import segwise.cluster.select as select
+
+    select.MERGE_OVERSPLIT = False
+    return "nomerge"
+
+
+def _merge_support_off() -> str:
+    """The over-split merge is not bounded by the supported range (the variant ``mergeunbounded``)."""
+    import segwise.cluster.select as select
+
+    select.MERGE_WITHIN_SUPPORT = False
+    return "mergeunbounded"
+
+
+def _merge_weak_off() -> str:
+    """The over-split merge also applies to weak structure (the variant ``mergeweak``)."""
+    import segwise.cluster.select as select
+
+    select.MERGE_SKIP_WEAK = False
+    return "mergeweak"
+
+
 #: Selection steps ``--off`` can switch off, for measuring each on its own (docs/quality.md).
-_SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off}
+_SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off, "merge": _merge_off,
+             "merge-support": _merge_support_off, "merge-weak": _merge_weak_off}
 
 
 def _fmt(value, digits: int = 3) -> str:

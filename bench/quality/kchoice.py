@@ -29,7 +29,7 @@ import argparse
 import sys
 import warnings
 from datetime import date
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -41,7 +41,10 @@ from bench.quality.families import FAMILIES
 from bench.quality.measure import _clean_id
 from bench.results import describe_machine, machine_sentence, record_named
 
-__all__ = ["main", "RULES"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["main", "RULES", "defining_rows"]
 
 KS = list(range(2, 13))
 
@@ -52,6 +55,17 @@ def _fit(X: np.ndarray, k: int, seed: int = 0) -> KMeans:
 
 def _defining_matrix(pop, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The matrix segwise's k-means clusters for this population, and the truth in its row order."""
+    X, truth, _ = defining_rows(pop, seed)
+    return X, truth
+
+
+def defining_rows(pop, seed: int) -> tuple[np.ndarray, np.ndarray, "pd.Index"]:
+    """`_defining_matrix` and the customer ids of its rows (text).
+
+    The matrix is the one given to the last k choice of the run: with a widened
+    definition (weak structure, `segwise.segmenter.Segmenter._widen_if_weak`) that is
+    the widened one.
+    """
     import segwise
     import segwise.cluster.kmeans as kmeans_module
 
@@ -73,8 +87,8 @@ def _defining_matrix(pop, seed: int) -> tuple[np.ndarray, np.ndarray]:
     # The segmenter's rows are the assignments' rows (checked: its labels are the assignments' ids).
     labels = np.asarray(result.model.segmenter.labels_)
     assert adjusted_rand_score(labels, result.assignments["segment_id"]) == 1.0
-    truth = pop.truth.reindex(_clean_id(result.assignments["customer_id"])).to_numpy()
-    return kept["X"], truth
+    ids = _clean_id(result.assignments["customer_id"])
+    return kept["X"], pop.truth.reindex(ids).to_numpy(), ids
 
 
 def _prediction_strength(X: np.ndarray, k: int, rng, splits: int = 2) -> float:

@@ -69,6 +69,7 @@ def run_segwise(pop: Population, seed: int = 0) -> dict[str, Any]:
         "structure_margin": structure.get("margin"),
         "k_supported": selection.get("supported"),
         "reason": selection.get("reason"),
+        "merged": selection.get("merged"),
         "defined_by": list(result.model.segmenter.feature_columns_),
     }
 
@@ -164,7 +165,7 @@ def _measure_family(fam: Family, size: str, seed: int) -> dict[str, Any]:
     row["segwise_ari"] = None if seg["labels"] is None else round(
         float(adjusted_rand_score(t, seg["labels"].loc[common])), 4)
     row["segwise_s"] = seg["seconds"]
-    for key in ("structure", "structure_margin", "structure_sentence", "k_supported", "reason", "defined_by", "error"):
+    for key in ("structure", "structure_margin", "structure_sentence", "k_supported", "reason", "merged", "defined_by", "error"):
         if seg.get(key) is not None:
             row[f"segwise_{key}"] = seg[key]
     if fam.true_k is not None:

@@ -356,6 +356,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.segment_names_ = self.profiles_.names
         self.metrics_ = internal_metrics(self.clusterer_.metric_space(prepared), self.labels_, random_state=0)
         self.selection_ = getattr(self.clusterer_, "selection_", None)
+        merged = getattr(self.selection_, "merged", None)
+        if merged and merged.get("merged"):
+            # The k rule's choice was over-split (segwise.cluster.select.merge_if_oversplit): say so.
+            self.notes_.append(merged["sentence"])
         details = translate_details(getattr(self.clusterer_, "details_", None) or {}, self.label_map_, self.profiles_)
         self.method_details_ = _clean_json({
             "method": self.clusterer_.method_name,

@@ -99,6 +99,43 @@ def test_duckdb_engine_fetches_the_table_and_gives_the_same_features(postgres_ur
     assert_same_features(build_features(fetched).frame, build_features(remote).frame)
 
 
+def test_ties_of_the_main_category_and_of_the_first_order_are_broken_alike(postgres_url):
+    # The main category of an order is an aggregate over an ordered key (most spend, then
+    # the first name in text order): both engines must break every tie the same way.
+    rows = [  # order id, customer, time, amount, category
+        ("2", "a", "2024-01-01 10:00:00", 10.0, "Toys"),    # equal spend: Books before Toys
+        ("2", "a", "2024-01-01 10:00:00", 10.0, "Books"),
+        ("10", "a", "2024-01-01 10:00:00", 5.0, "Toys"),    # same time as order 2, "10" < "2": a's first order
+        ("10", "a", "2024-01-01 10:00:00", 5.0, "Garden"),
+        ("3", "a", "2024-02-01 09:00:00", 7.0, "Toys"),
+        ("3", "a", "2024-02-01 09:00:00", 3.0, "Books"),
+        ("5", "b", "2024-01-05 12:00:00", 4.0, "Books"),    # two lines of Books: 8, equal to Toys' 8
+        ("5", "b", "2024-01-05 12:00:00", 4.5, "Books"),
+        ("5", "b", "2024-01-05 12:00:00", -0.5, "Books"),   # a return, not part of the order's spend
+        ("5", "b", "2024-01-05 12:00:00", 8.0, "Toys"),
+        ("6", "b", "2024-03-01 12:00:00", 9.0, "Toys"),
+        ("7", "c", "2024-01-09 08:00:00", 6.0, "banana"),   # text order is code points: "Cherry" < "banana"
+        ("7", "c", "2024-01-09 08:00:00", 6.0, "Cherry"),
+        ("8", "c", "2024-01-20 08:00:00", 0.0, "Zebra"),    # free items: equal spend of 0
+        ("8", "c", "2024-01-20 08:00:00", 0.0, "Apple"),
+    ]
+    table = pa.table({
+        "order_id": [r[0] for r in rows], "customer_id": [r[1] for r in rows],
+        "ordered_at": pa.array([pd.Timestamp(r[2]) for r in rows], pa.timestamp("us")),
+        "amount": [r[3] for r in rows], "category": [r[4] for r in rows],
+    })
+    create_table(postgres_url, "tied_orders", table)
+    local = build_features(load_transactions(table), families=["rfm", "journey"], as_of="2024-06-01").frame
+    remote = build_features(load_transactions(postgres_url, table="tied_orders"), families=["rfm", "journey"],
+                            as_of="2024-06-01").frame
+    assert_same_features(remote, local)
+    # a: orders 10 (Garden), 2 (Books), 3 (Toys); b: 5 (Books), 6 (Toys); c: 7 (Cherry), 8 (Apple).
+    assert local["first_purchase_category"].to_dict() == {"a": "Garden", "b": "Books", "c": "Cherry"}
+    assert local["category_switching_rate"].to_dict() == {"a": 1.0, "b": 1.0, "c": 1.0}
+    # Toys is first bought at 10:00 (orders 10 and 2): order 2 repeats nothing, order 3 repeats Toys.
+    assert local["repeat_category_rate"].to_dict() == {"a": 0.5, "b": 1.0, "c": 0.0}
+
+
 @pytest.mark.parametrize("kind", ["pandas", "polars", "arrow", "ibis"])
 def test_frames_and_ibis_tables_are_read_with_the_same_roles(orders, kind):
     frame = orders.to_pandas()

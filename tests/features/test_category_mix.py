@@ -57,6 +57,16 @@ def test_shares_are_of_all_the_customers_orders(features):
     assert (b.share_category_garden, b.share_category_toys) == (1.0, 0.0)
 
 
+def test_a_customer_whose_orders_have_no_category_has_shares_of_zero_not_missing():
+    # The counts come from the per-customer category table, where such a customer has no
+    # row: every share is 0 of their orders, as for any level they did not buy.
+    rows = ROWS + [("8", "e", "2024-03-12 12:00", 9.0, None), ("9", "e", "2024-03-14 12:00", 6.0, None)]
+    frame = build_features(_log(rows), as_of=AS_OF).frame
+    shares = [c for c in frame.columns if c.startswith("share_category_")]
+    assert frame.loc["e", shares].tolist() == [0.0] * len(shares)
+    assert frame.loc["a", "share_category_toys"] == pytest.approx(2 / 3)
+
+
 def test_levels_are_reused_at_assignment_and_an_unseen_category_counts_in_none(features):
     new = [
         ("10", "e", "2024-01-02 10:00", 9.0, "Music"),    # a category the model never saw

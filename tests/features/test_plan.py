@@ -78,7 +78,7 @@ def test_stages_are_dropped_once_nothing_left_to_store_reads_them():
 
 def test_an_aggregation_equal_in_groups_to_a_stage_is_merged_into_that_stage_without_a_copy():
     # The orders table is a stage; a family grouping the same lines by the same keys
-    # (category_mix's per-order flags) adds its columns to it instead of a second pass.
+    # (a family's per-order flags) adds its columns to it instead of a second pass.
     engine, orders = _engine_with_orders()
     plan = FeaturePlan(engine)
     stage = plan.stage(orders.group_by(["customer_id", "order_key"]).aggregate(value=orders.value.sum()))

@@ -41,6 +41,17 @@ continuum: still usable as bands of customers, but not natural groups, and the
 reason says so. The thresholds were set on the development half of
 ``bench.quality`` (see docs/quality.md).
 
+Is the chosen k over-split?
+---------------------------
+The margin rule can cut one group in two (k+1 or k+2 on held-out families). With
+`MERGE_OVERSPLIT`, the nearest pairs of segments of the chosen fit are dip-tested
+for one mode along the line joining their centres (`segwise.cluster.merge`); if a
+pair looks like one mode, the k-1 fit (already among the candidates) is taken.
+Bounded: only when k-1 is in the supported range (`MERGE_WITHIN_SUPPORT`) and not
+when the structure is weak (`MERGE_SKIP_WEAK`: there the segments are bands of a
+continuum anyway, and every pair is one mode). What was tested and done is
+``KSelection.merged`` (run.json ``selection.merged``) and in the reason.
+
 When the default definition of segments finds only weak structure, the
 Segmenter tries it widened by reliable category shares and keeps the wider one
 when its verdict is no longer weak (`prefer_widened`; the attempt is recorded as
@@ -57,10 +68,12 @@ import numpy as np
 from segwise.errors import InputError
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
+from segwise.cluster.merge import NEAREST_PAIRS, UNIMODAL_P, oversplit_pairs
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
-           "reference_silhouettes", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE"]
+           "reference_silhouettes", "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
+           "MERGE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
 MARGIN_RULE = (
@@ -114,6 +127,23 @@ STABLE_MARGIN = False
 CLEAR_MARGIN = 0.15
 WEAK_MARGIN = 0.11
 
+#: After k is chosen by the margin rule, test whether the chosen fit over-splits and take
+#: the k-1 fit when it does (`merge_if_oversplit`).
+MERGE_OVERSPLIT = True
+
+#: Merge only when k-1 is in the supported range (the unbounded check hurt held-out B).
+MERGE_WITHIN_SUPPORT = True
+
+#: No merge when the structure verdict is weak (the segments partition a continuum).
+MERGE_SKIP_WEAK = True
+
+#: How the over-split check decides.
+MERGE_RULE = (
+    f"the {NEAREST_PAIRS} nearest pairs of segments of the chosen fit (by centre distance) are projected on the line joining "
+    f"their centres and dip-tested for unimodality (Hartigan's dip, p-value against uniform samples); if one pair "
+    f"has p >= {UNIMODAL_P}, the k-1 fit is taken, when k-1 is in the supported range and the structure is not weak"
+)
+
 #: How the structure verdict is reached.
 STRUCTURE_RULE = (
     f"silhouette at the chosen k minus that of Gaussian reference data with the customers' mean and covariance "
@@ -136,6 +166,9 @@ class KSelection:
     #: When the default definition's structure was weak and describing shares were
     #: tried (`prefer_widened`): the columns tried, both margins, and what was kept.
     widening: dict[str, Any] | None = None
+    #: When the chosen fit was found over-split and the k-1 fit taken (`merge_if_oversplit`):
+    #: both k, the pairs tested with their dip p-values, and the pair that is one mode.
+    merged: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -151,13 +184,15 @@ class KSelection:
             out["structure"] = dict(self.structure)
         if self.widening is not None:
             out["widening"] = dict(self.widening)
+        if self.merged is not None:
+            out["merged"] = dict(self.merged)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "KSelection":
         return cls(candidates=data["candidates"], chosen=data["chosen"], knee=data.get("knee"),
                    rule=data["rule"], reason=data["reason"], supported=data.get("supported"),
-                   structure=data.get("structure"), widening=data.get("widening"))
+                   structure=data.get("structure"), widening=data.get("widening"), merged=data.get("merged"))
 
 
 def knee_point(ks: list[int], values: list[float]) -> int | None:
@@ -257,10 +292,76 @@ def select_n_segments(
                                    reference=at.get("reference_silhouette"))
     lo_k, hi_k = supported
     span = (f"{lo_k} to {hi_k} segments are supported" if hi_k > lo_k else f"only {lo_k} segments are supported")
-    reason = (f"{reason}; {span} ({measure} within {SUPPORT_TOLERANCE} of the best), {chosen} chosen. "
-              f"{structure['sentence']}")
+    merged = None
+    if choose_by == "margin" and MERGE_OVERSPLIT:
+        merged = merge_if_oversplit(X_fit, models, chosen, supported, structure["verdict"], random_state=random_state)
+    if merged is not None and merged["merged"]:
+        chosen = merged["to"]
+        at = next(c for c in candidates if c["k"] == chosen)
+        structure = structure_strength(X_fit, chosen, at["silhouette"], fit_k, random_state=random_state,
+                                       reference=at.get("reference_silhouette"))
+        reason = (f"{reason}; {span} ({measure} within {SUPPORT_TOLERANCE} of the best). {merged['sentence']}. "
+                  f"{structure['sentence']}")
+    else:
+        reason = (f"{reason}; {span} ({measure} within {SUPPORT_TOLERANCE} of the best), {chosen} chosen. "
+                  f"{structure['sentence']}")
     return KSelection(candidates=candidates, chosen=chosen, knee=knee, rule=rule, reason=reason, models=models,
-                      supported=list(supported), structure=structure)
+                      supported=list(supported), structure=structure, merged=merged)
+
+
+def merge_if_oversplit(
+    X: np.ndarray,
+    models: dict[int, Any],
+    chosen: int,
+    supported: tuple[int, int] | list[int],
+    verdict: str,
+    *,
+    random_state: int | None = 0,
+) -> dict[str, Any] | None:
+    """Test the chosen fit for over-splitting (`MERGE_RULE`) and say whether to take the k-1 fit.
+
+    Parameters
+    ----------
+    X : ndarray
+        The customers the candidates were fitted on (prepared space).
+    models : dict
+        The fitted candidates by k (``labels_`` on the rows of ``X``).
+    chosen : int
+        The k chosen by the rule.
+    supported : (int, int)
+        The supported range of k (`supported_range`).
+    verdict : str
+        The structure verdict at ``chosen`` (`structure_strength`).
+    random_state : int or None
+        Seed of the sample of a large pair's customers.
+
+    Returns
+    -------
+    dict or None
+        None when the check does not apply: no k-1 candidate, k-1 outside the
+        supported range (with `MERGE_WITHIN_SUPPORT`), or weak structure (with
+        `MERGE_SKIP_WEAK`). Otherwise ``rule``, ``from`` (k), ``to`` (the k kept),
+        ``merged``, ``tested`` (the pairs, `segwise.cluster.merge.oversplit_pairs`),
+        ``pair`` and ``p_value`` (the most unimodal pair, when merged) and a
+        ``sentence`` for people.
+    """
+    fewer = chosen - 1
+    if fewer not in models or (MERGE_SKIP_WEAK and verdict == "weak"):
+        return None
+    if MERGE_WITHIN_SUPPORT and not supported[0] <= fewer:
+        return None
+    tested = oversplit_pairs(X, np.asarray(models[chosen].labels_), random_state=random_state)
+    one_mode = [t for t in tested if t["one_mode"]]
+    record: dict[str, Any] = {"rule": MERGE_RULE, "from": int(chosen), "to": int(chosen), "merged": False,
+                              "tested": tested}
+    if not one_mode:
+        return record
+    pair = max(one_mode, key=lambda t: t["p_value"])
+    a, b = pair["segments"]
+    record.update(to=int(fewer), merged=True, pair=[a, b], p_value=pair["p_value"],
+                  sentence=(f"k={chosen} chosen, then merged to {fewer}: segments {a} and {b} (of the {chosen}-segment "
+                            f"fit) are one mode (dip p={pair['p_value']:.2f})"))
+    return record
 
 
 def resolve_n_segments(n_segments: Any, k_range: tuple[int, int] = (2, 12)) -> tuple[Any, tuple[int, int]]:

@@ -328,8 +328,8 @@ def _transaction_features(tx: Transactions, spec: FeatureSpec, as_of: date) -> t
         if spec.has_category:
             metrics["has_category"] = purchases.category.notnull().any()
         # The orders table feeds several families: a stage of the plan, stored once; a
-        # family's own aggregation of the purchase lines by order (category_mix's flags)
-        # is merged into it rather than computed as a second pass over the lines.
+        # family's own aggregation of the purchase lines by order would be merged into it
+        # rather than computed as a second pass over the lines (`FeaturePlan.merge`).
         orders = plan.stage(purchases.group_by(["customer_id", "order_key"]).aggregate(**metrics))
         ctx = FeatureContext(
             lines=lines_t,

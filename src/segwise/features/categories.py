@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 
+from segwise.features.affinity import category_spend
 from segwise.features.base import FeatureColumn, FeatureContext, FeatureSpec, level_column_name, register_family
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,16 +85,25 @@ def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
 )
 def category_mix(ctx: FeatureContext) -> ibis.Table:
     """Per customer and level: orders including the level over all the customer's orders."""
-    purchases = ctx.purchases
-    # One row per order (every order has a purchase line, so the denominator is the
-    # customer's number of orders, as the gate's binomial model expects).
-    flags = {
-        f"in_{i}": (purchases.category == level).fill_null(False).any()
+    # The orders including each category are counted in affinity's per-customer category
+    # table (``orders_with``); summed by customer there, the plan merges these counts into
+    # the pass that affinity and journey make over that table, instead of another pass
+    # over the purchase lines by order (`segwise.features.plan`).
+    categories = category_spend(ctx)
+    counts = categories.group_by("customer_id").aggregate(**{
+        f"in_{i}": ibis.ifelse(categories.category == level, categories.orders_with, 0).sum()
         for i, level in enumerate(ctx.spec.category_levels)
-    }
-    per_order = purchases.group_by(["customer_id", "order_key"]).aggregate(**flags)
-    metrics = {
-        level_column_name(PREFIX, level): per_order[f"in_{i}"].cast("float64").mean()
-        for i, level in enumerate(ctx.spec.category_levels)
-    }
-    return per_order.group_by("customer_id").aggregate(**metrics)
+    })
+    # The denominator is every order of the customer (every order has a purchase line,
+    # as the gate's binomial model expects), with a category or not.
+    orders = ctx.orders
+    n_orders = orders.group_by("customer_id").aggregate(n_orders=orders.count())
+    joined = n_orders.left_join(counts, "customer_id").drop("customer_id_right")
+    return joined.select(
+        "customer_id",
+        **{
+            level_column_name(PREFIX, level): joined[f"in_{i}"].fill_null(0).cast("float64")
+            / joined.n_orders.cast("float64")
+            for i, level in enumerate(ctx.spec.category_levels)
+        },
+    )

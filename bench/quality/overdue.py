@@ -1,0 +1,142 @@
+"""``python -m bench.quality.overdue``: does recency relative to the customer's own buying interval help?
+
+online_retail's regular buyers are split across its lapsed and one-off types:
+days since the last order mean different things for a customer who buys every
+week and one who buys twice a year. The candidate column is the **overdue
+ratio**: days since the last order over the customer's own mean interval between
+orders ((tenure - recency) / (orders - 1), at least one day); a customer with one
+order has no interval of their own and is measured against the median interval
+of the repeat buyers. It enters as ``log1p``, standardised and scaled like the
+other prepared columns (their median standard deviation).
+
+Measured outside segwise's feature code (another change owns it): for every
+order-log family, segwise runs with no flags and the matrix its k-means clusters
+is kept (`bench.quality.kchoice.defining_rows`); `segwise.cluster.KMeansSegmenter`
+with its defaults (the margin rule and the over-split check) is fitted on that
+matrix without and with the column, and both are scored (ARI against the planted
+types, chosen k). Customer tables have no order log: they keep segwise's result.
+Results: ``bench/results/quality-overdue-<size>-<date>-<machine>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
+
+from bench.quality.common import order_summaries
+from bench.quality.families import FAMILIES
+from bench.quality.kchoice import defining_rows
+from bench.results import describe_machine, machine_sentence, record_named
+
+__all__ = ["overdue_ratio", "main"]
+
+
+def overdue_ratio(lines: pd.DataFrame) -> pd.Series:
+    """``log1p`` of days since the last order over the customer's own mean interval (index: customer id, text)."""
+    summary = order_summaries(lines)
+    orders = np.expm1(summary["log_orders"]).round()
+    recency = summary["recency_days"].astype(float)
+    repeat = orders >= 2
+    interval = ((summary["tenure_days"] - recency) / (orders - 1)).where(repeat).clip(lower=1.0)
+    typical = float(interval[repeat].median()) if repeat.any() else 1.0
+    return np.log1p(recency / interval.fillna(typical))
+
+
+def _fit(X: np.ndarray, seed: int) -> tuple[np.ndarray, int, str]:
+    from segwise.cluster import KMeansSegmenter
+
+    model = KMeansSegmenter(random_state=seed).fit(X)
+    return model.labels_, int(model.n_segments_), model.selection_.structure["verdict"]
+
+
+def measure(fam, size: str, seed: int) -> dict[str, Any]:
+    """One family: segwise's defining matrix clustered without and with the overdue ratio."""
+    pop = fam.generate(fam.sizes[size], seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X, truth, ids = defining_rows(pop, seed)
+    known = pd.notna(truth)
+    row: dict[str, Any] = {"family": fam.name, "half": fam.half, "structure": fam.structure, "true_k": fam.true_k,
+                           "customers": int(len(X))}
+    labels, k, verdict = _fit(X, seed)
+    row["without"] = {"k": k, "ari": round(float(adjusted_rand_score(truth[known], labels[known])), 4),
+                      "structure": verdict}
+    if pop.kind != "log" or pop.lines is None:
+        row["with"] = dict(row["without"])
+        row["applies"] = False
+        return row
+    extra = overdue_ratio(pop.lines).reindex(ids)
+    extra = extra.fillna(float(extra.median())).to_numpy()
+    scale = float(np.median(X.std(axis=0)))
+    column = (extra - extra.mean()) / (extra.std() or 1.0) * scale
+    labels, k, verdict = _fit(np.column_stack([X, column]), seed)
+    row["with"] = {"k": k, "ari": round(float(adjusted_rand_score(truth[known], labels[known])), 4),
+                   "structure": verdict}
+    row["applies"] = True
+    return row
+
+
+def _summary(rows: list[dict[str, Any]], half: str, key: str) -> dict[str, Any]:
+    scored = [r for r in rows if r["half"] == half and r["true_k"] is not None]
+    clear = [r for r in scored if r["structure"] == "clear"]
+    return {"mean_ari": round(float(np.mean([r[key]["ari"] for r in scored])), 3),
+            "mean_ari_clear": round(float(np.mean([r[key]["ari"] for r in clear])), 3),
+            "within_one": f"{sum(abs(r[key]['k'] - r['true_k']) <= 1 for r in scored)}/{len(scored)}"}
+
+
+def render(record: dict[str, Any]) -> str:
+    lines = [f"# overdue ratio (recency over the customer's own interval), size {record['size']}, {record['date']}",
+             "", machine_sentence(record["machine"]) + f". Seed {record['seed']}; {record['seconds']:.0f} s.", "",
+             "segwise's defining matrix clustered by `KMeansSegmenter` (defaults) without and with the overdue "
+             "ratio (`python -m bench.quality.overdue`).", "",
+             "| family | half | true k | k without | ARI without | structure | k with | ARI with | structure |",
+             "|---|---|---:|---:|---:|---|---:|---:|---|"]
+    for r in record["families"]:
+        same = "" if r["applies"] else " (table: not applicable)"
+        lines.append(f"| {r['family']}{same} | {r['half']} | {r['true_k'] or '–'} | {r['without']['k']} | "
+                     f"{r['without']['ari']:.3f} | {r['without']['structure']} | {r['with']['k']} | {r['with']['ari']:.3f} | "
+                     f"{r['with']['structure']} |")
+    lines += ["", "| half | mean ARI (structured) without → with | clear families | k within ±1 |", "|---|---|---|---|"]
+    for half, s in record["summary"].items():
+        lines.append(f"| {half} | {s['without']['mean_ari']} → {s['with']['mean_ari']} | "
+                     f"{s['without']['mean_ari_clear']} → {s['with']['mean_ari_clear']} | "
+                     f"{s['without']['within_one']} → {s['with']['within_one']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _measure_logged(fam, size: str, seed: int) -> dict[str, Any]:
+    print(f"{fam.name} ...", file=sys.stderr, flush=True)
+    r = measure(fam, size, seed)
+    print(f"  without k={r['without']['k']} ARI={r['without']['ari']} {r['without']['structure']}  "
+          f"with k={r['with']['k']} ARI={r['with']['ari']} {r['with']['structure']}", file=sys.stderr, flush=True)
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every family without and with the overdue ratio; record the results."""
+    parser = argparse.ArgumentParser(prog="python -m bench.quality.overdue", description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=("small", "default"), default="small")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    with threadpool_limits(1):
+        rows = [_measure_logged(fam, args.size, args.seed) for fam in FAMILIES]
+    summary = {half: {key: _summary(rows, half, key) for key in ("without", "with")} for half in ("A", "B")}
+    record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "machine": describe_machine(),
+              "seconds": round(time.perf_counter() - started, 1), "families": rows, "summary": summary}
+    paths = record_named(f"quality-overdue-{args.size}", record, render(record))
+    print(paths[1].read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
