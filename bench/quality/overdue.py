@@ -40,11 +40,26 @@ from bench.results import describe_machine, machine_sentence, record_named
 __all__ = ["overdue_ratio", "main"]
 
 
-def overdue_ratio(lines: pd.DataFrame) -> pd.Series:
+#: The ways of computing the ratio that are measured: ``raw`` (sixth pass: the customer's own
+#: interval as observed, one-order customers at the repeat buyers' median) and ``shrunk``
+#: (segwise's `segwise.defining_columns.overdue_ratio`: the interval pulled toward the
+#: population's by a gamma prior on buying rates, by the number of intervals it rests on).
+VARIANTS = ("raw", "shrunk")
+
+
+def overdue_ratio(lines: pd.DataFrame, variant: str = "raw") -> pd.Series:
     """``log1p`` of days since the last order over the customer's own mean interval (index: customer id, text)."""
     summary = order_summaries(lines)
     orders = np.expm1(summary["log_orders"]).round()
     recency = summary["recency_days"].astype(float)
+    if variant == "shrunk":
+        from segwise.defining_columns import overdue_ratio as segwise_ratio
+
+        rfm = pd.DataFrame({"recency_days": recency, "tenure_days": summary["tenure_days"].astype(float),
+                            "n_orders": orders}, index=summary.index)
+        return np.log1p(segwise_ratio(rfm)[0])
+    if variant != "raw":
+        raise ValueError(f"variant {variant!r}: one of {', '.join(VARIANTS)}")
     repeat = orders >= 2
     interval = ((summary["tenure_days"] - recency) / (orders - 1)).where(repeat).clip(lower=1.0)
     typical = float(interval[repeat].median()) if repeat.any() else 1.0
@@ -58,7 +73,7 @@ def _fit(X: np.ndarray, seed: int) -> tuple[np.ndarray, int, str]:
     return model.labels_, int(model.n_segments_), model.selection_.structure["verdict"]
 
 
-def measure(fam, size: str, seed: int) -> dict[str, Any]:
+def measure(fam, size: str, seed: int, variant: str = "raw") -> dict[str, Any]:
     """One family: segwise's defining matrix clustered without and with the overdue ratio."""
     pop = fam.generate(fam.sizes[size], seed)
     with warnings.catch_warnings():
@@ -74,7 +89,7 @@ def measure(fam, size: str, seed: int) -> dict[str, Any]:
         row["with"] = dict(row["without"])
         row["applies"] = False
         return row
-    extra = overdue_ratio(pop.lines).reindex(ids)
+    extra = overdue_ratio(pop.lines, variant).reindex(ids)
     extra = extra.fillna(float(extra.median())).to_numpy()
     scale = float(np.median(X.std(axis=0)))
     column = (extra - extra.mean()) / (extra.std() or 1.0) * scale
@@ -94,7 +109,8 @@ def _summary(rows: list[dict[str, Any]], half: str, key: str) -> dict[str, Any]:
 
 
 def render(record: dict[str, Any]) -> str:
-    lines = [f"# overdue ratio (recency over the customer's own interval), size {record['size']}, {record['date']}",
+    lines = [f"# overdue ratio (recency over the customer's own interval), variant {record.get('variant', 'raw')}, "
+             f"size {record['size']}, {record['date']}",
              "", machine_sentence(record["machine"]) + f". Seed {record['seed']}; {record['seconds']:.0f} s.", "",
              "segwise's defining matrix clustered by `KMeansSegmenter` (defaults) without and with the overdue "
              "ratio (`python -m bench.quality.overdue`).", "",
@@ -113,9 +129,9 @@ def render(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _measure_logged(fam, size: str, seed: int) -> dict[str, Any]:
+def _measure_logged(fam, size: str, seed: int, variant: str) -> dict[str, Any]:
     print(f"{fam.name} ...", file=sys.stderr, flush=True)
-    r = measure(fam, size, seed)
+    r = measure(fam, size, seed, variant)
     print(f"  without k={r['without']['k']} ARI={r['without']['ari']} {r['without']['structure']}  "
           f"with k={r['with']['k']} ARI={r['with']['ari']} {r['with']['structure']}", file=sys.stderr, flush=True)
     return r
@@ -126,14 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.quality.overdue", description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=("small", "default"), default="small")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=VARIANTS, default="raw",
+                        help="how the ratio is computed (raw: the sixth pass; shrunk: segwise's, with the interval prior)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with threadpool_limits(1):
-        rows = [_measure_logged(fam, args.size, args.seed) for fam in FAMILIES]
+        rows = [_measure_logged(fam, args.size, args.seed, args.variant) for fam in FAMILIES]
     summary = {half: {key: _summary(rows, half, key) for key in ("without", "with")} for half in ("A", "B")}
-    record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "machine": describe_machine(),
+    record = {"size": args.size, "variant": args.variant, "date": date.today().isoformat(), "seed": args.seed, "machine": describe_machine(),
               "seconds": round(time.perf_counter() - started, 1), "families": rows, "summary": summary}
-    paths = record_named(f"quality-overdue-{args.size}", record, render(record))
+    # The raw variant keeps the sixth pass's record name.
+    name = f"quality-overdue-{args.size}" + ("" if args.variant == "raw" else f"-{args.variant}")
+    paths = record_named(name, record, render(record))
     print(paths[1].read_text())
     return 0
 
