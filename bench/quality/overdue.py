@@ -44,7 +44,9 @@ __all__ = ["overdue_ratio", "main"]
 #: interval as observed, one-order customers at the repeat buyers' median) and ``shrunk``
 #: (segwise's `segwise.defining_columns.overdue_ratio`: the interval pulled toward the
 #: population's by a gamma prior on buying rates, by the number of intervals it rests on).
-VARIANTS = ("raw", "shrunk")
+VARIANTS = ("raw", "shrunk", "weighted")
+#: ``weighted``: the raw ratio, its column weighted by the square root of the intervals'
+#: reliability (`segwise.features.shrink.interval_reliability`), as order shares are.
 
 
 def overdue_ratio(lines: pd.DataFrame, variant: str = "raw") -> pd.Series:
@@ -58,7 +60,7 @@ def overdue_ratio(lines: pd.DataFrame, variant: str = "raw") -> pd.Series:
         rfm = pd.DataFrame({"recency_days": recency, "tenure_days": summary["tenure_days"].astype(float),
                             "n_orders": orders}, index=summary.index)
         return np.log1p(segwise_ratio(rfm)[0])
-    if variant != "raw":
+    if variant not in ("raw", "weighted"):
         raise ValueError(f"variant {variant!r}: one of {', '.join(VARIANTS)}")
     repeat = orders >= 2
     interval = ((summary["tenure_days"] - recency) / (orders - 1)).where(repeat).clip(lower=1.0)
@@ -92,6 +94,15 @@ def measure(fam, size: str, seed: int, variant: str = "raw") -> dict[str, Any]:
     extra = overdue_ratio(pop.lines, variant).reindex(ids)
     extra = extra.fillna(float(extra.median())).to_numpy()
     scale = float(np.median(X.std(axis=0)))
+    if variant == "weighted":
+        from segwise.features.shrink import interval_reliability
+
+        summary = order_summaries(pop.lines)
+        orders = np.expm1(summary["log_orders"]).round()
+        reliability = interval_reliability((summary["tenure_days"] - summary["recency_days"]).to_numpy(float),
+                                           (orders - 1).to_numpy(float))
+        row["reliability"] = round(reliability, 3)
+        scale *= np.sqrt(reliability)
     column = (extra - extra.mean()) / (extra.std() or 1.0) * scale
     labels, k, verdict = _fit(np.column_stack([X, column]), seed)
     row["with"] = {"k": k, "ari": round(float(adjusted_rand_score(truth[known], labels[known])), 4),

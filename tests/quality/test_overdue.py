@@ -101,3 +101,14 @@ def test_segment_with_the_overdue_family_defines_by_it_and_predicts_new_tables_l
     assert (restored.predict(plain) == segmenter.labels_).all()
     default = segwise.segment(population.orders, random_state=0)
     assert OVERDUE_COLUMN not in default.segmenter.feature_columns_
+
+
+def test_interval_reliability_tells_rhythms_that_differ_from_sampling_noise():
+    from segwise.features.shrink import interval_reliability
+
+    rng = np.random.default_rng(3)
+    intervals = rng.integers(1, 12, 4_000)
+    true_mean = np.where(rng.random(4_000) < 0.5, 7.0, 90.0)
+    differing = np.array([rng.exponential(m, k).sum() for m, k in zip(true_mean, intervals)])
+    alike = np.array([rng.exponential(30.0, k).sum() for k in intervals])
+    assert interval_reliability(differing, intervals) > 0.5 > 0.1 > interval_reliability(alike, intervals)

@@ -234,6 +234,25 @@ def fit_interval_prior(span_days, n_intervals) -> IntervalPrior:
     ValueError
         When no customer has an interval (no repeat buyer).
     """
+    mean, variance, sampling = _interval_moments(span_days, n_intervals)
+    between = variance - sampling
+    strength = _M_MAX if between <= 0 else mean ** 2 / between + 1.0
+    return IntervalPrior(mean_interval=mean, strength=float(np.clip(strength, _M_MIN, _M_MAX)))
+
+
+def interval_reliability(span_days, n_intervals) -> float:
+    """The share of the repeat buyers' observed mean intervals' variance that is between customers (0..1).
+
+    The interval counterpart of a share's reliability (`ShareShrinkage`): 0 when the
+    intervals differ no more than sampling explains, near 1 when customers' rhythms
+    truly differ. See `fit_interval_prior` for the moments.
+    """
+    _, variance, sampling = _interval_moments(span_days, n_intervals)
+    return float(np.clip(1.0 - sampling / variance, 0.0, 1.0)) if variance > 0 else 0.0
+
+
+def _interval_moments(span_days, n_intervals) -> tuple[float, float, float]:
+    """Interval-weighted mean and variance of the repeat buyers' observed mean intervals, and its sampling part."""
     span = np.clip(np.asarray(span_days, dtype=float), 0.0, None)
     k = np.asarray(n_intervals, dtype=float)
     repeat = np.isfinite(span) & np.isfinite(k) & (k >= 1)
@@ -243,10 +262,9 @@ def fit_interval_prior(span_days, n_intervals) -> IntervalPrior:
     observed = np.clip(span / k, 1.0, None)
     mean = float(np.average(observed, weights=k))
     variance = float(np.average((observed - mean) ** 2, weights=k))
+    # E[observed²] = θ² (1 + 1/k) for exponential intervals, so θ² / k ≈ observed² / (k + 1).
     sampling = float(np.average(observed ** 2 / (k + 1.0), weights=k))
-    between = variance - sampling
-    strength = _M_MAX if between <= 0 else mean ** 2 / between + 1.0
-    return IntervalPrior(mean_interval=mean, strength=float(np.clip(strength, _M_MIN, _M_MAX)))
+    return mean, variance, sampling
 
 
-__all__ += ["IntervalPrior", "fit_interval_prior"]
+__all__ += ["IntervalPrior", "fit_interval_prior", "interval_reliability"]
