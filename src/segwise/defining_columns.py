@@ -307,10 +307,13 @@ def resolve_column_params(specs: Mapping[str, tuple[str, Any, bool]], prepared_n
 
 
 def asks_for_overdue(features: Any) -> bool:
-    """Whether ``features`` (the Segmenter's parameter) names the overdue family or column."""
-    if features is None:
-        return False
-    return any(name in (OVERDUE_FAMILY, OVERDUE_COLUMN) for name in _as_list(features))
+    """Whether ``features`` (the Segmenter's parameter) names the overdue family or column.
+
+    Without ``features`` the default definition asks for it when `DEFAULT_FAMILIES`
+    holds its family (it does not; ``python -m bench.quality --on overdue`` measures it so).
+    """
+    names = DEFAULT_FAMILIES if features is None else _as_list(features)
+    return any(name in (OVERDUE_FAMILY, OVERDUE_COLUMN) for name in names)
 
 
 def _overdue_inputs(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
