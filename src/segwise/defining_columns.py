@@ -306,14 +306,17 @@ def resolve_column_params(specs: Mapping[str, tuple[str, Any, bool]], prepared_n
     return resolved
 
 
-def asks_for_overdue(features: Any) -> bool:
+def asks_for_overdue(features: Any, frame: pd.DataFrame | None = None) -> bool:
     """Whether ``features`` (the Segmenter's parameter) names the overdue family or column.
 
     Without ``features`` the default definition asks for it when `DEFAULT_FAMILIES`
-    holds its family (it does not; ``python -m bench.quality --on overdue`` measures it so).
+    holds its family (it does not; ``python -m bench.quality --on overdue`` measures it so)
+    and ``frame`` has the rfm columns it is computed from (a customer table has not).
     """
-    names = DEFAULT_FAMILIES if features is None else _as_list(features)
-    return any(name in (OVERDUE_FAMILY, OVERDUE_COLUMN) for name in names)
+    if features is None:
+        return (OVERDUE_FAMILY in DEFAULT_FAMILIES and frame is not None
+                and all(c in frame.columns for c in OVERDUE_SOURCES))
+    return any(name in (OVERDUE_FAMILY, OVERDUE_COLUMN) for name in _as_list(features))
 
 
 def _overdue_inputs(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:

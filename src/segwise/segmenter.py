@@ -231,7 +231,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 )
         # The overdue ratio is derived from the rfm columns of the feature table (no engine computes it).
         self.overdue_prior_ = None
-        if asks_for_overdue(self.features):
+        if asks_for_overdue(self.features, frame):
             frame, docs, self.overdue_prior_ = with_overdue_ratio(frame, docs)
             if hasattr(X, "columns") and hasattr(X, "spec"):
                 # A FeatureTable gains the column, so assignments, profiles, the report and the

@@ -112,3 +112,13 @@ def test_interval_reliability_tells_rhythms_that_differ_from_sampling_noise():
     differing = np.array([rng.exponential(m, k).sum() for m, k in zip(true_mean, intervals)])
     alike = np.array([rng.exponential(30.0, k).sum() for k in intervals])
     assert interval_reliability(differing, intervals) > 0.5 > 0.1 > interval_reliability(alike, intervals)
+
+
+def test_a_default_with_the_family_derives_it_only_where_the_rfm_columns_are(monkeypatch):
+    import segwise.defining_columns as defining
+
+    rfm = _rfm([5.0, 40.0], [50.0, 400.0], [6.0, 3.0])
+    assert not asks_for_overdue(None, rfm)
+    monkeypatch.setattr(defining, "DEFAULT_FAMILIES", (*defining.DEFAULT_FAMILIES, defining.OVERDUE_FAMILY))
+    assert asks_for_overdue(None, rfm)
+    assert not asks_for_overdue(None, pd.DataFrame({"age": [30, 40], "income": [1.0, 2.0]}))
