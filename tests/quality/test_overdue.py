@@ -122,3 +122,19 @@ def test_a_default_with_the_family_derives_it_only_where_the_rfm_columns_are(mon
     monkeypatch.setattr(defining, "DEFAULT_FAMILIES", (*defining.DEFAULT_FAMILIES, defining.OVERDUE_FAMILY))
     assert asks_for_overdue(None, rfm)
     assert not asks_for_overdue(None, pd.DataFrame({"age": [30, 40], "income": [1.0, 2.0]}))
+
+
+def test_a_named_overdue_ratio_left_out_by_the_correlation_pruning_is_reported():
+    import segwise
+    from segwise.synth import generate_population
+
+    population = generate_population(2_000, seed=1)
+    result = segwise.segment(population.orders, random_state=0, features=["rfm", "affinity", "overdue"])
+    dropped = result.segmenter.preprocessor_.report_["dropped"]
+    noted = [n for n in result.segmenter.notes_ if n.startswith(f"{OVERDUE_COLUMN} was asked for")]
+    # On the demo population the shrunk ratio follows recency_days (r about 0.95): pruned, and said so.
+    assert OVERDUE_COLUMN in dropped and "recency_days" in dropped[OVERDUE_COLUMN] and noted
+    kept = segwise.segment(population.orders, random_state=0, features=["rfm", "affinity", "overdue"],
+                           preprocessing={"corr_threshold": None})
+    assert OVERDUE_COLUMN not in kept.segmenter.preprocessor_.report_["dropped"]
+    assert not [n for n in kept.segmenter.notes_ if n.startswith(f"{OVERDUE_COLUMN} was asked for")]
