@@ -37,7 +37,7 @@ from bench.quality.families import FAMILIES
 from bench.quality.kchoice import defining_rows
 from bench.results import describe_machine, machine_sentence, record_named
 
-__all__ = ["overdue_ratio", "main"]
+__all__ = ["overdue_ratio", "demo_check", "main"]
 
 
 #: The ways of computing the ratio that are measured: ``raw`` (sixth pass: the customer's own
@@ -148,6 +148,36 @@ def _measure_logged(fam, size: str, seed: int, variant: str) -> dict[str, Any]:
     return r
 
 
+def demo_check(customers: int = 50_000) -> int:
+    """The demo population (``segwise demo``'s, seed 0): the default definition against the overdue family's."""
+    import os
+
+    import segwise
+    from segwise.synth import generate_population
+
+    started = time.perf_counter()
+    population = generate_population(customers, seed=0)
+    load = os.getloadavg()
+    default = segwise.segment(population.orders, random_state=0)
+    overdue = segwise.segment(population.orders, random_state=0, features=["rfm", "affinity", "overdue"])
+    a = default.assignments.set_index("customer_id").sort_index()["segment_id"]
+    b = overdue.assignments.set_index("customer_id").sort_index()["segment_id"]
+    record = {"date": date.today().isoformat(), "machine": describe_machine(), "customers": customers, "seed": 0,
+              "load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()],
+              "segments_default": int(default.n_segments), "segments_overdue": int(overdue.n_segments),
+              "ari_default_vs_overdue": round(float(adjusted_rand_score(a, b)), 4),
+              "overdue_dropped_by_preparation": overdue.segmenter.preprocessor_.report_["dropped"].get("overdue_ratio"),
+              "overdue_prior": overdue.segmenter.overdue_prior_.to_dict(),
+              "seconds": round(time.perf_counter() - started, 1)}
+    markdown = (f"# demo population, {customers:,} customers seed 0: default definition against "
+                "features=rfm,affinity,overdue\n\n"
+                + "\n".join(f"- {k}: {v}" for k, v in record.items() if k != "machine") + "\n")
+    paths = record_named("quality-overdue-demo50k" if customers == 50_000 else f"quality-overdue-demo{customers}",
+                         record, markdown)
+    print(paths[1].read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure every family without and with the overdue ratio; record the results."""
     parser = argparse.ArgumentParser(prog="python -m bench.quality.overdue", description=__doc__.split("\n")[0])
@@ -155,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=VARIANTS, default="raw",
                         help="how the ratio is computed (raw: the sixth pass; shrunk: segwise's, with the interval prior)")
+    parser.add_argument("--demo", type=int, default=None, metavar="CUSTOMERS",
+                        help="instead: the demo population at CUSTOMERS (50000 as segwise demo), default "
+                             "definition against features=rfm,affinity,overdue")
     args = parser.parse_args(argv)
+    if args.demo is not None:
+        return demo_check(args.demo)
     started = time.perf_counter()
     with threadpool_limits(1):
         rows = [_measure_logged(fam, args.size, args.seed, args.variant) for fam in FAMILIES]
