@@ -12,7 +12,8 @@ the printed targets are those of the other half), ``--only dev|held-out`` to
 run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
 ``--label NAME`` (records ``quality-<size>-NAME-...``: a variant, not the default),
 ``--off returns-gate|widening|merge|merge-support|merge-weak`` (the default with one selection
-step, or one bound of the over-split merge, switched off).
+step, or one bound of the over-split merge, switched off); ``--on overdue`` (the default with
+the overdue ratio added to its definition).
 """
 
 from __future__ import annotations
@@ -102,6 +103,17 @@ def _merge_weak_off() -> str:
     return "mergeweak"
 
 
+def _overdue_on() -> str:
+    """The overdue ratio joins the default definition (the variant ``overdue``; seventh pass)."""
+    import segwise.defining_columns as defining
+
+    defining.DEFAULT_FAMILIES = (*defining.DEFAULT_FAMILIES, defining.OVERDUE_FAMILY)
+    return "overdue"
+
+
+#: Measured candidates ``--on`` adds to the default (docs/quality.md).
+_CANDIDATES = {"overdue": _overdue_on}
+
 #: Selection steps ``--off`` can switch off, for measuring each on its own (docs/quality.md).
 _SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off, "merge": _merge_off,
              "merge-support": _merge_support_off, "merge-weak": _merge_weak_off}
@@ -141,6 +153,8 @@ def render(record: dict[str, Any]) -> str:
              "at the true k on the family's defining features). ARI against the planted types.", ""]
     if record.get("switched_off"):
         lines += [f"Variant: the default with `{record['switched_off']}` switched off (`--off`).", ""]
+    if record.get("switched_on"):
+        lines += [f"Variant: the default with `{record['switched_on']}` added (`--on`).", ""]
     lines += [table(record["families"]), ""]
     for swap in record["protocol"]:
         s = swap["held_out"]
@@ -169,12 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--off", choices=tuple(_SWITCHES), default=None,
                         help="measure the default with one of its selection steps switched off "
                              "(recorded as quality-<size>-<label>; the label defaults to the step's)")
+    parser.add_argument("--on", choices=tuple(_CANDIDATES), default=None,
+                        help="measure the default with a candidate that is not in it added "
+                             "(recorded as quality-<size>-<label>; the label defaults to the candidate's)")
     parser.add_argument("--label", default=None,
                         help="a qualifier naming the variant measured: quality-<size>-<label>-<date>-... "
                              "(without it the file is the current default's)")
     args = parser.parse_args(argv)
     if args.off:
         label = _SWITCHES[args.off]()
+        args.label = args.label or label
+    if args.on:
+        label = _CANDIDATES[args.on]()
         args.label = args.label or label
     held = "B" if args.dev == "A" else "A"
     chosen = list(FAMILIES)
@@ -202,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol.sort(key=lambda p: p["dev"] != args.dev)
     record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "dev": args.dev,
               "seconds": round(seconds, 1), "machine": describe_machine(), "families": rows, "protocol": protocol,
-              "switched_off": args.off}
+              "switched_off": args.off, "switched_on": args.on}
     markdown = render(record)
     print(markdown)
     if not (args.no_record or args.only or args.families):

@@ -37,14 +37,31 @@ from bench.quality.families import FAMILIES
 from bench.quality.kchoice import defining_rows
 from bench.results import describe_machine, machine_sentence, record_named
 
-__all__ = ["overdue_ratio", "main"]
+__all__ = ["overdue_ratio", "demo_check", "main"]
 
 
-def overdue_ratio(lines: pd.DataFrame) -> pd.Series:
+#: The ways of computing the ratio that are measured: ``raw`` (sixth pass: the customer's own
+#: interval as observed, one-order customers at the repeat buyers' median) and ``shrunk``
+#: (segwise's `segwise.defining_columns.overdue_ratio`: the interval pulled toward the
+#: population's by a gamma prior on buying rates, by the number of intervals it rests on).
+VARIANTS = ("raw", "shrunk", "weighted")
+#: ``weighted``: the raw ratio, its column weighted by the square root of the intervals'
+#: reliability (`segwise.features.shrink.interval_reliability`), as order shares are.
+
+
+def overdue_ratio(lines: pd.DataFrame, variant: str = "raw") -> pd.Series:
     """``log1p`` of days since the last order over the customer's own mean interval (index: customer id, text)."""
     summary = order_summaries(lines)
     orders = np.expm1(summary["log_orders"]).round()
     recency = summary["recency_days"].astype(float)
+    if variant == "shrunk":
+        from segwise.defining_columns import overdue_ratio as segwise_ratio
+
+        rfm = pd.DataFrame({"recency_days": recency, "tenure_days": summary["tenure_days"].astype(float),
+                            "n_orders": orders}, index=summary.index)
+        return np.log1p(segwise_ratio(rfm)[0])
+    if variant not in ("raw", "weighted"):
+        raise ValueError(f"variant {variant!r}: one of {', '.join(VARIANTS)}")
     repeat = orders >= 2
     interval = ((summary["tenure_days"] - recency) / (orders - 1)).where(repeat).clip(lower=1.0)
     typical = float(interval[repeat].median()) if repeat.any() else 1.0
@@ -58,7 +75,7 @@ def _fit(X: np.ndarray, seed: int) -> tuple[np.ndarray, int, str]:
     return model.labels_, int(model.n_segments_), model.selection_.structure["verdict"]
 
 
-def measure(fam, size: str, seed: int) -> dict[str, Any]:
+def measure(fam, size: str, seed: int, variant: str = "raw") -> dict[str, Any]:
     """One family: segwise's defining matrix clustered without and with the overdue ratio."""
     pop = fam.generate(fam.sizes[size], seed)
     with warnings.catch_warnings():
@@ -74,9 +91,18 @@ def measure(fam, size: str, seed: int) -> dict[str, Any]:
         row["with"] = dict(row["without"])
         row["applies"] = False
         return row
-    extra = overdue_ratio(pop.lines).reindex(ids)
+    extra = overdue_ratio(pop.lines, variant).reindex(ids)
     extra = extra.fillna(float(extra.median())).to_numpy()
     scale = float(np.median(X.std(axis=0)))
+    if variant == "weighted":
+        from segwise.features.shrink import interval_reliability
+
+        summary = order_summaries(pop.lines)
+        orders = np.expm1(summary["log_orders"]).round()
+        reliability = interval_reliability((summary["tenure_days"] - summary["recency_days"]).to_numpy(float),
+                                           (orders - 1).to_numpy(float))
+        row["reliability"] = round(reliability, 3)
+        scale *= np.sqrt(reliability)
     column = (extra - extra.mean()) / (extra.std() or 1.0) * scale
     labels, k, verdict = _fit(np.column_stack([X, column]), seed)
     row["with"] = {"k": k, "ari": round(float(adjusted_rand_score(truth[known], labels[known])), 4),
@@ -94,7 +120,8 @@ def _summary(rows: list[dict[str, Any]], half: str, key: str) -> dict[str, Any]:
 
 
 def render(record: dict[str, Any]) -> str:
-    lines = [f"# overdue ratio (recency over the customer's own interval), size {record['size']}, {record['date']}",
+    lines = [f"# overdue ratio (recency over the customer's own interval), variant {record.get('variant', 'raw')}, "
+             f"size {record['size']}, {record['date']}",
              "", machine_sentence(record["machine"]) + f". Seed {record['seed']}; {record['seconds']:.0f} s.", "",
              "segwise's defining matrix clustered by `KMeansSegmenter` (defaults) without and with the overdue "
              "ratio (`python -m bench.quality.overdue`).", "",
@@ -113,12 +140,42 @@ def render(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _measure_logged(fam, size: str, seed: int) -> dict[str, Any]:
+def _measure_logged(fam, size: str, seed: int, variant: str) -> dict[str, Any]:
     print(f"{fam.name} ...", file=sys.stderr, flush=True)
-    r = measure(fam, size, seed)
+    r = measure(fam, size, seed, variant)
     print(f"  without k={r['without']['k']} ARI={r['without']['ari']} {r['without']['structure']}  "
           f"with k={r['with']['k']} ARI={r['with']['ari']} {r['with']['structure']}", file=sys.stderr, flush=True)
     return r
+
+
+def demo_check(customers: int = 50_000) -> int:
+    """The demo population (``segwise demo``'s, seed 0): the default definition against the overdue family's."""
+    import os
+
+    import segwise
+    from segwise.synth import generate_population
+
+    started = time.perf_counter()
+    population = generate_population(customers, seed=0)
+    load = os.getloadavg()
+    default = segwise.segment(population.orders, random_state=0)
+    overdue = segwise.segment(population.orders, random_state=0, features=["rfm", "affinity", "overdue"])
+    a = default.assignments.set_index("customer_id").sort_index()["segment_id"]
+    b = overdue.assignments.set_index("customer_id").sort_index()["segment_id"]
+    record = {"date": date.today().isoformat(), "machine": describe_machine(), "customers": customers, "seed": 0,
+              "load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()],
+              "segments_default": int(default.n_segments), "segments_overdue": int(overdue.n_segments),
+              "ari_default_vs_overdue": round(float(adjusted_rand_score(a, b)), 4),
+              "overdue_dropped_by_preparation": overdue.segmenter.preprocessor_.report_["dropped"].get("overdue_ratio"),
+              "overdue_prior": overdue.segmenter.overdue_prior_.to_dict(),
+              "seconds": round(time.perf_counter() - started, 1)}
+    markdown = (f"# demo population, {customers:,} customers seed 0: default definition against "
+                "features=rfm,affinity,overdue\n\n"
+                + "\n".join(f"- {k}: {v}" for k, v in record.items() if k != "machine") + "\n")
+    paths = record_named("quality-overdue-demo50k" if customers == 50_000 else f"quality-overdue-demo{customers}",
+                         record, markdown)
+    print(paths[1].read_text())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,14 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.quality.overdue", description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=("small", "default"), default="small")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=VARIANTS, default="raw",
+                        help="how the ratio is computed (raw: the sixth pass; shrunk: segwise's, with the interval prior)")
+    parser.add_argument("--demo", type=int, default=None, metavar="CUSTOMERS",
+                        help="instead: the demo population at CUSTOMERS (50000 as segwise demo), default "
+                             "definition against features=rfm,affinity,overdue")
     args = parser.parse_args(argv)
+    if args.demo is not None:
+        return demo_check(args.demo)
     started = time.perf_counter()
     with threadpool_limits(1):
-        rows = [_measure_logged(fam, args.size, args.seed) for fam in FAMILIES]
+        rows = [_measure_logged(fam, args.size, args.seed, args.variant) for fam in FAMILIES]
     summary = {half: {key: _summary(rows, half, key) for key in ("without", "with")} for half in ("A", "B")}
-    record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "machine": describe_machine(),
+    record = {"size": args.size, "variant": args.variant, "date": date.today().isoformat(), "seed": args.seed, "machine": describe_machine(),
               "seconds": round(time.perf_counter() - started, 1), "families": rows, "summary": summary}
-    paths = record_named(f"quality-overdue-{args.size}", record, render(record))
+    # The raw variant keeps the sixth pass's record name.
+    name = f"quality-overdue-{args.size}" + ("" if args.variant == "raw" else f"-{args.variant}")
+    paths = record_named(name, record, render(record))
     print(paths[1].read_text())
     return 0
 

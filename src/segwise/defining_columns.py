@@ -24,11 +24,30 @@ import pandas as pd
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
 from segwise.features.selection import gate_shares
+from segwise.features.shrink import IntervalPrior, fit_interval_prior
 
 __all__ = [
     "DEFAULT_FAMILIES", "MIXED_DATA_FAMILIES", "VALUE_COLUMN_HINTS", "categorical_joining", "families_of", "select_columns", "value_column", "column_references",
-    "resolve_column_params", "source_columns",
+    "resolve_column_params", "source_columns", "OVERDUE_FAMILY", "OVERDUE_COLUMN", "OVERDUE_SOURCES",
+    "asks_for_overdue", "overdue_ratio", "with_overdue_ratio",
 ]
+
+#: The derived family holding the overdue ratio: not computed by any engine's SQL but from
+#: the rfm columns already in the feature table. Measured, not adopted as a default
+#: (docs/quality.md, seventh pass): it defines the segments only when ``features`` names it.
+OVERDUE_FAMILY = "overdue"
+OVERDUE_COLUMN = "overdue_ratio"
+#: The rfm columns the overdue ratio is computed from.
+OVERDUE_SOURCES = ("recency_days", "tenure_days", "n_orders")
+
+OVERDUE_DOC = FeatureColumn(
+    OVERDUE_COLUMN, OVERDUE_FAMILY, "ratio",
+    "How overdue the next order is, relative to the customer's own rhythm: days since the last order over "
+    "the customer's typical days between orders (their own mean interval, pulled toward the population's "
+    "when it rests on few orders; one-order customers are measured against the population's). "
+    "1 means on time, 3 three times as long as usual.",
+    higher_is="worse", log_scale=True,
+)
 
 #: Families that define segments by default (see the module docstring).
 DEFAULT_FAMILIES = ("rfm", "affinity")
@@ -285,3 +304,67 @@ def resolve_column_params(specs: Mapping[str, tuple[str, Any, bool]], prepared_n
                 raise InputError(f"{param}: no usable prepared column for {', '.join(map(str, _as_names(value)))}")
             resolved[param] = index or None
     return resolved
+
+
+def asks_for_overdue(features: Any, frame: pd.DataFrame | None = None) -> bool:
+    """Whether ``features`` (the Segmenter's parameter) names the overdue family or column.
+
+    Without ``features`` the default definition asks for it when `DEFAULT_FAMILIES`
+    holds its family (it does not; ``python -m bench.quality --on overdue`` measures it so)
+    and ``frame`` has the rfm columns it is computed from (a customer table has not).
+    """
+    if features is None:
+        return (OVERDUE_FAMILY in DEFAULT_FAMILIES and frame is not None
+                and all(c in frame.columns for c in OVERDUE_SOURCES))
+    return any(name in (OVERDUE_FAMILY, OVERDUE_COLUMN) for name in _as_list(features))
+
+
+def _overdue_inputs(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    missing = [c for c in OVERDUE_SOURCES if c not in frame.columns]
+    if missing:
+        raise InputError(f"the overdue ratio needs the rfm columns {', '.join(OVERDUE_SOURCES)}; "
+                         f"the feature table has no {', '.join(missing)} (build the rfm family)")
+    recency = frame["recency_days"].astype(float)
+    tenure = frame["tenure_days"].astype(float)
+    orders = frame["n_orders"].astype(float).round()
+    if ((orders < 1) & orders.notna()).any():
+        raise InputError("the overdue ratio needs n_orders >= 1 for every customer")
+    return recency, tenure, orders
+
+
+def overdue_ratio(frame: pd.DataFrame, prior: IntervalPrior | None = None) -> tuple[pd.Series, IntervalPrior]:
+    """Days since the last order over the customer's own (shrunk) mean interval between orders.
+
+    The customer's mean interval is ``(tenure_days - recency_days) / (n_orders - 1)``,
+    shrunk toward the population's by the number of intervals it rests on
+    (`segwise.features.shrink.IntervalPrior`) and at least one day; a one-order
+    customer has no interval and gets the population's. ``prior`` is fitted on
+    ``frame``'s repeat buyers when None (training) and reused as given (new customers).
+
+    Returns
+    -------
+    ratio : Series
+        Indexed like ``frame``; missing where an input is.
+    prior : IntervalPrior
+    """
+    recency, tenure, orders = _overdue_inputs(frame)
+    span = (tenure - recency).clip(lower=0.0)
+    intervals = orders - 1.0
+    if prior is None:
+        try:
+            prior = fit_interval_prior(span.to_numpy(), intervals.to_numpy())
+        except ValueError as exc:
+            raise InputError(f"the overdue ratio cannot be computed: {exc}") from None
+    interval = pd.Series(prior.shrunk_interval(span.to_numpy(), intervals.to_numpy()), index=frame.index).clip(lower=1.0)
+    return (recency / interval).rename(OVERDUE_COLUMN), prior
+
+
+def with_overdue_ratio(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn],
+                       prior: IntervalPrior | None = None) -> tuple[pd.DataFrame, dict[str, FeatureColumn], IntervalPrior]:
+    """``frame`` and ``docs`` with the overdue ratio added (see `overdue_ratio`), and the prior used."""
+    ratio, prior = overdue_ratio(frame, prior)
+    out = frame.copy()
+    out[OVERDUE_COLUMN] = ratio
+    docs = dict(docs)
+    docs[OVERDUE_COLUMN] = OVERDUE_DOC
+    return out, docs, prior

@@ -66,10 +66,10 @@ from segwise.cluster import get_method, get_model_class
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
 from segwise.features.selection import widening_candidates
-from segwise.features.shrink import ShareShrinkage, fit_shrinkage, reliable_unused_shares
+from segwise.features.shrink import IntervalPrior, ShareShrinkage, fit_shrinkage, reliable_unused_shares
 from segwise.defining_columns import (
-    DEFAULT_FAMILIES, VALUE_COLUMN_HINTS, column_references, families_of, resolve_column_params, select_columns,
-    source_columns, value_column,
+    DEFAULT_FAMILIES, OVERDUE_COLUMN, VALUE_COLUMN_HINTS, asks_for_overdue, column_references, families_of, resolve_column_params,
+    select_columns, source_columns, value_column, with_overdue_ratio,
 )
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
@@ -98,7 +98,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Range searched by ``"auto"`` (default 2..12).
     features : list of str, optional
         Columns or family names that define the segments (default: see the
-        module docstring).
+        module docstring). The family ``overdue`` (column ``overdue_ratio``: days
+        since the last order over the customer's own typical interval, derived from
+        the rfm columns; `segwise.defining_columns.overdue_ratio`) is computed only
+        when named here, e.g. ``["rfm", "affinity", "overdue"]``; it is measured but
+        not a default (docs/quality.md, seventh pass). Fitting on a FeatureTable
+        then adds the column to that table.
     exclude : list of str, optional
         Columns or families to leave out of the definition.
     weights : dict, optional
@@ -224,6 +229,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     f"{self.n_segments} segments were asked for but there are only {frame.shape[0]} "
                     "customers; ask for fewer segments (or --segments auto)"
                 )
+        # The overdue ratio is derived from the rfm columns of the feature table (no engine computes it).
+        self.overdue_prior_ = None
+        if asks_for_overdue(self.features, frame):
+            frame, docs, self.overdue_prior_ = with_overdue_ratio(frame, docs)
+            if hasattr(X, "columns") and hasattr(X, "spec"):
+                # A FeatureTable gains the column, so assignments, profiles, the report and the
+                # run's checks (which read the table) see it like any other feature.
+                X.frame, X.columns = frame, docs
         # An engine without statistics of its own (DuckDB: the frame is already here) gives None.
         statistics = getattr(engine, "customer_statistics", None)
         source = statistics(frame) if statistics is not None else None
@@ -326,6 +339,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 prepared = self.preprocessor_.transform(shrunk)
         else:
             self.column_screen_ = None
+        dropped = (getattr(self.preprocessor_, "report_", None) or {}).get("dropped", {})
+        if getattr(self, "overdue_prior_", None) is not None and OVERDUE_COLUMN in dropped:
+            # Asked for by name but left out by the preparation (docs/quality.md, seventh pass): say so.
+            notes.append(f"{OVERDUE_COLUMN} was asked for but does not define the segments: "
+                         f"{dropped[OVERDUE_COLUMN]} (the preparation keeps one of two such columns)")
         method = method_cls(**kwargs)
         self.clusterer_ = method.fit(prepared if source is None else source.prepared(self.preprocessor_)).exported()
         if source is None:
@@ -495,6 +513,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
+        if getattr(self, "overdue_prior_", None) is not None:
+            frame, _, _ = with_overdue_ratio(frame, {}, self.overdue_prior_)
         shrinkage = getattr(self, "shrinkage_", None)
         if shrinkage is not None:
             # Shrink a frame of the columns the preparation and the shrinkage read, not a
@@ -585,6 +605,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "preprocessor": pre_meta,
             "clusterer": clu_meta,
             "shrinkage": None if self.shrinkage_ is None else self.shrinkage_.to_dict(),
+            "overdue_prior": None if getattr(self, "overdue_prior_", None) is None else self.overdue_prior_.to_dict(),
         }
         arrays = {"segmenter/label_map": self.label_map_}
         arrays.update({f"preprocessor/{k}": v for k, v in pre_arrays.items()})
@@ -605,6 +626,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.preprocessor_ = Preprocessor.from_state(meta["preprocessor"], part("preprocessor"))
         shrinkage = meta.get("shrinkage")
         self.shrinkage_ = None if shrinkage is None else ShareShrinkage.from_dict(shrinkage)
+        overdue = meta.get("overdue_prior")
+        self.overdue_prior_ = None if overdue is None else IntervalPrior.from_dict(overdue)
         self.clusterer_ = get_model_class(meta["method"]).from_state(meta["clusterer"], part("clusterer"))
         self.label_map_ = arrays["segmenter/label_map"].astype(np.int64)
         self.n_segments_ = int(meta["n_segments"])

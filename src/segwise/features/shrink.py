@@ -185,3 +185,86 @@ def reliable_unused_shares(frame: pd.DataFrame, docs: Mapping[str, object], used
         return {}
     fitted = ShareShrinkage(unused, {c: getattr(docs[c], "unit") for c in unused}, count_column).fit(frame)
     return {c: round(p["reliability"], 2) for c, p in fitted.params_.items() if p["reliability"] >= HINT_RELIABILITY}
+
+
+@dataclass(frozen=True)
+class IntervalPrior:
+    """Gamma prior on customers' buying rates, as a prior on their mean interval between orders.
+
+    A customer's buying rate ``λ`` (orders per day) has a gamma prior; with ``k``
+    observed intervals summing to ``S`` days, the posterior mean of the mean interval
+    ``1 / λ`` is ``(S + strength * mean_interval) / (k + strength)``: a customer with
+    one interval (two orders) is pulled toward the population's ``mean_interval``
+    much more than one with twenty, and a one-order customer gets ``mean_interval``.
+    ``strength`` is the prior's shape minus one, in intervals.
+    """
+
+    mean_interval: float
+    strength: float
+
+    def shrunk_interval(self, span_days, n_intervals) -> np.ndarray:
+        """Posterior mean interval (days) from the days between first and last order and the number of intervals."""
+        span = np.clip(np.asarray(span_days, dtype=float), 0.0, None)
+        k = np.clip(np.asarray(n_intervals, dtype=float), 0.0, None)
+        return (span + self.strength * self.mean_interval) / (k + self.strength)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"mean_interval": self.mean_interval, "strength": self.strength}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> "IntervalPrior":
+        return cls(float(data["mean_interval"]), float(data["strength"]))
+
+
+def fit_interval_prior(span_days, n_intervals) -> IntervalPrior:
+    """The gamma prior on buying rates fitted to the repeat buyers (``n_intervals >= 1``) by the method of moments.
+
+    Intervals are taken as exponential given the customer's rate, so a customer's
+    observed mean interval over ``k`` intervals has sampling variance ``θ² / k``
+    around their true mean interval ``θ``. The interval-weighted variance of the
+    observed means, less that sampling part, is the variance ``τ²`` of the true means
+    between customers; under the gamma prior (shape ``a``) the true mean interval is
+    inverse-gamma with variance ``mean² / (a - 2)``, hence ``strength = a - 1 =
+    mean² / τ² + 1``. Clipped to the bounds of the share shrinkage (`_M_MIN`, `_M_MAX`):
+    a population whose intervals differ no more than sampling explains gets the
+    largest strength (everyone near the mean).
+
+    Raises
+    ------
+    ValueError
+        When no customer has an interval (no repeat buyer).
+    """
+    mean, variance, sampling = _interval_moments(span_days, n_intervals)
+    between = variance - sampling
+    strength = _M_MAX if between <= 0 else mean ** 2 / between + 1.0
+    return IntervalPrior(mean_interval=mean, strength=float(np.clip(strength, _M_MIN, _M_MAX)))
+
+
+def interval_reliability(span_days, n_intervals) -> float:
+    """The share of the repeat buyers' observed mean intervals' variance that is between customers (0..1).
+
+    The interval counterpart of a share's reliability (`ShareShrinkage`): 0 when the
+    intervals differ no more than sampling explains, near 1 when customers' rhythms
+    truly differ. See `fit_interval_prior` for the moments.
+    """
+    _, variance, sampling = _interval_moments(span_days, n_intervals)
+    return float(np.clip(1.0 - sampling / variance, 0.0, 1.0)) if variance > 0 else 0.0
+
+
+def _interval_moments(span_days, n_intervals) -> tuple[float, float, float]:
+    """Interval-weighted mean and variance of the repeat buyers' observed mean intervals, and its sampling part."""
+    span = np.clip(np.asarray(span_days, dtype=float), 0.0, None)
+    k = np.asarray(n_intervals, dtype=float)
+    repeat = np.isfinite(span) & np.isfinite(k) & (k >= 1)
+    if not repeat.any():
+        raise ValueError("no repeat buyer: the interval prior needs customers with at least two orders")
+    span, k = span[repeat], k[repeat]
+    observed = np.clip(span / k, 1.0, None)
+    mean = float(np.average(observed, weights=k))
+    variance = float(np.average((observed - mean) ** 2, weights=k))
+    # E[observed²] = θ² (1 + 1/k) for exponential intervals, so θ² / k ≈ observed² / (k + 1).
+    sampling = float(np.average(observed ** 2 / (k + 1.0), weights=k))
+    return mean, variance, sampling
+
+
+__all__ += ["IntervalPrior", "fit_interval_prior", "interval_reliability"]
