@@ -166,8 +166,8 @@ def _group_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.
     return levels, index, counts
 
 
-#: From this argument on, `_log_gamma_ratio` uses Stirling's series (error below 1e-20).
-_STIRLING_FROM = 1e3
+#: From this argument on, `_log_gamma_ratio` uses Stirling's series (truncation error below 1e-17).
+_STIRLING_FROM = 100.0
 
 
 def _log_gamma_ratio(z, q) -> np.ndarray:
