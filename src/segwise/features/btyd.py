@@ -63,6 +63,15 @@ MIN_REPEAT_CUSTOMERS = 20
 _MONTHS = 12
 #: Customers in the subsample whose fit gives the starting point of a large fit.
 _WARM_START_CUSTOMERS = 50_000
+#: Upper bound of the shape parameters (r, a, b; p, q) during the fit. A shape that
+#: grows without limit is a mixing distribution losing its spread (every customer
+#: alike in that respect): the likelihood then flattens out towards a finite limit and
+#: the optimiser would stop wherever rounding noise leaves it (p anywhere from 1e6 to
+#: 3e7 on the same 10M-line data perturbed by 1e-11). At the bound the predictions
+#: are close to the limit model's (expected spend within 3e-4 relative of p = 1e7's at
+#: 10M lines), and the fit is reproducible: the shape sits exactly on the bound and
+#: the other parameters are the well-defined optimum given it.
+SHAPE_LIMIT = 1e5
 
 
 # --------------------------------------------------------------------------- summary
@@ -157,6 +166,38 @@ def _group_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.
     return levels, index, counts
 
 
+#: From this argument on, `_log_gamma_ratio` uses Stirling's series (truncation error below 1e-17).
+_STIRLING_FROM = 100.0
+
+
+def _log_gamma_ratio(z, q) -> np.ndarray:
+    """log Gamma(z + q) - log Gamma(z) for z > 0, q >= 0, without cancellation at large z.
+
+    The plain difference of two ``gammaln`` of size z log z loses its last digits
+    (1e-9 at z = 5e5): near a shape limit that rounding noise is larger than the
+    likelihood differences the optimiser compares, so it stopped at a random point.
+    Stirling's series written as a difference keeps full precision.
+    """
+    from scipy import special
+
+    z, q = np.broadcast_arrays(np.asarray(z, dtype="float64"), np.asarray(q, dtype="float64"))
+    out = np.empty(z.shape)
+    large = z >= _STIRLING_FROM
+    small = ~large
+    out[small] = special.gammaln(z[small] + q[small]) - special.gammaln(z[small])
+    zl, ql = z[large], q[large]
+    w = zl + ql
+    # (w - 1/2) log w - w - [(z - 1/2) log z - z] = (z - 1/2) log1p(q / z) + q log w - q
+    main = (zl - 0.5) * np.log1p(ql / zl) + ql * np.log(w) - ql
+
+    def series(u):
+        inv2 = 1.0 / (u * u)
+        return (1.0 / 12 - inv2 * (1.0 / 360 - inv2 / 1260)) / u
+
+    out[large] = main + series(w) - series(zl)
+    return out
+
+
 @dataclass
 class _BGData:
     """The summary laid out for fast likelihood evaluations (see the module docstring)."""
@@ -197,7 +238,7 @@ def _bg_terms(params: np.ndarray, d: _BGData, gradient: bool):
     x = d.x_levels
     # Terms depending on the frequency only: one value per distinct frequency.
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = (special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x))
+    a2 = _log_gamma_ratio(b, x) - _log_gamma_ratio(a + b, x)
     log_a_term = np.log(a) - np.log(b + np.maximum(x, 1) - 1)
     log_T = np.log(alpha + d.T_levels)[d.T_index]
     log_tx = np.log(alpha + d.tx_levels)[d.tx_index]
@@ -307,13 +348,19 @@ def _gg_terms(params: np.ndarray, d: _GGData, gradient: bool):
     p, q, v = params
     px_levels = p * d.x_levels
     px = px_levels[d.x_index]
-    log_xm_v = np.log(d.x * d.m + v)
-    ll = ((special.gammaln(px_levels + q) - special.gammaln(px_levels))[d.x_index] - special.gammaln(q)
-          + q * np.log(v) + (px - 1) * d.log_m + px * d.log_x - (px + q) * log_xm_v)
+    xm = d.x * d.m
+    log_xm_v = np.log(xm + v)
+    # (px - 1) log m + px log x - px log(xm + v) written as -px log1p(v / xm) - log m:
+    # at a large p (little spend variation within customers) the three terms are each
+    # about p and cancel to order 1, and their rounding noise would swamp the
+    # likelihood differences the optimiser follows.
+    shrink = np.log1p(v / xm)
+    ll = (_log_gamma_ratio(px_levels, q)[d.x_index] - special.gammaln(q)
+          + q * (np.log(v) - log_xm_v) - d.log_m - px * shrink)
     if not gradient:
         return ll, None
     dig_pxq = special.digamma(px_levels + q)
-    g_p = d.x * ((dig_pxq - special.digamma(px_levels))[d.x_index] + d.log_m + d.log_x - log_xm_v)
+    g_p = d.x * ((dig_pxq - special.digamma(px_levels))[d.x_index] - shrink)
     g_q = dig_pxq[d.x_index] - special.digamma(q) + np.log(v) - log_xm_v
     g_v = q / v - (px + q) / (d.x * d.m + v)
     return ll, (g_p, g_q, g_v)
@@ -322,9 +369,22 @@ def _gg_terms(params: np.ndarray, d: _GGData, gradient: bool):
 # --------------------------------------------------------------------------- fitting
 
 
-def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: float, max_iter: int):
-    """Maximise the weighted mean log-likelihood over log-parameters with L-BFGS-B."""
+def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: float, max_iter: int,
+              shapes: tuple[int, ...] = (), coordinates: np.ndarray | None = None):
+    """Maximise the weighted mean log-likelihood over log-parameters with L-BFGS-B.
+
+    The parameters at positions ``shapes`` are bounded above by `SHAPE_LIMIT`.
+    ``coordinates`` (a square matrix A, default the identity) has the optimiser work on
+    u with log-parameters = A u, so that a ridge of the likelihood can lie along an
+    axis; the rows of the shapes must be unit rows. The result's ``x`` and the
+    returned objective are in log-parameters whatever the coordinates.
+    """
     from scipy import optimize
+
+    upper = math.log(SHAPE_LIMIT)
+    matrix = np.eye(n_params) if coordinates is None else np.asarray(coordinates, dtype="float64")
+    bounds = [(None, upper if i in shapes else None) for i in range(n_params)]
+    x0 = np.minimum(x0, [upper if i in shapes else np.inf for i in range(n_params)])
 
     total = float(weights.sum())
 
@@ -340,11 +400,22 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
             return 1e300, np.zeros(n_params)  # step back from a region where the model breaks down
         return value, grad
 
+    def in_coordinates(u):
+        value, grad = objective(matrix @ u)
+        return value, matrix.T @ grad
+
     result = optimize.minimize(
-        objective, x0, jac=True, method="L-BFGS-B",
+        in_coordinates, np.linalg.solve(matrix, x0), jac=True, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
     )
+    result.x = matrix @ result.x
     return result, objective
+
+
+def _at_limit(names: tuple[str, ...], log_params: np.ndarray, shapes: tuple[int, ...]) -> list[str]:
+    """The shape parameters that ended on `SHAPE_LIMIT` (the fit is their limit model)."""
+    upper = math.log(SHAPE_LIMIT)
+    return [names[i] for i in shapes if log_params[i] >= upper - 1e-6]
 
 
 def _standard_errors(objective, log_opt: np.ndarray, n: float) -> list[float | None]:
@@ -372,7 +443,7 @@ class BetaGeoModel:
 
     Parameters
     ----------
-    tol : float, default 1e-10
+    tol : float, default 1e-14
         Relative tolerance on the mean log-likelihood for L-BFGS-B.
     max_iter : int, default 2000
         Iteration limit of the optimiser.
@@ -387,11 +458,16 @@ class BetaGeoModel:
     converged_ : bool
     n_iter_ : int
     standard_errors_ : dict
+        None for a parameter at its limit (``at_limit_``) or where the information matrix is singular.
+    at_limit_ : list of str
+        Shape parameters that ended on `SHAPE_LIMIT`: that part of the model is its
+        no-spread limit (see `SHAPE_LIMIT`).
     """
 
     param_names = ("r", "alpha", "a", "b")
+    _shapes = (0, 2, 3)
 
-    def __init__(self, tol: float = 1e-10, max_iter: int = 2000):
+    def __init__(self, tol: float = 1e-14, max_iter: int = 2000):
         self.tol = tol
         self.max_iter = max_iter
 
@@ -417,10 +493,12 @@ class BetaGeoModel:
             # cost; the full data then need only a few iterations from there.
             sample = data.subsample(_WARM_START_CUSTOMERS)
             start = _maximize(lambda params: _bg_terms(params, sample, gradient=True), 4, sample.weights, start,
-                              1e-8, self.max_iter)[0].x
+                              1e-8, self.max_iter, self._shapes)[0].x
         result, objective = _maximize(
             lambda params: _bg_terms(params, data, gradient=True), 4, data.weights, start, self.tol, self.max_iter,
+            self._shapes,
         )
+        self.at_limit_ = _at_limit(self.param_names, result.x, self._shapes)
         r, alpha, a, b = np.exp(result.x)
         self.r_, self.alpha_, self.a_, self.b_ = float(r), float(alpha / scale), float(a), float(b)
         # The likelihood is a density in time: report it in the data's own unit (days).
@@ -432,6 +510,7 @@ class BetaGeoModel:
         self.n_customers_ = int(len(s["frequency"]))
         self.n_repeat_customers_ = n_repeat
         errors = _standard_errors(objective, result.x, float(data.weights.sum()))
+        errors = [None if name in self.at_limit_ else e for name, e in zip(self.param_names, errors)]
         if errors[1] is not None:
             errors[1] /= scale
         self.standard_errors_ = dict(zip(self.param_names, errors))
@@ -514,6 +593,15 @@ def _log_hyp2f1(a, b, c, z) -> np.ndarray:
     return value
 
 
+#: The Gamma-Gamma fit works on (log p, log q, log pv): customers' mean spends are
+#: p / nu with nu ~ Gamma(q, v), so p v (with q) fixes their distribution and the
+#: likelihood has a long ridge along log p - log v when spend varies little within a
+#: customer. On log v itself the optimiser crawled along that ridge and stopped at a
+#: point that 1e-11 noise moved (p 5.19e4 to 5.20e4 at 10M lines); along an axis it
+#: reaches the optimum (or the shape limit) in a few steps.
+_GG_COORDINATES = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])
+
+
 class GammaGammaModel:
     """Gamma-Gamma model of the mean spend per purchase, fitted by maximum likelihood.
 
@@ -522,7 +610,7 @@ class GammaGammaModel:
 
     Parameters
     ----------
-    tol : float, default 1e-10
+    tol : float, default 1e-14
     max_iter : int, default 2000
 
     Attributes
@@ -534,11 +622,16 @@ class GammaGammaModel:
     converged_ : bool
     n_iter_ : int
     standard_errors_ : dict
+        None for a parameter at its limit (``at_limit_``) or where the information matrix is singular.
+    at_limit_ : list of str
+        Shape parameters that ended on `SHAPE_LIMIT`: that part of the model is its
+        no-spread limit (see `SHAPE_LIMIT`).
     """
 
     param_names = ("p", "q", "v")
+    _shapes = (0, 1)
 
-    def __init__(self, tol: float = 1e-10, max_iter: int = 2000):
+    def __init__(self, tol: float = 1e-14, max_iter: int = 2000):
         self.tol = tol
         self.max_iter = max_iter
 
@@ -560,10 +653,12 @@ class GammaGammaModel:
         if weights is None and len(x) > 4 * _WARM_START_CUSTOMERS:
             sample = data.subsample(_WARM_START_CUSTOMERS)
             start = _maximize(lambda params: _gg_terms(params, sample, gradient=True), 3, sample.weights, start,
-                              1e-8, self.max_iter)[0].x
+                              1e-8, self.max_iter, self._shapes, _GG_COORDINATES)[0].x
         result, objective = _maximize(
-            lambda params: _gg_terms(params, data, gradient=True), 3, w, start, self.tol, self.max_iter,
+            lambda params: _gg_terms(params, data, gradient=True), 3, w, start, self.tol, self.max_iter, self._shapes,
+            _GG_COORDINATES,
         )
+        self.at_limit_ = _at_limit(self.param_names, result.x, self._shapes)
         p, q, v = np.exp(result.x)
         self.p_, self.q_, self.v_ = float(p), float(q), float(v / scale)
         # The likelihood is a density of spend: report it in the currency unit.
@@ -573,6 +668,7 @@ class GammaGammaModel:
         self.n_iter_ = int(result.nit)
         self.n_customers_ = int(keep.sum())
         errors = _standard_errors(objective, result.x, float(w.sum()))
+        errors = [None if name in self.at_limit_ else e for name, e in zip(self.param_names, errors)]
         if errors[2] is not None:
             errors[2] /= scale
         self.standard_errors_ = dict(zip(self.param_names, errors))

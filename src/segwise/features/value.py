@@ -42,8 +42,13 @@ _SUMMARY = {"frequency": "_btyd_frequency", "recency": "_btyd_recency", "T": "_b
 
 #: Prediction horizons of the expected-purchase columns, in days.
 HORIZONS = (90, 365)
-#: Parameters outside this range mean the optimiser ran off to a boundary of the model.
-_PARAM_RANGE = (1e-6, 1e6)
+#: A shape parameter (r, a, b; p, q) below this means a mixing distribution collapsed
+#: onto zero (the optimiser ran off to a boundary where the model says nothing). Shapes
+#: growing without limit are the opposite, well-defined limit: they stop at
+#: `segwise.features.btyd.SHAPE_LIMIT` and the fit is kept (see ``at_limit`` in the
+#: diagnostics). The scale parameters (alpha in days, v in currency) depend on the
+#: data's units and have no such range.
+_MIN_SHAPE = 1e-6
 #: The columns the family adds.
 #: (The summary itself stays internal: repeat purchase days and spend repeat ``rfm``'s
 #: n_orders and monetary_avg almost exactly, and would crowd the segment traits.)
@@ -100,12 +105,14 @@ def fit_value_models(summary: pd.DataFrame, options: dict[str, float]) -> dict[s
     bg = BetaGeoModel().fit(f, r, T)
     gg = GammaGammaModel().fit(f, m)
     params = {**bg.params_, **gg.params_}
-    degenerate = {k: v for k, v in params.items() if not (np.isfinite(v) and _PARAM_RANGE[0] < v < _PARAM_RANGE[1])}
+    shapes = {"r", "a", "b", "p", "q"}
+    degenerate = {k: v for k, v in params.items()
+                  if not (np.isfinite(v) and v > 0) or (k in shapes and v < _MIN_SHAPE)}
     if degenerate:
         raise InputError(
             "the buy-till-you-die models ran off to degenerate parameters ("
             + ", ".join(f"{k}={v:.3g}" for k, v in degenerate.items())
-            + "): the purchase history is too short or too regular to estimate dropout"
+            + "): the purchase history is too short or too irregular to estimate the models"
         )
     if gg.q_ <= 1:
         raise InputError(
@@ -120,11 +127,12 @@ def fit_value_models(summary: pd.DataFrame, options: dict[str, float]) -> dict[s
             "bgnbd": {
                 "log_likelihood": bg.log_likelihood_, "converged": bg.converged_, "iterations": bg.n_iter_,
                 "customers": bg.n_customers_, "repeat_customers": bg.n_repeat_customers_,
-                "standard_errors": bg.standard_errors_, "message": bg.message_,
+                "standard_errors": bg.standard_errors_, "message": bg.message_, "at_limit": bg.at_limit_,
             },
             "gamma_gamma": {
                 "log_likelihood": gg.log_likelihood_, "converged": gg.converged_, "iterations": gg.n_iter_,
                 "customers": gg.n_customers_, "standard_errors": gg.standard_errors_, "message": gg.message_,
+                "at_limit": gg.at_limit_,
             },
             "fit_seconds": round(time.perf_counter() - started, 3),
         },
