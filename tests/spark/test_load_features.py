@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,10 +18,29 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 COUNT_COLUMNS = {"n_orders", "n_categories", "recency_days", "tenure_days"}
 
 
+def assert_same_models(local, spark):
+    """Fitted model records equal, their numbers within 1e-9 relative.
+
+    The value family's Gamma-Gamma fit sees mean spends summed in another order on
+    Spark (they differ in the last digit); its optimum is determined to about 1e-12
+    relative, not bit for bit, so exact equality would test summation order.
+    """
+    if isinstance(local, dict):
+        assert isinstance(spark, dict) and spark.keys() == local.keys()
+        for key in local:
+            assert_same_models(local[key], spark[key])
+    elif isinstance(local, float):
+        assert spark == pytest.approx(local, rel=1e-9, abs=1e-12)
+    else:
+        assert spark == local
+
+
 def assert_same_features(local, spark):
     assert list(spark.frame.columns) == list(local.frame.columns)
     assert list(spark.frame.index) == list(local.frame.index)
-    assert spark.excluded == local.excluded and spark.as_of == local.as_of and spark.spec == local.spec
+    assert spark.excluded == local.excluded and spark.as_of == local.as_of
+    assert dataclasses.replace(spark.spec, models={}) == dataclasses.replace(local.spec, models={})
+    assert_same_models(local.spec.models, spark.spec.models)
     for column in local.frame.columns:
         if local.columns[column].kind == "categorical":
             assert spark.frame[column].tolist() == local.frame[column].tolist(), column

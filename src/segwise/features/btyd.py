@@ -11,9 +11,10 @@ observed up to the day before ``as_of`` by
 `BetaGeoModel` fits the BG/NBD model of purchase counts (purchases at a Gamma-mixed
 Poisson rate, a Beta-mixed chance of dropping out after each purchase) and
 `GammaGammaModel` the Gamma-Gamma model of spend per purchase, both by maximum
-likelihood with scipy (L-BFGS-B on log-parameters with analytic gradients). The
-likelihoods are written out here rather than taken from ``lifetimes`` (unmaintained,
-needs autograd, fits take minutes at a million customers) or PyMC-Marketing (a
+likelihood with scipy (L-BFGS-B on log-parameters with analytic gradients, then a
+Newton polish onto the gradient's root). The likelihoods are written out here rather
+than taken from ``lifetimes`` (unmaintained, needs autograd, fits take minutes at a
+million customers) or PyMC-Marketing (a
 probabilistic-programming stack for a four-parameter maximum-likelihood fit); see
 docs/value.md for the measurements behind that choice.
 
@@ -408,8 +409,54 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
         in_coordinates, np.linalg.solve(matrix, x0), jac=True, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
     )
-    result.x = matrix @ result.x
+    free = [i for i in range(n_params) if not (i in shapes and result.x[i] >= upper - 1e-6)]
+    result.x = matrix @ _polish(in_coordinates, result.x, free, upper, shapes)
     return result, objective
+
+
+#: Newton steps of `_polish` at most (from L-BFGS-B's stop it needs two to four).
+_POLISH_STEPS = 20
+
+
+def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int, ...]) -> np.ndarray:
+    """Newton steps on the free coordinates from L-BFGS-B's stop to where the gradient vanishes.
+
+    L-BFGS-B stops when the objective no longer falls by ``ftol``: on a flat optimum that
+    point is set by rounding noise in the objective, so inputs that differ in their last
+    digit (another engine's summation order) moved the parameters by 1e-6 relative. The
+    root of the analytic gradient is determined far more tightly (noise over curvature),
+    so each fit is polished onto it. The Hessian is taken once by central differences of
+    the gradient; its error only slows convergence, it does not move the root. A step is
+    kept while it shrinks the gradient and leaves every shape below its bound.
+    """
+    if not free:
+        return u
+    idx = np.asarray(free)
+
+    def gradient(point):
+        return fun(point)[1][idx]
+
+    hess = np.empty((len(idx), len(idx)))
+    for row, i in enumerate(idx):
+        step = 1e-5 * max(1.0, abs(u[i]))
+        up, down = u.copy(), u.copy()
+        up[i] += step
+        down[i] -= step
+        hess[row] = (gradient(up) - gradient(down)) / (2 * step)
+    hess = (hess + hess.T) / 2
+    if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
+        return u  # not at a strict interior optimum: leave L-BFGS-B's answer alone
+    best, best_grad = u, gradient(u)
+    for _ in range(_POLISH_STEPS):
+        candidate = best.copy()
+        candidate[idx] -= np.linalg.solve(hess, best_grad)
+        if any(candidate[i] > upper for i in shapes):
+            break
+        grad = gradient(candidate)
+        if not np.linalg.norm(grad) < np.linalg.norm(best_grad):
+            break
+        best, best_grad = candidate, grad
+    return best
 
 
 def _at_limit(names: tuple[str, ...], log_params: np.ndarray, shapes: tuple[int, ...]) -> list[str]:
