@@ -33,6 +33,19 @@ def buying_log(n_customers: int = 300, seed: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount"])
 
 
+def first_purchase_day_only(orders, repeat_customers: int = 10) -> pd.DataFrame:
+    """A log (pyarrow or pandas) cut to each customer's first purchase day, but for a few.
+
+    Fewer repeat customers than `segwise.features.btyd.MIN_REPEAT_CUSTOMERS` remain, so
+    the value family cannot be fitted and is left out: the case of a model without it.
+    """
+    frame = orders.to_pandas() if hasattr(orders, "to_pandas") else orders.copy()
+    day = pd.to_datetime(frame["ordered_at"]).dt.normalize()
+    first_day = day.groupby(frame["customer_id"]).transform("min")
+    kept = frame["customer_id"].drop_duplicates().head(repeat_customers)
+    return frame[(day == first_day) | frame["customer_id"].isin(kept)].reset_index(drop=True)
+
+
 @pytest.fixture(scope="module")
 def table():
     return build_features(load_transactions(buying_log()), as_of=AS_OF)

@@ -11,7 +11,7 @@ from segwise.report.build import render_report
 from segwise.report.data import collect_report_data
 from segwise.report.rundir import read_run_dir
 
-from ..features.test_value_family import AS_OF, buying_log
+from ..features.test_value_family import AS_OF, buying_log, first_purchase_day_only
 
 VALUE_HEADINGS = ["Predicted CLV per customer (365 d)", "Predicted CLV in total (365 d)", "Share of predicted CLV",
                   "Median P(alive)", "Expected purchases (90 d)", "Expected purchases (365 d)"]
@@ -61,11 +61,15 @@ def test_rendered_report_shows_the_value_tiles(value_run):
     assert "Median P(alive)" in html and "median P(alive)" in html
 
 
-def test_without_the_value_family_nothing_is_shown(kmeans_run):
-    # The synthetic population's histories are too regular to fit: the family is left out.
-    assert "clv_365d" not in kmeans_run.result.features.frame.columns
-    data = collect_report_data(read_run_dir(kmeans_run.path))
+def test_without_the_value_family_nothing_is_shown(tmp_path):
+    # Ten repeat customers: too few for the models, so the family is left out with a note.
+    population = segwise.generate_population(800, seed=11)
+    result = segwise.segment(first_purchase_day_only(population.orders), n_segments=3, random_state=0)
+    assert "clv_365d" not in result.features.frame.columns and "value" not in result.features.spec.families
+    assert any("the value family is left out" in note for note in result.features.notes)
+    result.save(tmp_path / "run", store=False)
+    data = collect_report_data(read_run_dir(tmp_path / "run"))
     assert all(card["value"] is None for card in data.cards)
     assert not set(VALUE_HEADINGS) & set(data.economics["headings"])
-    html = render_report(kmeans_run.path)
+    html = render_report(tmp_path / "run")
     assert not re.search(r"predicted CLV|P\(alive\)", html)

@@ -34,13 +34,17 @@ class TrainedModel:
         return rows
 
 
-def _train(root: Path, n_customers: int, seed: int, **options) -> TrainedModel:
-    population = segwise.generate_population(n_customers, seed=seed)
-    result = segment(population.orders, random_state=0, **options)
+def train_on(root: Path, orders, **options) -> TrainedModel:
+    """Segment ``orders``, save the run in ``root`` and return its model file with the training data."""
+    result = segment(orders, random_state=0, **options)
     result.save(root)
     path = root / "model.segwise"
     return TrainedModel(path=path, model=load_model(path), features=result.features.frame,
-                        assignments=result.assignments.set_index("customer_id"), orders=population.orders)
+                        assignments=result.assignments.set_index("customer_id"), orders=orders)
+
+
+def _train(root: Path, n_customers: int, seed: int, **options) -> TrainedModel:
+    return train_on(root, segwise.generate_population(n_customers, seed=seed).orders, **options)
 
 
 @pytest.fixture(scope="session")
