@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import segwise
+from segwise.data import load_transactions
 from segwise.errors import InputError
-from segwise.features import btyd
-from segwise.features.value import fit_value_models, predict_value, value_options
+from segwise.features import btyd, build_features
+from segwise.features.value import fit_value_models, limit_notes, predict_value, value_options
 
 CUSTOMERS = 20_000
 
@@ -136,3 +138,22 @@ def test_an_interior_optimum_is_the_same_whatever_the_summation_order(seed):
                     assert record[model][name] == pytest.approx(value, rel=1e-10), (model, name)
         got = predict_value(moved, record)
         np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_a_fit_at_the_limit_is_told_in_the_notes(population):
+    record = fit_value_models(population, value_options())
+    (note,) = limit_notes(record["diagnostics"])
+    assert "expected spend is their own mean (Gamma-Gamma p)" in note and "BG/NBD" not in note
+    interior = fit_value_models(_spend_varying_within_customers(0), value_options())
+    assert limit_notes(interior["diagnostics"]) == []
+
+
+def test_the_limit_note_reaches_the_feature_table_once_at_training():
+    # The demo generator's customers keep their spend per purchase: Gamma-Gamma p ends on its limit.
+    orders = segwise.generate_population(1_500, seed=11).orders
+    table = build_features(load_transactions(orders))
+    assert table.models["value"]["diagnostics"]["gamma_gamma"]["at_limit"] == ["p"]
+    assert [n for n in table.notes if "limit" in n] == limit_notes(table.models["value"]["diagnostics"])
+    assert "notes" not in table.models["value"] and "notes" not in table.spec.models["value"]
+    assigned = build_features(load_transactions(orders), spec=table.spec, as_of=table.as_of)
+    assert not [n for n in assigned.notes if "limit" in n]

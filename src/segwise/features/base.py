@@ -133,7 +133,8 @@ class FeatureFamily:
     applies: Callable[[FeatureSpec], bool]
     description: str
     #: Optional step after the Ibis part is fetched: ``finish(frame, spec, fit)`` adds
-    #: columns a model computes in memory (e.g. ``value``) and returns what it fitted.
+    #: columns a model computes in memory (e.g. ``value``) and returns what it fitted;
+    #: a ``"notes"`` list in that record goes to the feature table's notes.
     finish: Callable[..., dict[str, Any]] | None = None
 
 

@@ -245,6 +245,7 @@ def _finish_families(frame: pd.DataFrame, spec: FeatureSpec, learning: bool) -> 
             continue
         try:
             models[family] = finish(frame, spec, learning)
+            notes.extend(models[family].pop("notes", ()))
         except InputError as exc:
             if not learning:
                 raise

@@ -160,6 +160,35 @@ def predict_value(summary: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame
     }, index=summary.index)
 
 
+#: What a shape parameter that ended on its limit says about the customers: the limit
+#: model's spread in that quantity is gone (every customer alike in it).
+_AT_LIMIT_MEANING = {
+    "r": "purchase rates are alike across customers (BG/NBD r)",
+    "a": "the chance of dropping out after a purchase is alike for every customer (BG/NBD a)",
+    "b": "the chance of dropping out after a purchase is alike for every customer (BG/NBD b)",
+    "p": "spend hardly varies between a customer's purchases, so each one's expected spend is their own mean "
+         "(Gamma-Gamma p)",
+    "q": "mean spend per purchase is alike across customers (Gamma-Gamma q)",
+}
+
+
+def limit_notes(diagnostics: dict[str, Any]) -> list[str]:
+    """Notes for the shape parameters of a fit that ended on their limit (``at_limit`` in the diagnostics).
+
+    The predictions are then the limit model's: a reader of P(alive) or the CLV should
+    know that the data showed no spread between customers in that respect.
+    """
+    meanings: list[str] = []
+    for model in ("bgnbd", "gamma_gamma"):
+        for name in diagnostics.get(model, {}).get("at_limit", []):
+            if _AT_LIMIT_MEANING[name] not in meanings:
+                meanings.append(_AT_LIMIT_MEANING[name])
+    if not meanings:
+        return []
+    return ["the value models fit at their limit, so their predictions are the limit model's: "
+            + "; ".join(meanings) + " (docs/value.md)"]
+
+
 def _finish(frame: pd.DataFrame, spec: FeatureSpec, fit: bool) -> dict[str, Any]:
     """Fit (training) or apply (assignment) the models and add the value columns to ``frame``."""
     summary = frame[list(_SUMMARY.values())].rename(columns={v: k for k, v in _SUMMARY.items()})
@@ -173,6 +202,8 @@ def _finish(frame: pd.DataFrame, spec: FeatureSpec, fit: bool) -> dict[str, Any]
         raise InputError(f"the value models give no finite prediction for {int(bad.sum())} customers")
     for column in predicted.columns:
         frame[column] = predicted[column].to_numpy()
+    if "diagnostics" in record:
+        record = {**record, "notes": limit_notes(record["diagnostics"])}
     return record
 
 
