@@ -409,7 +409,8 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
         in_coordinates, np.linalg.solve(matrix, x0), jac=True, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
     )
-    free = [i for i in range(n_params) if not (i in shapes and result.x[i] >= upper - 1e-6)]
+    on_limit = _limit_indices(result.x, shapes)
+    free = [i for i in range(n_params) if i not in on_limit]
     result.x = matrix @ _polish(in_coordinates, result.x, free, upper, shapes)
     return result, objective
 
@@ -436,14 +437,7 @@ def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int
     def gradient(point):
         return fun(point)[1][idx]
 
-    hess = np.empty((len(idx), len(idx)))
-    for row, i in enumerate(idx):
-        step = 1e-5 * max(1.0, abs(u[i]))
-        up, down = u.copy(), u.copy()
-        up[i] += step
-        down[i] -= step
-        hess[row] = (gradient(up) - gradient(down)) / (2 * step)
-    hess = (hess + hess.T) / 2
+    hess = _gradient_hessian(lambda point: fun(point)[1], u, idx)
     if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
         return u  # not at a strict interior optimum: leave L-BFGS-B's answer alone
     best, best_grad = u, gradient(u)
@@ -459,23 +453,35 @@ def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int
     return best
 
 
+def _limit_indices(log_params: np.ndarray, shapes: tuple[int, ...]) -> list[int]:
+    """Positions of the shape parameters that ended on `SHAPE_LIMIT`."""
+    upper = math.log(SHAPE_LIMIT)
+    return [i for i in shapes if log_params[i] >= upper - 1e-6]
+
+
 def _at_limit(names: tuple[str, ...], log_params: np.ndarray, shapes: tuple[int, ...]) -> list[str]:
     """The shape parameters that ended on `SHAPE_LIMIT` (the fit is their limit model)."""
-    upper = math.log(SHAPE_LIMIT)
-    return [names[i] for i in shapes if log_params[i] >= upper - 1e-6]
+    return [names[i] for i in _limit_indices(log_params, shapes)]
+
+
+def _gradient_hessian(gradient, point: np.ndarray, indices) -> np.ndarray:
+    """Symmetrised Hessian over ``indices`` by central differences of ``gradient`` (step 1e-5, relative above 1)."""
+    indices = np.asarray(indices)
+    hess = np.empty((len(indices), len(indices)))
+    for row, i in enumerate(indices):
+        step = 1e-5 * max(1.0, abs(point[i]))
+        up, down = point.copy(), point.copy()
+        up[i] += step
+        down[i] -= step
+        hess[row] = (gradient(up)[indices] - gradient(down)[indices]) / (2 * step)
+    return (hess + hess.T) / 2
 
 
 def _standard_errors(objective, log_opt: np.ndarray, n: float) -> list[float | None]:
     """Standard errors of the parameters from a finite-difference Hessian of the mean log-likelihood."""
     k = len(log_opt)
-    hess = np.zeros((k, k))
-    for i in range(k):
-        step = 1e-5 * max(1.0, abs(log_opt[i]))
-        up, down = log_opt.copy(), log_opt.copy()
-        up[i] += step
-        down[i] -= step
-        hess[i] = (objective(up)[1] - objective(down)[1]) / (2 * step)
-    hess = (hess + hess.T) / 2 * n  # the objective is a mean; the information matrix is a sum
+    # The objective is a mean; the information matrix is a sum.
+    hess = _gradient_hessian(lambda point: objective(point)[1], log_opt, range(k)) * n
     try:
         cov_log = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
