@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ import pytest
 import segwise
 from segwise.errors import InputError, ModelError
 from segwise.playbook import Condition, Playbook, load_playbook, parse_playbook
-from segwise.playbook_starter import starter_playbook
+from segwise.playbook_starter import _PLAYS, starter_playbook
 
 NAMES = {0: "Champions", 1: "At Risk", 2: "Hibernating"}
 FEATURES = {"recency_days": "numeric", "n_orders": "numeric", "monetary_total": "numeric", "region": "categorical",
@@ -192,11 +194,17 @@ def test_starter_playbook_parses_binds_and_covers_every_segment(small_run):
         assert play.price_sensitivity in ("low", "medium", "high")
         assert play.actions, name
         assert play.actions[-1].when == (), "every starter play ends with a rule for everyone else"
-    # Thresholds come from the segment's own profile (rounded to 3 significant digits).
+    # Thresholds come from the segment's own profile (rounded to 3 significant digits),
+    # except those the archetype's play fixes (e.g. New Customers: n_orders <= 1).
+    fixed = {(feature, float(statistic)) for play in _PLAYS.values() for conditions, _, _ in play.rules
+             for feature, _, statistic in conditions if re.fullmatch(r"-?\d+(\.\d+)?", statistic)}
+    assert ("n_orders", 1.0) in fixed
     for play in playbook.segments:
         profile = result.profiles[play.segment_id]
         for rule in play.actions:
             for condition in rule.when:
+                if (condition.feature, condition.value) in fixed:
+                    continue
                 median = profile.medians[condition.feature]
                 assert condition.value >= float(f"{median:.3g}") - 1e-9
     actions = playbook.next_best_actions(result.assignments, result.features.frame)

@@ -26,7 +26,11 @@ def fitted(population_features):
 
 def test_defines_segments_on_rfm_and_affinity_and_describes_with_everything(fitted, population_features):
     table, _ = population_features
-    assert fitted.feature_columns_ == table.families()["rfm"] + table.families()["affinity"]
+    # tenure_days (= recency_days + active_days) describes the segments but does not define them.
+    defining_rfm = [c for c in table.families()["rfm"] if c != "tenure_days"]
+    assert "active_days" in defining_rfm
+    assert fitted.feature_columns_ == defining_rfm + table.families()["affinity"]
+    assert "tenure_days" in fitted.profile_columns_
     assert fitted.profile_columns_ == list(table.frame.columns)
     assert any("defined by the rfm and affinity families" in note for note in fitted.notes_)
     assert "age" in fitted.profiles_[0].means and "gender" in fitted.profiles_[0].categories

@@ -102,7 +102,10 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
         out: list[str] = []
         for item in items:
             if item in families:
-                out += families[item]
+                # A named family defines by its defining columns (as in the default
+                # definition); a column it leaves out joins when named itself.
+                members = families[item]
+                out += [c for c in members if what == "exclude" or c not in docs or docs[c].defines]
             elif item in columns:
                 out.append(item)
             else:
@@ -120,7 +123,8 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
             notes.append(f"segments are defined by the columns the method's parameters name; "
                          f"{len(described)} other columns describe them")
     elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
-        chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])]
+        chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])
+                  if c not in docs or docs[c].defines]
         # Order shares (channel, weekend, part of day, quarter) join when customers
         # differ in them far more than sampling explains (segwise.features.selection).
         gate = gate_shares(frame, docs, chosen)

@@ -139,6 +139,7 @@ _ADJECTIVES = {
     "monetary_total": ("High-Value", "Low-Value"),
     "monetary_avg": ("Big-Basket", "Small-Basket"),
     "tenure_days": ("Long-Standing", "Newer"),
+    "active_days": ("Long-Active", "Short-Lived"),
     "discount_share": ("Discount-Driven", "Full-Price"),
     "top_category_share": ("Focused", "Varied"),
     "n_categories": ("Broad", "Narrow"),

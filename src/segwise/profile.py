@@ -36,6 +36,7 @@ _LABELS = {
     "monetary_total": "total spend",
     "monetary_avg": "average order value",
     "tenure_days": "days as a customer",
+    "active_days": "days from first to last purchase",
     "n_categories": "categories bought",
     "top_category_share": "share of orders in the top category",
     "category_entropy": "category spread (bits)",

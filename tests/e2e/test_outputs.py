@@ -20,7 +20,7 @@ import pytest
 import segwise
 
 ASSIGNMENT_COLUMNS = ["customer_id", "segment_id", "segment_name", "confidence"]
-RFM_COLUMNS = ["recency_days", "n_orders", "monetary_total", "monetary_avg", "tenure_days"]
+RFM_COLUMNS = ["recency_days", "n_orders", "monetary_total", "monetary_avg", "tenure_days", "active_days"]
 OUTPUT_FILES = {
     "assignments.parquet", "assignments.csv", "features.parquet", "profiles.json", "run.json", "model.segwise",
     "report.html", "segwise.duckdb",
@@ -82,6 +82,7 @@ def test_features_have_one_row_per_assigned_customer(out, assignments, run):
     assert (features["n_orders"] >= 1).all()
     assert (features["recency_days"] >= 1).all()  # as_of is the day after the last order
     assert (features["tenure_days"] >= features["recency_days"]).all()
+    assert (features["tenure_days"] == features["recency_days"] + features["active_days"]).all()
 
 
 def test_profiles_describe_every_segment(out, assignments, run):

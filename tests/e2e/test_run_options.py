@@ -105,7 +105,9 @@ def test_exclude_flag_leaves_columns_and_families_out(runs):
     out = result.cwd / "exclude"
     assert_ok(result)
     run, _, _ = load(out)
-    assert run["features"]["clustered_on"] == ["recency_days", "n_orders", "monetary_total", "tenure_days"]
+    # tenure_days describes the segments but does not define them by default (it is
+    # recency_days + active_days).
+    assert run["features"]["clustered_on"] == ["recency_days", "n_orders", "monetary_total", "active_days"]
 
 
 def test_same_seed_gives_identical_assignments(runs):

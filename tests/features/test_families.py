@@ -45,6 +45,7 @@ def test_rfm(features):
     assert (a.monetary_total, b.monetary_total) == (55.0, 8.0)  # 10 + 5 + 20 + 30 - 10
     assert a.monetary_avg == pytest.approx(55 / 3)
     assert (a.tenure_days, b.tenure_days) == (95, 50)          # Jan 1 -> Apr 5 (leap year)
+    assert (a.active_days, b.active_days) == (60, 0)           # Jan 1 -> Mar 1 (the return is not a purchase)
 
 
 def test_affinity(features):
@@ -86,7 +87,8 @@ def test_every_column_is_documented_with_unit_and_meaning(features):
     for name, column in features.columns.items():
         assert column.unit and len(column.description) > 20, name
         assert column.family in FAMILIES
-    assert features.families()["rfm"] == ["recency_days", "n_orders", "monetary_total", "monetary_avg", "tenure_days"]
+    assert features.families()["rfm"] == ["recency_days", "n_orders", "monetary_total", "monetary_avg", "tenure_days",
+                                          "active_days"]
 
 
 def test_default_as_of_is_the_day_after_the_last_transaction():

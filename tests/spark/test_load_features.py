@@ -15,7 +15,7 @@ from segwise.features import build_features
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 # Counts are compared exactly; every other feature within 1e-9 relative.
-COUNT_COLUMNS = {"n_orders", "n_categories", "recency_days", "tenure_days"}
+COUNT_COLUMNS = {"n_orders", "n_categories", "recency_days", "tenure_days", "active_days"}
 
 
 def assert_same_models(local, spark):

@@ -27,7 +27,10 @@ class FeatureColumn:
     reads a high value (``"better"``, ``"worse"`` or ``"neutral"``), used when
     ordering and naming segments. ``log_scale`` marks durations, counts and amounts
     whose differences matter in proportion (7 vs 14 days like 70 vs 140): preparation
-    log-transforms them whatever their measured skewness.
+    log-transforms them whatever their measured skewness. ``defines`` is False for a
+    column that describes segments but stays out of the default definition because
+    other columns of its family already determine it (tenure = recency + active span);
+    naming it in ``features`` still uses it.
     """
 
     name: str
@@ -37,6 +40,7 @@ class FeatureColumn:
     kind: str = "numeric"
     higher_is: str = "neutral"
     log_scale: bool = False
+    defines: bool = True
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)

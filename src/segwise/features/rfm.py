@@ -1,7 +1,11 @@
-"""Recency, frequency, monetary value and tenure.
+"""Recency, frequency, monetary value, tenure and the active span.
 
 The classic RFM summary, computed point-in-time at ``as_of`` from cleaned lines:
 cancellations and returns reduce ``monetary_total`` but are not orders.
+
+Tenure is recency plus the active span (first to last purchase). The three are kept
+for profiles and names, but tenure does not define segments by default: beside recency
+it would count the time since the last purchase twice (docs/quality.md, eighth pass).
 """
 
 from __future__ import annotations
@@ -36,12 +40,20 @@ def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
         FeatureColumn(
             "tenure_days", "rfm", "days",
             "Whole days from the date of the first purchase to the as_of date: how long "
-            "the customer has been with the business.", higher_is="neutral", log_scale=True,
+            "the customer has been with the business. Equal to recency_days + active_days, "
+            "so it describes segments but does not define them by default.",
+            higher_is="neutral", log_scale=True, defines=False,
+        ),
+        FeatureColumn(
+            "active_days", "rfm", "days",
+            "Whole days from the date of the first purchase to the date of the last (0 when "
+            "every purchase is on one day): how long the customer has kept buying. "
+            "tenure_days = active_days + recency_days.", higher_is="neutral", log_scale=True,
         ),
     ]
 
 
-@register_family("rfm", columns=_columns, description="recency, frequency, monetary value, tenure")
+@register_family("rfm", columns=_columns, description="recency, frequency, monetary value, tenure, active span")
 def rfm(ctx: FeatureContext) -> ibis.Table:
     """One row per customer with at least one purchase before as_of."""
     orders = ctx.orders
@@ -61,4 +73,5 @@ def rfm(ctx: FeatureContext) -> ibis.Table:
         monetary_total=monetary_total,
         monetary_avg=monetary_total / joined.n_orders.cast("float64"),
         tenure_days=ctx.as_of_date.delta(joined.first_ts.date(), unit="day").cast("float64"),
+        active_days=joined.last_ts.date().delta(joined.first_ts.date(), unit="day").cast("float64"),
     )
