@@ -79,11 +79,16 @@ def _as_list(value) -> list[str]:
     return list(value)
 
 
-def families_of(frame: pd.DataFrame, docs: dict[str, FeatureColumn]) -> dict[str, list[str]]:
-    """Family name to its columns present in ``frame``."""
+def families_of(frame: pd.DataFrame, docs: dict[str, FeatureColumn], *,
+                defining: bool = False) -> dict[str, list[str]]:
+    """Family name to its columns present in ``frame``.
+
+    With ``defining``, only the columns a named family defines segments by (those with
+    `FeatureColumn.defines`; e.g. rfm without ``tenure_days``).
+    """
     families: dict[str, list[str]] = {}
     for name, col in docs.items():
-        if name in frame.columns:
+        if name in frame.columns and (col.defines or not defining):
             families.setdefault(col.family, []).append(name)
     return families
 
@@ -96,6 +101,7 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
     ``method_columns`` are those a method's parameters name (`column_references`).
     """
     families = families_of(frame, docs)
+    defining = families_of(frame, docs, defining=True)
     columns = list(frame.columns)
 
     def expand(items: Sequence[str], what: str) -> list[str]:
@@ -104,8 +110,7 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
             if item in families:
                 # A named family defines by its defining columns (as in the default
                 # definition); a column it leaves out joins when named itself.
-                members = families[item]
-                out += [c for c in members if what == "exclude" or c not in docs or docs[c].defines]
+                out += (families if what == "exclude" else defining).get(item, [])
             elif item in columns:
                 out.append(item)
             else:
@@ -123,8 +128,7 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
             notes.append(f"segments are defined by the columns the method's parameters name; "
                          f"{len(described)} other columns describe them")
     elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
-        chosen = [c for f in DEFAULT_FAMILIES for c in families.get(f, [])
-                  if c not in docs or docs[c].defines]
+        chosen = [c for f in DEFAULT_FAMILIES for c in defining.get(f, [])]
         # Order shares (channel, weekend, part of day, quarter) join when customers
         # differ in them far more than sampling explains (segwise.features.selection).
         gate = gate_shares(frame, docs, chosen)

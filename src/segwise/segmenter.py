@@ -253,7 +253,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         """`fit` with the customers' statistics from ``source`` (an engine's), or from ``frame`` when None."""
         method_cls = get_method(self.method, engine=None if source is None else source.engine_name)
         method_params = dict(self.method_params or {})
-        family_columns = families_of(frame, docs)
+        # Families a method's parameters name define by their defining columns, as in select_columns.
+        family_columns = families_of(frame, docs, defining=True)
         specs, method_columns, method_notes = column_references(method_cls, method_params, family_columns,
                                                                 list(frame.columns))
         codes = method_cls.categorical_encoding == "codes"

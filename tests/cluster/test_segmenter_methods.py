@@ -107,7 +107,9 @@ def test_two_stage_names_parent_and_child(population):
     details = seg.method_details_
     prepared = details["prepared_columns"]
     assert {prepared[i] for i in details["first_columns"]} <= {"recency_days", "n_orders", "monetary_total",
-                                                                  "monetary_avg", "tenure_days", "active_days"}
+                                                                  "monetary_avg", "active_days"}
+    # "rfm" in a method's parameters means the family's defining columns, as in --features.
+    assert "active_days" in seg.feature_columns_ and "tenure_days" not in seg.feature_columns_
     assert "first" in details["part_profiles"]
     first_names = {s["name"] for s in details["part_profiles"]["first"]["segments"]}
     assert all(n.split(" / ")[0] in first_names for n in names)
