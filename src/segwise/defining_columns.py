@@ -104,13 +104,11 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
     defining = families_of(frame, docs, defining=True)
     columns = list(frame.columns)
 
-    def expand(items: Sequence[str], what: str) -> list[str]:
+    def expand(items: Sequence[str], what: str, members: Mapping[str, list[str]]) -> list[str]:
         out: list[str] = []
         for item in items:
             if item in families:
-                # A named family defines by its defining columns (as in the default
-                # definition); a column it leaves out joins when named itself.
-                out += (families if what == "exclude" else defining).get(item, [])
+                out += members.get(item, [])
             elif item in columns:
                 out.append(item)
             else:
@@ -120,7 +118,9 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
 
     notes = []
     if features is not None:
-        chosen = expand(_as_list(features), "features")
+        # A named family defines by its defining columns (as in the default definition);
+        # a column it leaves out joins when named itself.
+        chosen = expand(_as_list(features), "features", defining)
     elif method_columns:
         chosen = list(method_columns)
         described = [c for c in columns if c not in chosen]
@@ -152,7 +152,7 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
             notes.append(f"categorical column(s) {', '.join(describing)} describe the segments: their families "
                          "do not define them (add them with --features)")
     if exclude is not None:
-        dropped = set(expand(_as_list(exclude), "exclude"))
+        dropped = set(expand(_as_list(exclude), "exclude", families))
         chosen = [c for c in chosen if c not in dropped]
     usable = []
     n = len(frame)
