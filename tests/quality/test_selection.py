@@ -109,3 +109,29 @@ def test_a_widening_attempt_is_recorded_and_told_kept_or_not():
     assert widening_note(left) == (
         "the structure is weak; the 2 reliable category share(s) (share_category_toys (0.81), share_category_books "
         "(0.60)) were tried and left out: with them it is weak too (margin 0.08 against 0.05)")
+
+
+def test_the_structure_reference_keeps_point_masses_and_draws_the_rest_per_group():
+    from segwise.cluster.select import draw_keeping_point_masses, point_masses
+
+    rng = np.random.default_rng(0)
+    n = 2_000
+    # A third of the customers bought once: their order count and active span sit on one
+    # value each; the others spread continuously, with a larger spend.
+    once = rng.random(n) < 1 / 3
+    orders = np.where(once, 0.0, rng.normal(1.5, 0.5, n))
+    span = np.where(once, -1.0, rng.normal(0.8, 0.4, n))
+    spend = np.where(once, rng.normal(-1.0, 0.3, n), rng.normal(1.0, 0.6, n))
+    rows = np.column_stack([orders, span, spend])
+    masses = point_masses(rows)
+    assert masses == {0: 0.0, 1: -1.0}   # spend has no value shared by a tenth of the rows
+    draw = draw_keeping_point_masses(rows, masses, np.random.default_rng(1))
+    on_both = (draw[:, 0] == 0.0) & (draw[:, 1] == -1.0)
+    assert on_both.sum() == once.sum() and (on_both == once).all()   # the same rows keep the same masses
+    # The rest of each group is its own Gaussian: spend of one-order rows around -1, others around 1.
+    assert abs(draw[once, 2].mean() + 1.0) < 0.05 and abs(draw[~once, 2].mean() - 1.0) < 0.1
+    assert abs(draw[once, 2].std() - 0.3) < 0.05
+    # No point mass: one Gaussian with the rows' mean and covariance.
+    plain = draw_keeping_point_masses(rows[~once], {}, np.random.default_rng(1))
+    assert len(np.unique(plain[:, 0])) == len(plain)
+    assert np.allclose(plain.mean(axis=0), rows[~once].mean(axis=0), atol=0.1)

@@ -32,10 +32,17 @@ Is there cluster structure at all?
 ----------------------------------
 Any data can be cut into k groups, and a silhouette alone cannot say whether the
 groups are real: a single round cloud cut in two has a silhouette near 0.3. So
-the chosen k is also fitted on reference data without clusters: Gaussian draws
-with the same mean and covariance as the customers (`REFERENCE_DRAWS` draws of
-up to `REFERENCE_SIZE` rows). The *structure margin* is the customers'
-silhouette minus the reference's. The verdict (`STRUCTURE_RULE`) is ``clear``,
+the chosen k is also fitted on reference data without clusters
+(`structure_reference`, `REFERENCE_DRAWS` draws of up to `REFERENCE_SIZE` rows).
+That reference keeps the customers' *point masses*: a value that a tenth or more
+of the customers share in one column (`ATOM_SHARE`; one order, an active span
+of 0 days, one category) stays in the reference for those same customers, and
+the rest of each group of customers sharing the same point masses is a Gaussian
+with that group's mean and covariance. Without them a plain Gaussian reference
+has nothing like the lump of one-purchase customers, so any order log with many
+of them looked clustered: a population without clusters with half its customers
+buying once scored a margin of 0.20 ("clear"; docs/quality.md, ninth pass). The
+*structure margin* is the customers' silhouette minus the reference's. The verdict (`STRUCTURE_RULE`) is ``clear``,
 ``moderate`` or ``weak``; with ``weak`` the segments are a partition of a
 continuum: still usable as bands of customers, but not natural groups, and the
 reason says so. The thresholds were set on the development half of
@@ -72,7 +79,8 @@ from segwise.cluster.merge import NEAREST_PAIRS, UNIMODAL_P, oversplit_pairs
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
-           "reference_silhouettes", "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
+           "reference_silhouettes", "structure_reference", "point_masses", "draw_keeping_point_masses",
+           "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
            "MERGE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -119,16 +127,19 @@ STABILITY_SIZE = 4_000
 MIN_STABILITY = 0.8
 STABLE_MARGIN = False
 
-#: Structure margins (silhouette minus the reference's) separating the verdicts. The
-#: margin is that of the chosen k, the best of the range, so it is larger than a
-#: single k's; the thresholds were set on bench.quality's development half A
-#: (small size): no-structure family 0.097, overlapping BTYD personas 0.122,
-#: household table 0.155 (docs/quality.md). Since the definition uses the active
-#: span instead of tenure (eighth pass) the no-structure family's margin is 0.114-0.115
-#: and the lowest of a structured family that is not weak 0.168 (BTYD personas, default
-#: size): weak is below their midpoint, 0.14.
-CLEAR_MARGIN = 0.15
-WEAK_MARGIN = 0.14
+#: Structure margins (silhouette minus `structure_reference`'s) separating the verdicts,
+#: set on bench.quality's development half A by one rule each time (docs/quality.md):
+#: weak below the midpoint between the no-structure family's margin and the lowest of a
+#: structured family that is not weak. Since the verdict's reference keeps point masses
+#: (ninth pass) the no-structure family's margin is at most 0.045 over seeds 0-5 at both
+#: sizes and the lowest of a structured A family 0.067 (micro-segments, small size):
+#: weak is below 0.055, clear from 0.065 (the moderate band as wide as before).
+CLEAR_MARGIN = 0.065
+WEAK_MARGIN = 0.055
+
+#: A value shared by at least this share of the customers in one prepared column is a
+#: point mass that the structure verdict's reference keeps (`structure_reference`).
+ATOM_SHARE = 0.1
 
 #: After k is chosen by the margin rule, test whether the chosen fit over-splits and take
 #: the k-1 fit when it does (`merge_if_oversplit`).
@@ -149,8 +160,10 @@ MERGE_RULE = (
 
 #: How the structure verdict is reached.
 STRUCTURE_RULE = (
-    f"silhouette at the chosen k minus that of Gaussian reference data with the customers' mean and covariance "
-    f"({REFERENCE_DRAWS} draws): clear from {CLEAR_MARGIN}, weak below {WEAK_MARGIN}, moderate between"
+    f"silhouette at the chosen k minus that of reference data without clusters that keeps the customers' point "
+    f"masses (values shared by {ATOM_SHARE:.0%} or more of the customers in a column), Gaussian with the mean and "
+    f"covariance of each group of customers sharing the same point masses ({REFERENCE_DRAWS} draws): clear from "
+    f"{CLEAR_MARGIN}, weak below {WEAK_MARGIN}, moderate between"
 )
 
 
@@ -291,8 +304,7 @@ def select_n_segments(
         rule, measure = CHOICE_RULE, "silhouette"
     supported = supported_range(candidates, chosen)
     at = next(c for c in candidates if c["k"] == chosen)
-    structure = structure_strength(X_fit, chosen, at["silhouette"], fit_k, random_state=random_state,
-                                   reference=at.get("reference_silhouette"))
+    structure = structure_strength(X_fit, chosen, at["silhouette"], fit_k, random_state=random_state)
     lo_k, hi_k = supported
     span = (f"{lo_k} to {hi_k} segments are supported" if hi_k > lo_k else f"only {lo_k} segments are supported")
     merged = None
@@ -301,8 +313,7 @@ def select_n_segments(
     if merged is not None and merged["merged"]:
         chosen = merged["to"]
         at = next(c for c in candidates if c["k"] == chosen)
-        structure = structure_strength(X_fit, chosen, at["silhouette"], fit_k, random_state=random_state,
-                                       reference=at.get("reference_silhouette"))
+        structure = structure_strength(X_fit, chosen, at["silhouette"], fit_k, random_state=random_state)
         reason = (f"{reason}; {span} ({measure} within {SUPPORT_TOLERANCE} of the best). {merged['sentence']}. "
                   f"{structure['sentence']}")
     else:
@@ -437,6 +448,83 @@ def reference_silhouettes(
             for k, v in scores.items()}
 
 
+def point_masses(rows: np.ndarray, share: float = ATOM_SHARE) -> dict[int, float]:
+    """The point mass of every column that has one: column index to the value shared by ``share`` of ``rows`` or more.
+
+    Only the most common value of a column is considered.
+    """
+    masses: dict[int, float] = {}
+    for j in range(rows.shape[1]):
+        values, counts = np.unique(rows[:, j], return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] >= share * len(rows):
+            masses[j] = float(values[top])
+    return masses
+
+
+def draw_keeping_point_masses(rows: np.ndarray, masses: dict[int, float], rng: np.random.Generator) -> np.ndarray:
+    """One draw of reference data without clusters, as many rows as ``rows``, that keeps their point masses.
+
+    Rows are grouped by which point masses (`point_masses`) they sit on. Each row
+    of the draw keeps its row's point-mass values; its other columns are drawn from
+    a Gaussian with the mean and covariance of its group in those columns. A group
+    too small to estimate a covariance (fewer than twice the columns plus one
+    rows) is drawn column by column with its own means and standard deviations.
+    """
+    n, d = rows.shape
+    if not masses:
+        return rng.multivariate_normal(rows.mean(axis=0), np.atleast_2d(np.cov(rows, rowvar=False)), size=n,
+                                       method="eigh")
+    columns = sorted(masses)
+    on_mass = np.stack([rows[:, j] == masses[j] for j in columns], axis=1)
+    patterns, group = np.unique(on_mass, axis=0, return_inverse=True)
+    group = group.ravel()
+    draw = np.empty_like(rows)
+    for g, pattern in enumerate(patterns):
+        members = np.flatnonzero(group == g)
+        fixed = [j for j, on in zip(columns, pattern) if on]
+        free = [j for j in range(d) if j not in fixed]
+        for j in fixed:
+            draw[members, j] = masses[j]
+        if not free:
+            continue
+        block = rows[np.ix_(members, free)]
+        if len(members) >= 2 * (len(free) + 1):
+            draw[np.ix_(members, free)] = rng.multivariate_normal(
+                block.mean(axis=0), np.atleast_2d(np.cov(block, rowvar=False)), size=len(members), method="eigh")
+        else:
+            # Too few rows for a covariance: independent columns with the group's own spread.
+            draw[np.ix_(members, free)] = rng.normal(block.mean(axis=0), block.std(axis=0), size=block.shape)
+    return draw
+
+
+def structure_reference(
+    X: np.ndarray,
+    k: int,
+    fit_k: Callable[[np.ndarray, int], Any],
+    *,
+    random_state: int | None = 0,
+) -> float:
+    """Mean silhouette at ``k`` of reference data without clusters that keeps the point masses of ``X``.
+
+    `REFERENCE_DRAWS` draws (`draw_keeping_point_masses`) of a seeded sample of up
+    to `REFERENCE_SIZE` rows of ``X``, each fitted with ``fit_k``; NaN when every
+    fit collapses to one segment.
+    """
+    rng = np.random.default_rng(random_state)
+    rows = X[sample_indices(X.shape[0], REFERENCE_SIZE, random_state)].astype(np.float64)
+    masses = point_masses(rows)
+    scores = []
+    for _ in range(REFERENCE_DRAWS):
+        null = draw_keeping_point_masses(rows, masses, rng)
+        if k >= len(null):
+            continue
+        labels = np.asarray(fit_k(null, k).labels_)
+        if len(np.unique(labels)) >= 2:
+            scores.append(float(silhouette_many(null, [labels])[0]))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
 def subsample_stability(
     X: np.ndarray,
     ks: list[int],
@@ -498,6 +586,10 @@ def supported_range(candidates: list[dict[str, Any]], chosen: int) -> tuple[int,
     return lo, hi
 
 
+#: How the structure sentences name `structure_reference`'s data.
+_UNCLUSTERED = "for data without clusters with the same point masses"
+
+
 def structure_strength(
     X: np.ndarray,
     k: int,
@@ -505,33 +597,29 @@ def structure_strength(
     fit_k: Callable[[np.ndarray, int], Any],
     *,
     random_state: int | None = 0,
-    reference: float | None = None,
 ) -> dict[str, Any]:
     """Compare the silhouette at ``k`` with that of reference data without clusters (`STRUCTURE_RULE`).
 
-    ``reference`` is the reference silhouette at ``k`` when already computed
-    (`reference_silhouettes`); otherwise it is computed here.
+    The reference is `structure_reference`'s, which keeps the customers' point
+    masses; it is not the Gaussian reference the k rule compares every k with.
 
     Returns a dict with ``verdict`` (clear / moderate / weak), ``margin``,
     ``silhouette``, ``reference_silhouette``, ``rule`` and a ``sentence`` for people.
     """
-    if reference is None:
-        reference = reference_silhouettes(X, [k], fit_k, random_state=random_state)[k][0]
-    ref = float(reference)
+    ref = structure_reference(X, k, fit_k, random_state=random_state)
     margin = float(observed_silhouette - ref) if np.isfinite(ref) else float("nan")
     if not np.isfinite(margin) or margin < WEAK_MARGIN:
         verdict = "weak"
         sentence = ("Weak cluster structure: the customers form a continuum rather than distinct groups "
-                    f"(silhouette {observed_silhouette:.2f} against {ref:.2f} for data without clusters); the "
+                    f"(silhouette {observed_silhouette:.2f} against {ref:.2f} {_UNCLUSTERED}); the "
                     "segments are bands of that continuum, usable but not natural groups.")
     elif margin < CLEAR_MARGIN:
         verdict = "moderate"
         sentence = (f"Moderate cluster structure: the groups overlap (silhouette {observed_silhouette:.2f} against "
-                    f"{ref:.2f} for data without clusters).")
+                    f"{ref:.2f} {_UNCLUSTERED}).")
     else:
         verdict = "clear"
-        sentence = (f"Clear cluster structure (silhouette {observed_silhouette:.2f} against {ref:.2f} for data "
-                    "without clusters).")
+        sentence = f"Clear cluster structure (silhouette {observed_silhouette:.2f} against {ref:.2f} {_UNCLUSTERED})."
     return {"verdict": verdict, "margin": round(margin, 4) if np.isfinite(margin) else None,
             "silhouette": round(float(observed_silhouette), 4),
             "reference_silhouette": round(ref, 4) if np.isfinite(ref) else None,
