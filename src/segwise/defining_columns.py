@@ -19,6 +19,7 @@ import fnmatch
 import numbers
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from segwise.errors import InputError
@@ -29,7 +30,7 @@ from segwise.features.shrink import IntervalPrior, fit_interval_prior
 __all__ = [
     "DEFAULT_FAMILIES", "MIXED_DATA_FAMILIES", "VALUE_COLUMN_HINTS", "categorical_joining", "families_of", "select_columns", "value_column", "column_references",
     "resolve_column_params", "source_columns", "OVERDUE_FAMILY", "OVERDUE_COLUMN", "OVERDUE_SOURCES",
-    "asks_for_overdue", "overdue_ratio", "with_overdue_ratio",
+    "asks_for_overdue", "overdue_ratio", "with_overdue_ratio", "overdue_ratio_values",
 ]
 
 #: The derived family holding the overdue ratio: not computed by any engine's SQL but from
@@ -334,10 +335,15 @@ def _overdue_inputs(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Serie
                          f"the feature table has no {', '.join(missing)} (build the rfm family)")
     recency = frame["recency_days"].astype(float)
     tenure = frame["tenure_days"].astype(float)
-    orders = frame["n_orders"].astype(float).round()
-    if ((orders < 1) & orders.notna()).any():
-        raise InputError("the overdue ratio needs n_orders >= 1 for every customer")
+    orders = pd.Series(_whole_orders(frame["n_orders"].to_numpy(dtype=np.float64)), index=frame.index)
     return recency, tenure, orders
+
+
+def _whole_orders(orders: np.ndarray) -> np.ndarray:
+    orders = np.round(orders)
+    if ((orders < 1) & ~np.isnan(orders)).any():
+        raise InputError("the overdue ratio needs n_orders >= 1 for every customer")
+    return orders
 
 
 def overdue_ratio(frame: pd.DataFrame, prior: IntervalPrior | None = None) -> tuple[pd.Series, IntervalPrior]:
@@ -356,15 +362,28 @@ def overdue_ratio(frame: pd.DataFrame, prior: IntervalPrior | None = None) -> tu
     prior : IntervalPrior
     """
     recency, tenure, orders = _overdue_inputs(frame)
-    span = (tenure - recency).clip(lower=0.0)
-    intervals = orders - 1.0
     if prior is None:
+        span = (tenure - recency).clip(lower=0.0)
         try:
-            prior = fit_interval_prior(span.to_numpy(), intervals.to_numpy())
+            prior = fit_interval_prior(span.to_numpy(), (orders - 1.0).to_numpy())
         except ValueError as exc:
             raise InputError(f"the overdue ratio cannot be computed: {exc}") from None
-    interval = pd.Series(prior.shrunk_interval(span.to_numpy(), intervals.to_numpy()), index=frame.index).clip(lower=1.0)
-    return (recency / interval).rename(OVERDUE_COLUMN), prior
+    ratio = overdue_ratio_values(recency.to_numpy(), tenure.to_numpy(), orders.to_numpy(), prior)
+    return pd.Series(ratio, index=frame.index, name=OVERDUE_COLUMN), prior
+
+
+def overdue_ratio_values(recency, tenure, orders, prior: IntervalPrior) -> np.ndarray:
+    """The overdue ratio (`overdue_ratio`) of arrays of `OVERDUE_SOURCES` values, with a fitted prior.
+
+    ``orders`` are numbers of orders, rounded to whole ones (an InputError below 1); NaN
+    in any input gives NaN. Assignment (`segwise.segmenter.Segmenter.numeric_from_inputs`)
+    derives the ratio of new customers with this, from the same columns as training.
+    """
+    recency = np.asarray(recency, dtype=np.float64)
+    span = np.asarray(tenure, dtype=np.float64) - recency
+    span = np.where(span < 0.0, 0.0, span)  # NaN stays NaN
+    interval = prior.shrunk_interval(span, _whole_orders(np.asarray(orders, dtype=np.float64)) - 1.0)
+    return recency / np.where(interval < 1.0, 1.0, interval)
 
 
 def with_overdue_ratio(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn],

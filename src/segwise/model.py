@@ -119,7 +119,8 @@ class SegmentationModel:
     def input_columns(self) -> dict[str, str]:
         """The raw feature columns assignment reads: name to ``"numeric"`` or ``"categorical"``."""
         pre = self.segmenter.preprocessor_
-        columns = {c: "numeric" for c in pre.numeric_in_}
+        # A derived column (the overdue ratio) is read as the columns it comes from.
+        columns = {c: "numeric" for c in self.segmenter.input_numeric()}
         columns.update({c: "categorical" for c in pre.categorical_levels_})
         return columns
 
@@ -134,7 +135,7 @@ class SegmentationModel:
         """
         segmenter = self.segmenter
         pre = segmenter.preprocessor_
-        numeric = pre.numeric_in_
+        numeric = segmenter.input_numeric()
         n_segments = int(segmenter.n_segments_)
         if len(rows) == 0:
             return RowAssignments(np.zeros(0, np.int64), np.zeros(0), None)
@@ -151,9 +152,9 @@ class SegmentationModel:
             raise InputError(
                 f"feature column(s) {', '.join(map(repr, bad))} must hold numbers (or null when missing)"
             ) from None
-        values = values.reshape(len(rows), len(numeric))
+        values = segmenter.numeric_from_inputs(values.reshape(len(rows), len(numeric)))
         if getattr(segmenter, "shrinkage_", None) is not None:  # shares shrunk as in training
-            values = segmenter.shrinkage_.transform_array(values, list(numeric))
+            values = segmenter.shrinkage_.transform_array(values, list(pre.numeric_in_))
         prepared = pre.transform_arrays(values, categories)
         clusterer = segmenter.clusterer_
         label_map = segmenter.label_map_

@@ -69,7 +69,7 @@ from segwise.features.selection import widening_candidates
 from segwise.features.shrink import IntervalPrior, ShareShrinkage, fit_shrinkage, reliable_unused_shares
 from segwise.defining_columns import (
     DEFAULT_FAMILIES, OVERDUE_COLUMN, VALUE_COLUMN_HINTS, asks_for_overdue, column_references, families_of, resolve_column_params,
-    select_columns, source_columns, value_column, with_overdue_ratio,
+    OVERDUE_SOURCES, overdue_ratio_values, select_columns, source_columns, value_column, with_overdue_ratio,
 )
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
@@ -505,6 +505,42 @@ class Segmenter(ClusterMixin, BaseEstimator):
                              profile_kw=profile_kw, part_columns=part_columns, naming_zscores=naming_zscores)
 
     # ------------------------------------------------------------------ predict
+
+    def input_numeric(self) -> list[str]:
+        """The numeric columns assignment reads from a customer's features.
+
+        The preparation's numeric inputs, except that the overdue ratio, which the
+        Segmenter derives (`segwise.defining_columns.overdue_ratio`), is replaced by the
+        rfm columns it is derived from (`OVERDUE_SOURCES`); `numeric_from_inputs` maps
+        their values to the preparation's inputs.
+        """
+        check_is_fitted(self, "preprocessor_")
+        numeric = list(self.preprocessor_.numeric_in_)
+        if getattr(self, "overdue_prior_", None) is None or OVERDUE_COLUMN not in numeric:
+            return numeric
+        at = numeric.index(OVERDUE_COLUMN)
+        return list(dict.fromkeys([*numeric[:at], *OVERDUE_SOURCES, *numeric[at + 1:]]))
+
+    def numeric_from_inputs(self, values: np.ndarray) -> np.ndarray:
+        """Rows of `input_numeric` values as rows of the preparation's numeric inputs (``numeric_in_``).
+
+        The overdue ratio is derived from its rfm columns with the prior fitted in
+        training, as `predict` does for a feature table; other columns are taken as
+        they are. Without a derived column ``values`` is returned unchanged.
+        """
+        numeric = list(self.preprocessor_.numeric_in_)
+        inputs = self.input_numeric()
+        if inputs == numeric:
+            return values
+        position = {c: i for i, c in enumerate(inputs)}
+        out = np.empty((values.shape[0], len(numeric)), dtype=np.float64)
+        for j, column in enumerate(numeric):
+            if column == OVERDUE_COLUMN:
+                recency, tenure, orders = (values[:, position[c]] for c in OVERDUE_SOURCES)
+                out[:, j] = overdue_ratio_values(recency, tenure, orders, self.overdue_prior_)
+            else:
+                out[:, j] = values[:, position[column]]
+        return out
 
     def _prepared(self, X) -> np.ndarray:
         check_is_fitted(self, "label_map_")

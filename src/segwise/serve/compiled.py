@@ -75,7 +75,11 @@ class CompiledAssigner:
     def __init__(self, segmenter: Segmenter) -> None:
         pre = segmenter.preprocessor_
         self.numeric = tuple(pre.numeric_in_)
-        self._get_numeric = operator.itemgetter(*self.numeric) if len(self.numeric) > 1 else None
+        # What rows carry: the same columns, unless one is derived (the overdue ratio from
+        # its rfm columns, `Segmenter.numeric_from_inputs`).
+        self.inputs = tuple(segmenter.input_numeric())
+        self._derive = None if self.inputs == self.numeric else segmenter.numeric_from_inputs
+        self._get_numeric = operator.itemgetter(*self.inputs) if len(self.inputs) > 1 else None
         self.n_segments = int(segmenter.n_segments_)
         self.label_map = np.asarray(segmenter.label_map_)
         self.clusterer = segmenter.clusterer_
@@ -265,7 +269,13 @@ class CompiledAssigner:
 
     def assign_arrays(self, values: np.ndarray,
                       categories: Mapping[str, Sequence[Any]] | None = None) -> RowAssignments:
-        """Segments, confidences and probabilities of raw rows given as arrays (see `prepare`)."""
+        """Segments, confidences and probabilities of raw rows given as arrays.
+
+        ``values`` holds the `inputs` columns (as `values_of` returns them); the rest is
+        as in `prepare`.
+        """
+        if self._derive is not None:
+            values = self._derive(np.asarray(values, dtype=np.float64))
         return self._assign(self.prepare(values, categories))
 
     def _assign(self, prepared: np.ndarray) -> RowAssignments:
@@ -279,7 +289,7 @@ class CompiledAssigner:
         return RowAssignments(segment, np.asarray(confidence, dtype=np.float64), probabilities)
 
     def values_of(self, rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, list[Any]]]:
-        """The numeric array and categorical columns of rows given as mappings.
+        """The numeric array (the `inputs` columns) and categorical columns of rows given as mappings.
 
         Raises
         ------
@@ -291,22 +301,22 @@ class CompiledAssigner:
             if self._get_numeric is not None:
                 values = np.array(list(map(self._get_numeric, rows)), dtype=np.float64)
             else:
-                values = np.array([[row[c] for c in self.numeric] for row in rows], dtype=np.float64)
+                values = np.array([[row[c] for c in self.inputs] for row in rows], dtype=np.float64)
             categories = {c: [row[c] for row in rows] for c in self.categorical_columns}
         except KeyError as exc:
             raise InputError(f"the features lack the column {exc.args[0]!r}, which the model needs") from None
         except (TypeError, ValueError):
-            bad = sorted({c for row in rows for c in self.numeric if not _is_number_or_missing(row[c])})
+            bad = sorted({c for row in rows for c in self.inputs if not _is_number_or_missing(row[c])})
             raise InputError(
                 f"feature column(s) {', '.join(map(repr, bad))} must hold numbers (or null when missing)"
             ) from None
-        return values.reshape(len(rows), len(self.numeric)), categories
+        return values.reshape(len(rows), len(self.inputs)), categories
 
     def assign_rows(self, rows: Sequence[Mapping[str, Any]]) -> RowAssignments:
         """`SegmentationModel.assign_rows`, compiled: rows are mappings of raw feature values."""
         if len(rows) == 0:
             return RowAssignments(np.zeros(0, np.int64), np.zeros(0), None)
-        if len(rows) == 1 and not self._quantile.size:
+        if len(rows) == 1 and not self._quantile.size and self._derive is None:
             return self._assign(self._prepare_one(rows[0]))
         values, categories = self.values_of(rows)
         return self.assign_arrays(values, categories)
@@ -319,7 +329,7 @@ class CompiledAssigner:
         no such form; `assign_rows` does not come here when the model uses it).
         """
         try:
-            numbers = self._get_numeric(row) if self._get_numeric is not None else [row[c] for c in self.numeric]
+            numbers = self._get_numeric(row) if self._get_numeric is not None else [row[c] for c in self.inputs]
             x = [math.nan if v is None else float(v) for v in numbers]
             texts = [row[c] for c in self.categorical_columns]
         except (KeyError, TypeError, ValueError):

@@ -129,7 +129,7 @@ class ServedModel:
         again = compiled.assign_rows([probe])
         if again.segment_id[0] != tried.segment_id[0] or not np.allclose(again.confidence, tried.confidence):
             raise ModelError("the compiled assignment differs from the model's own on the training medians")
-        requests = FeatureRequests(compiled.numeric, [value_bounds(known.get(c)) for c in compiled.numeric],
+        requests = FeatureRequests(compiled.inputs, [value_bounds(known.get(c)) for c in compiled.inputs],
                                    compiled.categorical_columns, settings.max_batch_size)
         version = model.file_sha256 or ""
         profiles = segmenter.profiles_.to_dict()
