@@ -69,7 +69,7 @@ from segwise.features.selection import widening_candidates
 from segwise.features.shrink import IntervalPrior, ShareShrinkage, fit_shrinkage, reliable_unused_shares
 from segwise.defining_columns import (
     DEFAULT_FAMILIES, OVERDUE_COLUMN, VALUE_COLUMN_HINTS, asks_for_overdue, column_references, families_of, resolve_column_params,
-    OVERDUE_SOURCES, overdue_ratio_values, select_columns, source_columns, value_column, with_overdue_ratio,
+    OVERDUE_SOURCES, overdue_ratio, overdue_ratio_values, select_columns, source_columns, value_column, with_overdue_ratio,
 )
 from segwise.naming import name_profiles
 from segwise.prepare import Preprocessor, as_feature_frame
@@ -551,7 +551,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input."
             )
         if getattr(self, "overdue_prior_", None) is not None:
-            frame, _, _ = with_overdue_ratio(frame, {}, self.overdue_prior_)
+            frame = frame.assign(**{OVERDUE_COLUMN: overdue_ratio(frame, self.overdue_prior_)[0]})
         shrinkage = getattr(self, "shrinkage_", None)
         if shrinkage is not None:
             # Shrink a frame of the columns the preparation and the shrinkage read, not a
