@@ -425,21 +425,22 @@ def reference_silhouettes(
     fit_k: Callable[[np.ndarray, int], Any],
     *,
     random_state: int | None = 0,
+    keep_point_masses: bool = False,
 ) -> dict[int, tuple[float, float]]:
     """Mean and standard deviation of the silhouette at every k in ``ks`` of reference data without clusters.
 
     The reference is `REFERENCE_DRAWS` Gaussian draws of up to `REFERENCE_SIZE`
     rows with the mean and covariance of (a seeded sample of) ``X``; each draw is
     fitted with ``fit_k`` at every k. A k whose fits all collapse to one segment
-    gets NaN.
+    gets NaN. With ``keep_point_masses`` the draws keep the sample's point masses
+    (`point_masses`, `draw_keeping_point_masses`): the structure verdict's reference.
     """
     rng = np.random.default_rng(random_state)
     rows = X[sample_indices(X.shape[0], REFERENCE_SIZE, random_state)].astype(np.float64)
-    mean = rows.mean(axis=0)
-    cov = np.atleast_2d(np.cov(rows, rowvar=False))
+    masses = point_masses(rows) if keep_point_masses else {}
     scores: dict[int, list[float]] = {k: [] for k in ks}
     for _ in range(REFERENCE_DRAWS):
-        null = rng.multivariate_normal(mean, cov, size=len(rows), method="eigh")
+        null = draw_keeping_point_masses(rows, masses, rng)
         fitted = {k: np.asarray(fit_k(null, k).labels_) for k in ks if k < len(null)}
         usable = [k for k, labels in fitted.items() if len(np.unique(labels)) >= 2]
         for k, value in zip(usable, silhouette_many(null, [fitted[k] for k in usable])):
@@ -507,22 +508,10 @@ def structure_reference(
 ) -> float:
     """Mean silhouette at ``k`` of reference data without clusters that keeps the point masses of ``X``.
 
-    `REFERENCE_DRAWS` draws (`draw_keeping_point_masses`) of a seeded sample of up
-    to `REFERENCE_SIZE` rows of ``X``, each fitted with ``fit_k``; NaN when every
-    fit collapses to one segment.
+    `reference_silhouettes` with ``keep_point_masses``; NaN when every fit collapses
+    to one segment.
     """
-    rng = np.random.default_rng(random_state)
-    rows = X[sample_indices(X.shape[0], REFERENCE_SIZE, random_state)].astype(np.float64)
-    masses = point_masses(rows)
-    scores = []
-    for _ in range(REFERENCE_DRAWS):
-        null = draw_keeping_point_masses(rows, masses, rng)
-        if k >= len(null):
-            continue
-        labels = np.asarray(fit_k(null, k).labels_)
-        if len(np.unique(labels)) >= 2:
-            scores.append(float(silhouette_many(null, [labels])[0]))
-    return float(np.mean(scores)) if scores else float("nan")
+    return reference_silhouettes(X, [k], fit_k, random_state=random_state, keep_point_masses=True)[k][0]
 
 
 def subsample_stability(
