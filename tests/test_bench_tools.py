@@ -103,3 +103,30 @@ def test_a_failing_command_keeps_the_end_of_its_error_output():
     result = measure_command([sys.executable, "-c", "import sys; sys.exit('no such orders file')"])
     assert result["returncode"] == 1
     assert "no such orders file" in result["stderr_tail"]
+
+
+def test_a_quality_checkpoint_reuses_rows_measured_with_the_same_code_and_settings(tmp_path, capsys):
+    import json
+
+    from bench.quality.__main__ import main as quality_main
+
+    checkpoint = tmp_path / "quality.jsonl"
+    args = ["--size", "small", "--families", "noise_table", "--checkpoint", str(checkpoint), "--no-record"]
+    assert quality_main(args) == 0
+    first = capsys.readouterr()
+    assert "measured before" not in first.err
+    entries = [json.loads(line) for line in checkpoint.read_text().splitlines()]
+    assert [e["row"]["family"] for e in entries] == ["noise_table"]
+    assert entries[0]["key"]["size"] == "small" and entries[0]["key"]["seed"] == 0
+
+    assert quality_main(args) == 0  # the same code and settings: the row is read, not measured again
+    second = capsys.readouterr()
+    assert "noise_table: measured before" in second.err
+    assert "came from the checkpoint file" in second.out
+    assert len(checkpoint.read_text().splitlines()) == 1
+    table_row = next(line for line in second.out.splitlines() if line.startswith("| noise_table"))
+    assert table_row in first.out  # the same figures as when it was measured
+
+    assert quality_main([*args, "--seed", "1"]) == 0  # another seed is another measurement
+    assert "measured before" not in capsys.readouterr().err
+    assert len(checkpoint.read_text().splitlines()) == 2

@@ -11,6 +11,9 @@ Options: ``--size small|default|large``, ``--dev A|B`` (the development half;
 the printed targets are those of the other half), ``--only dev|held-out`` to
 run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
 ``--label NAME`` (records ``quality-<size>-NAME-...``: a variant, not the default),
+``--checkpoint FILE`` (each family's row is appended to FILE as soon as it is
+measured, and rows already there for the same size, seed, variant and code are
+reused: a long ``--size large`` run survives being stopped),
 ``--off returns-gate|widening|merge|merge-support|merge-weak`` (the default with one selection
 step, or one bound of the over-split merge, switched off); ``--on overdue`` (the default with
 the overdue ratio added to its definition).
@@ -19,9 +22,12 @@ the overdue ratio added to its definition).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from bench.quality.families import FAMILIES
@@ -119,6 +125,32 @@ _SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off, "merg
              "merge-support": _merge_support_off, "merge-weak": _merge_weak_off}
 
 
+def code_digest() -> str:
+    """A digest of the code a row depends on: segwise's sources and the families and measurements."""
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "src" / "segwise").rglob("*.py"))
+    files += [Path(__file__).with_name(n) for n in ("common.py", "families.py", "measure.py")]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def read_checkpoint(path: Path, key: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rows of ``path`` (JSON lines) measured under ``key``, by family; other rows are ignored."""
+    if not path.exists():
+        return {}
+    rows = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if entry.get("key") == key:
+            rows[entry["row"]["family"]] = entry["row"]
+    return rows
+
+
 def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "–"
@@ -151,6 +183,9 @@ def render(record: dict[str, Any]) -> str:
              "segwise with no flags (`segwise.segment(data)` / `segment(customers=...)`), the seed notebook "
              "baseline (log RFM, k-means, silhouette-best k) and the oracle (best of k-means / Gaussian mixture "
              "at the true k on the family's defining features). ARI against the planted types.", ""]
+    if record.get("resumed"):
+        lines += [f"Measured in more than one sitting (`--checkpoint`, same code): {', '.join(record['resumed'])} "
+                  "came from the checkpoint file; the seconds in all add the seconds they took.", ""]
     if record.get("switched_off"):
         lines += [f"Variant: the default with `{record['switched_off']}` switched off (`--off`).", ""]
     if record.get("switched_on"):
@@ -186,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--on", choices=tuple(_CANDIDATES), default=None,
                         help="measure the default with a candidate that is not in it added "
                              "(recorded as quality-<size>-<label>; the label defaults to the candidate's)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a JSON-lines file: each measured family is appended, and families already "
+                             "measured there with the same size, seed, variant and code are reused")
     parser.add_argument("--label", default=None,
                         help="a qualifier naming the variant measured: quality-<size>-<label>-<date>-... "
                              "(without it the file is the current default's)")
@@ -209,20 +247,33 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown families: {', '.join(sorted(unknown))}")
         chosen = [f for f in chosen if f.name in wanted]
     started = time.perf_counter()
+    key = {"size": args.size, "seed": args.seed, "off": args.off, "on": args.on, "code": code_digest()}
+    done = read_checkpoint(args.checkpoint, key) if args.checkpoint else {}
     rows = []
     for fam in chosen:
+        if fam.name in done:
+            _log(f"{fam.name}: measured before, from {args.checkpoint}")
+            rows.append(done[fam.name])
+            continue
         _log(f"{fam.name} ({fam.sizes[args.size]:,} customers) ...")
         row = measure_family(fam, args.size, args.seed)
+        if args.checkpoint:
+            with args.checkpoint.open("a") as out:
+                out.write(json.dumps({"key": key, "row": row}) + "\n")
         _log(f"  segwise k={row['segwise_k']} ARI={row['segwise_ari']}  baseline k={row['baseline_k']} "
              f"ARI={row['baseline_ari']}  oracle {row['oracle_ari']}  ({row['total_s']} s)")
         rows.append(row)
     seconds = time.perf_counter() - started
+    if done:
+        # Resumed families count with the seconds they took when they were measured.
+        seconds += sum(r["total_s"] for r in rows if r["family"] in done)
     halves = sorted({r["half"] for r in rows})
     protocol = [{"dev": "B" if h == "A" else "A", "held_out": summarise(rows, h)} for h in halves]
     protocol.sort(key=lambda p: p["dev"] != args.dev)
     record = {"size": args.size, "date": date.today().isoformat(), "seed": args.seed, "dev": args.dev,
               "seconds": round(seconds, 1), "machine": describe_machine(), "families": rows, "protocol": protocol,
-              "switched_off": args.off, "switched_on": args.on}
+              "switched_off": args.off, "switched_on": args.on,
+              "resumed": sorted(r["family"] for r in rows if r["family"] in done)}
     markdown = render(record)
     print(markdown)
     if not (args.no_record or args.only or args.families):
