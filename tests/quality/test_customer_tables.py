@@ -80,3 +80,22 @@ def test_screen_keeps_columns_that_carry_the_groups():
     # At least two columns are always kept, whatever the threshold.
     strict = screen_columns(prepared, labels, sources, ["signal", "noise_a", "noise_b", "region"], threshold=0.99)
     assert len(strict.kept) == 2
+
+
+@pytest.mark.xfail(strict=True, reason="the screen's first fit takes the k rule's second peak (a lattice of the binary "
+                                       "plan and the few ticket counts) on seeds 0 and 1; docs/quality.md, "
+                                       "'The large size'")
+def test_the_screen_leaves_out_a_weakly_tied_binary_column_whatever_peak_the_first_fit_takes():
+    # overlap_table's plan column is basic/plus at 60/40 or 40/60 by type: little of its
+    # variance lies between the types, and the screen leaves it out when its first fit takes
+    # 3 to 5 segments (seeds 2 and 3). On seeds 0 and 1 the first fit takes 9 to 12, every
+    # column then looks separated, plan stays in and the run finds 10 or 11 segments for 6
+    # (at a million customers: 9 segments at ARI 0.377, the notebook 0.487). Strict, so
+    # this fails as soon as the screen no longer depends on which peak the first fit takes.
+    defined = {}
+    for seed in range(4):
+        pop = family("overlap_table").generate(5_000, seed)
+        with threadpool_limits(1):
+            result = segwise.segment(customers=pop.data, random_state=0)
+        defined[seed] = list(result.model.segmenter.feature_columns_)
+    assert all("plan" not in columns for columns in defined.values()), defined
