@@ -535,6 +535,52 @@ def household_table(n: int, seed: int) -> Population:
     return Population("table", data, _truth(ids, types, [k[0] for k in kinds]), oracle)
 
 
+def subscription_table(n: int, seed: int) -> Population:
+    """A subscription account table (telecom-like): four plans of use, many yes/no and small-count columns.
+
+    Types differ in monthly charge, tenure and data use (log-normal, moderately
+    separated). Three yes/no columns (paperless billing weakly tied to the type,
+    partner and senior independent of it) and two small counts (lines on the
+    account, weakly tied; support calls, Poisson with a type-dependent mean below
+    one and a half) make a lattice of a few hundred cells, plus a contract column
+    whose mix depends on the type. Defined by charge, tenure and data use.
+    """
+    rng = np.random.default_rng(seed)
+    # name, share, charge, tenure months (gamma mean), data GB, p paperless, mean extra lines, support-call mean,
+    # contract mix (monthly, one year, two years)
+    kinds = [
+        ("long_standing_basic", 0.35, 25.0, 48.0, 1.5, 0.45, 0.3, 0.4, (0.3, 0.35, 0.35)),
+        ("new_heavy_data", 0.25, 70.0, 8.0, 25.0, 0.65, 0.4, 1.2, (0.8, 0.15, 0.05)),
+        ("family_bundles", 0.25, 95.0, 30.0, 9.0, 0.55, 1.6, 0.8, (0.4, 0.3, 0.3)),
+        ("budget_short", 0.15, 20.0, 5.0, 0.6, 0.55, 0.1, 0.6, (0.9, 0.08, 0.02)),
+    ]
+    types = assign_types(n, [k[1] for k in kinds], rng)
+    charge = np.exp(np.log(np.array([k[2] for k in kinds])[types]) + rng.normal(0, 0.22, n))
+    tenure = np.ceil(rng.gamma(3.0, np.array([k[3] for k in kinds])[types] / 3.0))
+    data_gb = np.exp(np.log(np.array([k[4] for k in kinds])[types]) + rng.normal(0, 0.45, n))
+    paperless = rng.random(n) < np.array([k[5] for k in kinds])[types]
+    lines = 1 + np.minimum(rng.poisson(np.array([k[6] for k in kinds])[types]), 3)
+    calls = rng.poisson(np.array([k[7] for k in kinds])[types])
+    mix = np.cumsum(np.array([k[8] for k in kinds])[types], axis=1)
+    contract = np.array(["month_to_month", "one_year", "two_year"])[(rng.random(n)[:, None] > mix).sum(axis=1).clip(max=2)]
+    ids = _ids(n, 1_500_001)
+    data = pd.DataFrame({
+        "customerID": ids,
+        "monthly_charge": charge.round(2),
+        "tenure_months": tenure.astype(int),
+        "data_gb_month": data_gb.round(2),
+        "paperless_billing": np.where(paperless, "Yes", "No"),
+        "has_partner": np.where(rng.random(n) < 0.5, "Yes", "No"),
+        "senior": (rng.random(n) < 0.16).astype(int),
+        "lines": lines,
+        "support_calls": calls,
+        "contract": contract,
+    })
+    oracle = pd.DataFrame({"charge": np.log(charge), "tenure": np.log(tenure), "data": np.log(data_gb)},
+                          index=ids.astype(str))
+    return Population("table", data, _truth(ids, types, [k[0] for k in kinds]), oracle)
+
+
 def overlap_table(n: int, seed: int) -> Population:
     """A table of six heavily overlapping Gaussian types seen through skewing transforms.
 
@@ -578,6 +624,7 @@ FAMILIES: tuple[Family, ...] = (
     _family(micro_segments, "A", "clear", 5, 4_000, 30_000, 1_000_000),
     _family(household_table, "A", "clear", 4, 1_000, 2_240, 100_000),
     _family(no_structure, "A", "none", None, 2_000, 10_000, 200_000),
+    _family(subscription_table, "A", "clear", 4, 2_000, 20_000, 200_000),
     _family(bgnbd_overlap, "B", "overlap", 3, 2_000, 20_000, 1_000_000),
     _family(affinity_only, "B", "clear", 6, 2_000, 10_000, 200_000),
     _family(latent_k10, "B", "clear", 10, 3_000, 20_000, 1_000_000),
