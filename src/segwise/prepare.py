@@ -12,7 +12,13 @@ Steps, in order (each decision is recorded in ``report_``):
    non-negative columns it is meant for) or, with ``skew_transform="quantile"``, mapped
    to a normal distribution (scikit-learn's `QuantileTransformer`);
 3. **winsorising** at the ``winsorize`` quantiles of the training data;
-4. **scaling** with scikit-learn's `StandardScaler` or `RobustScaler`;
+4. **scaling** with scikit-learn's `StandardScaler` or `RobustScaler`; a numeric column
+   whose prepared values take exactly two values (a 0/1 flag, a yes/no count) is instead
+   scaled so that they lie `YES_NO_GAP` apart, as the two levels of a yes/no text column
+   do once one-hot encoded. Standardised, a flag held by a share p of the customers puts
+   them 1/sqrt(p(1-p)) standard deviations from the rest (10 for a 1% flag), so one rare
+   flag outweighed every continuous column, and the same yes/no information counted
+   differently as 0/1 numbers than as text;
 5. **one-hot** of categorical columns (the ``max_levels - 1`` most frequent levels
    and ``other``); columns with more levels are capped that way and reported. With
    ``categorical_encoding="codes"`` each categorical column instead becomes one
@@ -43,11 +49,13 @@ from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardSca
 from sklearn.utils.validation import check_is_fitted
 
 from segwise.errors import InputError
-from segwise.engines.statistics import ColumnStatistics, ColumnSummaries, CustomerStatistics, TransformedSummary
+from segwise.engines.statistics import (
+    YES_NO_GAP, ColumnStatistics, ColumnSummaries, CustomerStatistics, TransformedSummary, yes_no_scale,
+)
 
 __all__ = [
     "Preprocessor", "as_feature_frame", "constant_columns", "ColumnStatistics", "ColumnSummaries",
-    "TransformedSummary",
+    "TransformedSummary", "YES_NO_GAP", "yes_no_scale",
 ]
 
 _QUANTILE_BOUND = 1e-7
@@ -318,6 +326,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         else:
             center, scale = np.zeros(0), np.ones(0)
         scale[scale == 0] = 1.0
+        lowest, highest = transformed.min(axis=0), transformed.max(axis=0)
+        two_valued = (highest > lowest) & ((transformed == lowest) | (transformed == highest)).all(axis=0)
+        scale = yes_no_scale(scale, lowest, highest, two_valued, numeric, report)
         scaled = (transformed - center) / scale
 
         constant = np.nanstd(scaled, axis=0) == 0 if values.size else np.zeros(0, bool)
@@ -467,6 +478,15 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             t = np.clip(forward(q.T), clip_lo, clip_hi)
             center, scale = t[1], t[2] - t[0]
         scale = np.where(scale == 0, 1.0, scale)
+        # Two-valued columns from the summaries: a column within [lowest, highest] has
+        # variance (mean - lowest) * (highest - mean) exactly when every value is one of the two.
+        ends = np.array([summaries.quantiles(j, np.array([0.0, 1.0]), f, m) for j, f, m in zip(index, fill, n_missing)]
+                        ).reshape(len(numeric), 2)
+        lowest = np.clip(forward(ends[:, 0]), clip_lo, clip_hi)
+        highest = np.clip(forward(ends[:, 1]), clip_lo, clip_hi)
+        width = highest - lowest
+        two_valued = (width > 0) & (np.abs(variance - (mean - lowest) * (highest - mean)) <= 1e-9 * width ** 2)
+        scale = yes_no_scale(scale, lowest, highest, two_valued, numeric, report)
         constant = variance <= (1e-12 * np.maximum(np.abs(mean), 1.0)) ** 2
         corr = None
         if self.corr_threshold is not None and (~constant).sum() > 1:

@@ -92,11 +92,14 @@ def test_preparation_from_statistics_matches_the_central_fit(features, scaler):
 
 def test_exact_statistics_give_exact_standard_scaling(features):
     # Small integers: every histogram bin holds one value, so quantiles are exact.
-    frame = features[["n_categories"]].assign(orders_capped=features["n_orders"].clip(upper=15))
+    frame = features[["n_categories"]].assign(orders_capped=features["n_orders"].clip(upper=15),
+                                              repeat_buyer=(features["n_orders"] > 1).astype(int))
     central = Preprocessor(corr_threshold=None).fit(frame)
     federated = Preprocessor(corr_threshold=None).fit_from_statistics(_summaries(frame), _transformed(frame))
     for name in ("fill_values_", "clip_low_", "clip_high_", "center_", "scale_"):
         np.testing.assert_allclose(getattr(federated, name), getattr(central, name), rtol=1e-9, err_msg=name)
+    # The 0/1 column is found from its moments and ends, and scaled as a yes/no column.
+    assert federated.report_["yes_no"] == central.report_["yes_no"] == ["repeat_buyer"]
 
 
 @pytest.mark.parametrize("params, message", [

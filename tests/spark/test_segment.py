@@ -49,6 +49,23 @@ def test_preparation_fitted_on_spark_is_the_local_preparation(spark_engine, feat
     np.testing.assert_allclose(on_spark, spark.transform(features.frame.loc[ids]), rtol=1e-9, atol=1e-12)
 
 
+def test_spark_finds_and_scales_two_valued_columns_as_the_local_preparation(spark_engine, features):
+    from segwise.engines.spark_stats import SparkCustomers
+    from segwise.prepare import Preprocessor
+
+    frame = features.frame.assign(repeat_buyer=(features.frame["n_orders"] > 1).astype(float),
+                                  big_basket=np.where(features.frame["monetary_avg"] > 60, 120.0, 8.0))
+    columns = ["recency_days", "n_orders", "repeat_buyer", "big_basket"]
+    params = {"numeric_columns": columns, "log_columns": ["n_orders", "big_basket"], "corr_threshold": None}
+    local = Preprocessor(**params).fit(frame)
+    spark = Preprocessor(**params).fit(SparkCustomers(spark_engine, frame))
+    assert local.report_["yes_no"] == spark.to_state()[0]["report"]["yes_no"] == ["repeat_buyer", "big_basket"]
+    np.testing.assert_allclose(spark.scale_, local.scale_, rtol=1e-9)
+    prepared = spark.transform(frame)
+    for j in (2, 3):
+        assert np.ptp(prepared[:, j]) == pytest.approx(np.sqrt(2))
+
+
 def test_kmeans_from_the_same_initial_centres_agrees_with_the_local_engine(spark_engine, features):
     from segwise.cluster.mllib import fit_spark_method
     from segwise.engines.spark_stats import prepared_vectors

@@ -36,7 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from segwise.engines.statistics import SegmentStats
+from segwise.engines.statistics import SegmentStats, yes_no_scale
 from segwise.errors import InputError
 
 __all__ = ["SparkCustomers", "preparation_state", "prepared_columns", "prepared_vectors", "spark_segment_stats"]
@@ -202,7 +202,18 @@ def preparation_state(frame: DataFrame, pre: Any) -> tuple[dict[str, Any], dict[
     scale[scale == 0] = 1.0
 
     spread = _row(frame, [e for c in numeric for e in (F.min(clipped[c]), F.max(clipped[c]))])
+    lowest = np.asarray([np.nan if v is None else v for v in spread[0::2]], dtype=np.float64)
+    highest = np.asarray([np.nan if v is None else v for v in spread[1::2]], dtype=np.float64)
     constant = np.asarray([spread[2 * j] == spread[2 * j + 1] for j in range(len(numeric))], dtype=bool)
+    # Two-valued columns (segwise.prepare.yes_no_scale): no value strictly between the two ends.
+    spread_out = [j for j in range(len(numeric)) if not constant[j]]
+    inside = _row(frame, [F.sum(((clipped[numeric[j]] > F.lit(float(lowest[j])))
+                                 & (clipped[numeric[j]] < F.lit(float(highest[j])))).cast("long"))
+                          for j in spread_out]) if spread_out else []
+    two_valued = np.zeros(len(numeric), dtype=bool)
+    for j, count in zip(spread_out, inside):
+        two_valued[j] = count == 0
+    scale = yes_no_scale(scale, lowest, highest, two_valued, numeric, report)
     corr = None
     if pre.corr_threshold is not None and (~constant).sum() > 1:
         pairs = [(i, j) for j in range(len(numeric)) for i in range(j)]

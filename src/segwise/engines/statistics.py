@@ -17,7 +17,41 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ColumnSummaries", "TransformedSummary", "ColumnStatistics", "SegmentStats", "CustomerStatistics"]
+__all__ = ["ColumnSummaries", "TransformedSummary", "ColumnStatistics", "SegmentStats", "CustomerStatistics",
+           "YES_NO_GAP", "yes_no_scale"]
+
+#: Distance between the two prepared values of a two-valued numeric column: that of the
+#: two levels of a yes/no text column (two one-hot columns, each 0 or 1).
+YES_NO_GAP = float(np.sqrt(2.0))
+
+
+def yes_no_scale(scale: np.ndarray, lowest: np.ndarray, highest: np.ndarray, two_valued: np.ndarray,
+                 numeric: list[str], report: dict[str, Any]) -> np.ndarray:
+    """The scaling step's divisors, with each two-valued column's making its values `YES_NO_GAP` apart.
+
+    Parameters
+    ----------
+    scale : ndarray of shape (n_columns,)
+        The scaler's divisors (standard deviations or interquartile ranges).
+    lowest, highest : ndarray of shape (n_columns,)
+        Smallest and largest value of each column after imputation, log transform and
+        winsorising.
+    two_valued : ndarray of bool, shape (n_columns,)
+        Columns whose values there are all ``lowest`` or ``highest``.
+    numeric : list of str
+        Column names; the two-valued ones are listed in ``report["yes_no"]``.
+    report : dict
+        The preparation's report.
+
+    Returns
+    -------
+    ndarray of shape (n_columns,)
+    """
+    scale = np.array(scale, dtype=np.float64, copy=True)
+    two_valued = np.asarray(two_valued, dtype=bool)
+    scale[two_valued] = (np.asarray(highest) - np.asarray(lowest))[two_valued] / YES_NO_GAP
+    report["yes_no"] = [c for c, m in zip(numeric, two_valued) if m]
+    return scale
 
 
 @dataclass

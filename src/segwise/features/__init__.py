@@ -52,7 +52,8 @@ def reference_markdown() -> str:
     lines += [
         "## `attributes`: columns of a customer table",
         "",
-        "Numeric columns are used as they are, text columns as categories (one-hot encoded when they",
+        "Numeric columns are used as they are (a column of two values, such as a 0/1 flag, is",
+        "prepared like a yes/no text column), text columns as categories (one-hot encoded when they",
         "define segments), date columns become `days_since_<column>` at `as_of`. Missing values stay",
         "missing until preparation imputes them (with a `<column>_missing` indicator).",
         "",
