@@ -81,6 +81,17 @@ def test_customer_table_id_accepts_a_plain_id_column():
         detect_customer_id_column(kinds(Age="integer", Income="float"))
 
 
+@pytest.mark.parametrize("name", ["subscriber_id", "PatientID", "SubscriberId"])
+def test_customer_table_id_is_the_only_column_whose_name_ends_in_id(name):
+    assert detect_customer_id_column(kinds(**{name: "integer", "Age": "integer", "paid": "float"})) == name
+    # A synonym or a plain id column still wins; two such columns are not guessed between.
+    assert detect_customer_id_column(kinds(**{name: "integer", "ID": "integer"})) == "ID"
+    assert detect_customer_id_column(kinds(**{name: "integer", "client_id": "integer"})) == "client_id"
+    with pytest.raises(InputError, match=f"columns '{name}', 'plan_id' could each be the customer id.*"
+                                         "--customer-id-col"):
+        detect_customer_id_column(kinds(**{name: "integer", "plan_id": "integer"}))
+
+
 @pytest.mark.parametrize("name", ["order_ts", "paid_at", "when", "x"])
 def test_the_only_date_time_typed_column_is_the_timestamp_whatever_its_name(name):
     roles = detect_transaction_roles({"customer_id": "integer", name: "timestamp", "amount": "float"})

@@ -371,7 +371,8 @@ def detect_customer_id_column(
     """Find the customer id column of a customer attribute table.
 
     Besides the transaction synonyms, a plain ``id`` or ``ID`` column counts here
-    (attribute tables such as the mall-customers data use it).
+    (attribute tables such as the mall-customers data use it), and failing that the
+    only column whose name ends in the word id (``subscriber_id``, ``PatientID``).
     """
     names = list(columns)
     if override is not None:
@@ -384,6 +385,10 @@ def detect_customer_id_column(
     column = _pick("customer_id", columns, set(), source)
     if column is None and allow_generic_id:
         generic = [c for c in names if normalize_name(c) in ("id", "customerkey", "key")]
+        if not generic:
+            # subscriber_id, PatientID, SubscriberId: a table of one row per customer rarely has
+            # a second column of ids, and two are refused below rather than guessed between.
+            generic = [c for c in names if (name_tokens(c) or [""])[-1] == "id"]
         if len(generic) == 1:
             column = generic[0]
         elif len(generic) > 1:
