@@ -480,6 +480,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         scale = np.where(scale == 0, 1.0, scale)
         # Two-valued columns from the summaries: a column within [lowest, highest] has
         # variance (mean - lowest) * (highest - mean) exactly when every value is one of the two.
+        # Under noisy counts (differential privacy) the identity fails and the column keeps its spread.
         ends = np.array([summaries.quantiles(j, np.array([0.0, 1.0]), f, m) for j, f, m in zip(index, fill, n_missing)]
                         ).reshape(len(numeric), 2)
         lowest = np.clip(forward(ends[:, 0]), clip_lo, clip_hi)

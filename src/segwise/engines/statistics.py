@@ -27,7 +27,7 @@ YES_NO_GAP = float(np.sqrt(2.0))
 
 def yes_no_scale(scale: np.ndarray, lowest: np.ndarray, highest: np.ndarray, two_valued: np.ndarray,
                  numeric: list[str], report: dict[str, Any]) -> np.ndarray:
-    """The scaling step's divisors, with each two-valued column's making its values `YES_NO_GAP` apart.
+    """The scaling step's divisors, each two-valued column's set to put its two values `YES_NO_GAP` apart.
 
     Parameters
     ----------
