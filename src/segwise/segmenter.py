@@ -328,8 +328,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
                                     source_columns(names, list(frame.columns)), columns,
                                     first_k=int(getattr(first, "n_segments_", 0)) or None)
             self.column_screen_ = screen.to_dict()
+            notes += screen.notes()
             if screen.left_out:
-                notes += screen.notes()
                 columns = screen.kept
                 numeric = [c for c in columns if c in numeric]
                 categorical = [c for c in columns if c in categorical]

@@ -11,7 +11,16 @@ screen is one hard-thresholded step of sparse k-means (Witten and Tibshirani,
 2. for every source column, the share of its prepared variance that lies between
    those clusters (its R², the largest over a categorical column's levels);
 3. columns below `MIN_BETWEEN_SHARE` are left out and the segments are fitted on
-   the rest (at least `MIN_KEPT` columns are always kept).
+   the rest (at least `MIN_KEPT` columns are always kept);
+4. a **second look** inside each first cluster: a column left out is readmitted when a
+   two-way split of one of those clusters is real (Hartigan's dip test along the line
+   joining the two halves' centres rejects one mode, p < `SECOND_LOOK_P`) and holds at
+   least `MIN_BETWEEN_SHARE` of the column's variance within that cluster. A first fit
+   with few clusters separates the columns that differ between its clusters, not those
+   that tell types apart inside one of them (a tenure that splits long-standing from
+   new customers among the low spenders). Columns of fewer than
+   `SECOND_LOOK_MIN_DISTINCT` distinct values are not readmitted: flags and small counts
+   split any cluster into a lattice whose halves the dip test sees as separate modes.
 
 A column with real groups carries a large share of its variance between clusters
 found on all columns; a noise column independent of the groups carries almost
@@ -29,7 +38,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["ColumnScreen", "between_shares", "screen_columns", "MIN_BETWEEN_SHARE", "SCREEN_SAMPLE", "MIN_KEPT"]
+__all__ = ["ColumnScreen", "between_shares", "screen_columns", "second_look", "MIN_BETWEEN_SHARE", "SCREEN_SAMPLE",
+           "MIN_KEPT", "SECOND_LOOK", "SECOND_LOOK_P", "SECOND_LOOK_MIN_DISTINCT", "SECOND_LOOK_MIN_CLUSTER"]
 
 #: Share of a column's variance between the first clusters below which it is left out.
 MIN_BETWEEN_SHARE = 0.2
@@ -39,6 +49,21 @@ SCREEN_SAMPLE = 20_000
 
 #: Columns always kept (the best ones), so that something is left to segment on.
 MIN_KEPT = 2
+
+#: Whether left-out columns get the second look inside the first clusters (step 4).
+SECOND_LOOK = True
+
+#: Dip-test p-value below which a first cluster's two-way split counts as real.
+SECOND_LOOK_P = 0.01
+
+#: Fewest distinct prepared values of a column the second look readmits.
+SECOND_LOOK_MIN_DISTINCT = 20
+
+#: Smallest first cluster looked into: this share of the customers, and at least 50 of them.
+SECOND_LOOK_MIN_CLUSTER = 0.05
+
+#: Customers of a cluster whose projection the dip test reads (a seeded sample beyond it).
+_DIP_SAMPLE = 2_000
 
 
 @dataclass
@@ -50,21 +75,36 @@ class ColumnScreen:
     left_out: list[str] = field(default_factory=list)
     first_k: int | None = None
     threshold: float = MIN_BETWEEN_SHARE
+    #: Columns readmitted by the second look, each with the cluster, its share there and the dip p-value.
+    readmitted: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return {"rule": f"a column is kept when >= {self.threshold} of its variance lies between the clusters of a "
-                        f"first fit on all columns (k={self.first_k})",
-                "kept": list(self.kept), "left_out": list(self.left_out),
-                "between_share": {c: round(v, 3) for c, v in self.between_share.items()}}
+        out: dict[str, object] = {
+            "rule": f"a column is kept when >= {self.threshold} of its variance lies between the clusters of a "
+                    f"first fit on all columns (k={self.first_k})" + (
+                        f", or within one of those clusters between the halves of a real split (dip test p < "
+                        f"{SECOND_LOOK_P}; columns of at least {SECOND_LOOK_MIN_DISTINCT} distinct values)"
+                        if SECOND_LOOK else ""),
+            "kept": list(self.kept), "left_out": list(self.left_out),
+            "between_share": {c: round(v, 3) for c, v in self.between_share.items()}}
+        if self.readmitted:
+            out["readmitted"] = {c: {k: round(v, 4) for k, v in d.items()} for c, d in self.readmitted.items()}
+        return out
 
     def notes(self) -> list[str]:
         """Sentences for the run's notes (run.json, CLI)."""
-        if not self.left_out:
-            return []
-        listed = ", ".join(f"{c} ({self.between_share[c]:.2f})" for c in self.left_out)
-        return [f"{len(self.left_out)} column(s) left out of the definition because a first clustering on all "
-                f"columns (k={self.first_k}) does not separate them (share of variance between clusters below "
-                f"{self.threshold}): {listed}; they still describe the segments"]
+        notes = []
+        if self.left_out:
+            listed = ", ".join(f"{c} ({self.between_share[c]:.2f})" for c in self.left_out)
+            notes.append(f"{len(self.left_out)} column(s) left out of the definition because a first clustering on "
+                         f"all columns (k={self.first_k}) does not separate them (share of variance between clusters "
+                         f"below {self.threshold}): {listed}; they still describe the segments")
+        if self.readmitted:
+            again = ", ".join(f"{c} ({d['share']:.2f} of its variance within a first cluster, dip p={d['p']:.3f})"
+                              for c, d in self.readmitted.items())
+            notes.append(f"kept although the first clustering does not separate them, because they split one of its "
+                         f"clusters in two real groups: {again}")
+        return notes
 
 
 def between_shares(prepared: np.ndarray, labels: np.ndarray, sources: Sequence[str]) -> dict[str, float]:
@@ -121,4 +161,69 @@ def screen_columns(prepared: np.ndarray, labels: np.ndarray, sources: Sequence[s
     for column in columns:
         keep = screen.between_share[column] >= threshold or column in best
         (screen.kept if keep else screen.left_out).append(column)
+    if SECOND_LOOK and screen.left_out:
+        screen.readmitted = second_look(prepared, labels, sources, screen.left_out, threshold=threshold)
+        if screen.readmitted:
+            screen.kept = [c for c in columns if c in screen.kept or c in screen.readmitted]
+            screen.left_out = [c for c in columns if c not in screen.kept]
     return screen
+
+
+def second_look(prepared: np.ndarray, labels: np.ndarray, sources: Sequence[str], candidates: Sequence[str],
+                threshold: float = MIN_BETWEEN_SHARE, random_state: int = 0) -> dict[str, dict[str, float]]:
+    """Left-out columns that a real two-way split inside one of the first clusters separates (step 4).
+
+    Parameters
+    ----------
+    prepared, labels, sources
+        As in `between_shares`: the first fit's prepared matrix and clusters.
+    candidates : sequence of str
+        The source columns the first look left out.
+    threshold : float
+        Smallest share of a column's variance within the cluster that the split must hold.
+    random_state : int
+        Seed of the two-way k-means and of the dip test's sample.
+
+    Returns
+    -------
+    dict
+        Per readmitted column: the cluster (``cluster``), the column's share of variance
+        between the split's halves (``share``) and the dip test's p-value (``p``).
+    """
+    from sklearn.cluster import KMeans
+
+    from segwise.cluster.merge import dip_p_value, dip_statistic
+
+    X = np.asarray(prepared, dtype=np.float64)
+    labels = np.asarray(labels)
+    sources = list(sources)
+    eligible = set()
+    for column in candidates:
+        positions = [j for j, s in enumerate(sources) if s == column]
+        if positions and max(len(np.unique(X[:, j])) for j in positions) >= SECOND_LOOK_MIN_DISTINCT:
+            eligible.add(column)
+    found: dict[str, dict[str, float]] = {}
+    if not eligible:
+        return found
+    rng = np.random.default_rng(random_state)
+    smallest = max(50, SECOND_LOOK_MIN_CLUSTER * len(X))
+    for cluster in np.unique(labels):
+        rows = X[labels == cluster]
+        if len(rows) < smallest:
+            continue
+        halves = KMeans(n_clusters=2, n_init=4, random_state=random_state).fit(rows)
+        direction = halves.cluster_centers_[1] - halves.cluster_centers_[0]
+        if not np.any(direction):
+            continue
+        projected = rows @ (direction / np.linalg.norm(direction))
+        if len(projected) > _DIP_SAMPLE:
+            projected = projected[rng.permutation(len(projected))[:_DIP_SAMPLE]]
+        p = dip_p_value(dip_statistic(projected), len(projected))
+        if p >= SECOND_LOOK_P:
+            continue
+        within = between_shares(rows, halves.labels_, sources)
+        for column in sorted(eligible):
+            share = within.get(column, 0.0)
+            if share >= threshold and share > found.get(column, {}).get("share", -1.0):
+                found[column] = {"cluster": float(cluster), "share": share, "p": p}
+    return {c: found[c] for c in candidates if c in found}
