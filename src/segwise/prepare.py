@@ -14,11 +14,11 @@ Steps, in order (each decision is recorded in ``report_``):
 3. **winsorising** at the ``winsorize`` quantiles of the training data;
 4. **scaling** with scikit-learn's `StandardScaler` or `RobustScaler`; a numeric column
    whose prepared values take exactly two values (a 0/1 flag, a yes/no count) is instead
-   scaled so that they lie `YES_NO_GAP` apart, as the two levels of a yes/no text column
-   do once one-hot encoded. Standardised, a flag held by a share p of the customers puts
-   them 1/sqrt(p(1-p)) standard deviations from the rest (10 for a 1% flag), so one rare
-   flag outweighed every continuous column, and the same yes/no information counted
-   differently as 0/1 numbers than as text;
+   scaled so that they lie `segwise.engines.statistics.YES_NO_GAP` (√2) apart, as the two
+   levels of a yes/no text column do once one-hot encoded. Standardised, a flag held by a
+   share p of the customers puts them 1/sqrt(p(1-p)) standard deviations from the rest
+   (10 for a 1% flag), so one rare flag outweighed every continuous column, and the same
+   yes/no information counted differently as 0/1 numbers than as text;
 5. **one-hot** of categorical columns (the ``max_levels - 1`` most frequent levels
    and ``other``); columns with more levels are capped that way and reported. With
    ``categorical_encoding="codes"`` each categorical column instead becomes one
@@ -50,12 +50,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from segwise.errors import InputError
 from segwise.engines.statistics import (
-    YES_NO_GAP, ColumnStatistics, ColumnSummaries, CustomerStatistics, TransformedSummary, yes_no_scale,
+    ColumnStatistics, ColumnSummaries, CustomerStatistics, TransformedSummary, yes_no_scale,
 )
 
 __all__ = [
     "Preprocessor", "as_feature_frame", "constant_columns", "ColumnStatistics", "ColumnSummaries",
-    "TransformedSummary", "YES_NO_GAP", "yes_no_scale",
+    "TransformedSummary",
 ]
 
 _QUANTILE_BOUND = 1e-7

@@ -14,7 +14,8 @@ screen is one hard-thresholded step of sparse k-means (Witten and Tibshirani,
    the rest (at least `MIN_KEPT` columns are always kept);
 4. a **second look** inside each first cluster: a column left out is readmitted when a
    two-way split of one of those clusters is real (Hartigan's dip test along the line
-   joining the two halves' centres rejects one mode, p < `SECOND_LOOK_P`) and holds at
+   joining the two halves' centres rejects one mode, p < `SECOND_LOOK_P`: the
+   over-split check's `segwise.cluster.merge.oversplit_pairs`) and holds at
    least `MIN_BETWEEN_SHARE` of the column's variance within that cluster. A first fit
    with few clusters separates the columns that differ between its clusters, not those
    that tell types apart inside one of them (a tenure that splits long-standing from
@@ -61,9 +62,6 @@ SECOND_LOOK_MIN_DISTINCT = 20
 
 #: Smallest first cluster looked into: this share of the customers, and at least 50 of them.
 SECOND_LOOK_MIN_CLUSTER = 0.05
-
-#: Customers of a cluster whose projection the dip test reads (a seeded sample beyond it).
-_DIP_SAMPLE = 2_000
 
 
 @dataclass
@@ -182,7 +180,7 @@ def second_look(prepared: np.ndarray, labels: np.ndarray, sources: Sequence[str]
     threshold : float
         Smallest share of a column's variance within the cluster that the split must hold.
     random_state : int
-        Seed of the two-way k-means and of the dip test's sample.
+        Seed of the two-way k-means and of the dip test's sample (`oversplit_pairs`).
 
     Returns
     -------
@@ -192,7 +190,7 @@ def second_look(prepared: np.ndarray, labels: np.ndarray, sources: Sequence[str]
     """
     from sklearn.cluster import KMeans
 
-    from segwise.cluster.merge import dip_p_value, dip_statistic
+    from segwise.cluster.merge import oversplit_pairs
 
     X = np.asarray(prepared, dtype=np.float64)
     labels = np.asarray(labels)
@@ -205,22 +203,17 @@ def second_look(prepared: np.ndarray, labels: np.ndarray, sources: Sequence[str]
     found: dict[str, dict[str, float]] = {}
     if not eligible:
         return found
-    rng = np.random.default_rng(random_state)
     smallest = max(50, SECOND_LOOK_MIN_CLUSTER * len(X))
     for cluster in np.unique(labels):
         rows = X[labels == cluster]
         if len(rows) < smallest:
             continue
         halves = KMeans(n_clusters=2, n_init=4, random_state=random_state).fit(rows)
-        direction = halves.cluster_centers_[1] - halves.cluster_centers_[0]
-        if not np.any(direction):
+        # The over-split check's test of a pair of segments, here on the two halves.
+        tested = oversplit_pairs(rows, halves.labels_, random_state=random_state, pairs=1)
+        if not tested or tested[0]["p_value"] >= SECOND_LOOK_P:
             continue
-        projected = rows @ (direction / np.linalg.norm(direction))
-        if len(projected) > _DIP_SAMPLE:
-            projected = projected[rng.permutation(len(projected))[:_DIP_SAMPLE]]
-        p = dip_p_value(dip_statistic(projected), len(projected))
-        if p >= SECOND_LOOK_P:
-            continue
+        p = tested[0]["p_value"]
         within = between_shares(rows, halves.labels_, sources)
         for column in sorted(eligible):
             share = within.get(column, 0.0)
