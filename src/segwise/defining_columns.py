@@ -24,7 +24,7 @@ import pandas as pd
 
 from segwise.errors import InputError
 from segwise.features.base import FeatureColumn
-from segwise.features.selection import gate_shares
+from segwise.features.selection import check_sampling, gate_shares
 from segwise.features.shrink import IntervalPrior, fit_interval_prior
 
 __all__ = [
@@ -130,18 +130,23 @@ def select_columns(frame: pd.DataFrame, docs: Mapping[str, FeatureColumn], featu
                          f"{len(described)} other columns describe them")
     elif any(f in families for f in DEFAULT_FAMILIES) and "rfm" in families:
         chosen = [c for f in DEFAULT_FAMILIES for c in defining.get(f, [])]
+        # Affinity columns whose customers differ only by sampling (categories or discounts
+        # drawn alike for everyone) would split segments by number of orders.
+        sampling = check_sampling(frame, docs, chosen)
+        chosen = [c for c in chosen if c not in sampling.left_out]
         # Order shares (channel, weekend, part of day, quarter) join when customers
         # differ in them far more than sampling explains (segwise.features.selection).
         gate = gate_shares(frame, docs, chosen)
         chosen += gate.kept
         described = [c for c in columns if c not in chosen]
         joined = f" and {len(gate.kept)} reliable order share(s)" if gate.kept else ""
+        named = [f for f in DEFAULT_FAMILIES if any(c in chosen for c in defining.get(f, []))]
         if described:
             notes.append(
-                f"segments are defined by the rfm and affinity families{joined}; "
+                f"segments are defined by the {' and '.join(named)} famil{'ies' if len(named) > 1 else 'y'}{joined}; "
                 f"{len(described)} other columns describe them (add them with --features)"
             )
-        notes += gate.notes()
+        notes += sampling.notes() + gate.notes()
     else:
         chosen = columns
     if with_categorical and features is None:

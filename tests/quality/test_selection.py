@@ -135,3 +135,45 @@ def test_the_structure_reference_keeps_point_masses_and_draws_the_rest_per_group
     plain = draw_keeping_point_masses(rows[~once], {}, np.random.default_rng(1))
     assert len(np.unique(plain[:, 0])) == len(plain)
     assert np.allclose(plain.mean(axis=0), rows[~once].mean(axis=0), atol=0.1)
+
+
+def test_affinity_columns_leave_the_default_definition_when_their_shares_are_sampling_noise():
+    from segwise.features.selection import MIN_DEFINING_RELIABILITY, check_sampling
+
+    rng = np.random.default_rng(2)
+    n = 3_000
+    orders = rng.integers(1, 8, n)
+    loyal = rng.random(n) < 0.4  # loyal customers buy one category far more often
+
+    def frame_with(p_books):
+        books = rng.binomial(orders, p_books) / orders
+        return pd.DataFrame({
+            "n_orders": orders,
+            "n_categories": np.minimum(orders, rng.integers(1, 4, n)).astype(float),
+            "share_category_books": books,
+            "share_category_toys": rng.binomial(orders, 0.3) / orders,
+            "discount_share": rng.binomial(orders, 0.15) / orders,  # promotions drawn alike for all
+        })
+
+    docs = {"n_orders": _doc("n_orders", "rfm", "orders"),
+            "n_categories": FeatureColumn("n_categories", "affinity", "categories", "breadth",
+                                          reliability_from="category_mix"),
+            "share_category_books": _doc("share_category_books", "category_mix", "share 0-1"),
+            "share_category_toys": _doc("share_category_toys", "category_mix", "share 0-1"),
+            "discount_share": FeatureColumn("discount_share", "affinity", "share 0-1", "deals",
+                                            reliability_from="discount_share")}
+    chosen = ["n_orders", "n_categories", "discount_share"]
+    alike = check_sampling(frame_with(0.3), docs, chosen)
+    assert alike.left_out == {"n_categories": "category_mix", "discount_share": "discount_share"}
+    assert alike.evidence["category_mix"] < MIN_DEFINING_RELIABILITY
+    notes = alike.notes()
+    assert len(notes) == 2 and "n_categories left out" in notes[0] and "category_mix shares" in notes[0]
+    assert "discount_share left out" in notes[1] and "customers vary in it" in notes[1]
+    # One category whose share really differs between customers keeps the category columns.
+    differ = check_sampling(frame_with(np.where(loyal, 0.9, 0.1)), docs, chosen)
+    assert differ.left_out == {"discount_share": "discount_share"}
+    assert differ.evidence["category_mix"] > 0.5
+    # Without the evidence (no category shares, no order counts) the columns stay.
+    no_mix = frame_with(0.3).drop(columns=["share_category_books", "share_category_toys"])
+    assert "n_categories" not in check_sampling(no_mix, docs, chosen).left_out
+    assert check_sampling(frame_with(0.3).drop(columns="n_orders"), docs, chosen).left_out == {}

@@ -14,6 +14,7 @@ def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
             FeatureColumn(
                 "n_categories", "affinity", "categories",
                 "Distinct product categories bought (category breadth).", higher_is="better",
+                reliability_from="category_mix",
             ),
             FeatureColumn(
                 "top_category_share", "affinity", "share 0-1",
@@ -21,11 +22,13 @@ def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
                 "category: 1 means every order has it (a single-category specialist, "
                 "or a one-time buyer). Counted on orders rather than spend so that one "
                 "order of two lines does not look like a split loyalty.",
+                reliability_from="category_mix",
             ),
             FeatureColumn(
                 "category_entropy", "affinity", "bits",
                 "Shannon entropy of the spend shares across categories: 0 for one "
                 "category, higher when spend is spread evenly over many.",
+                reliability_from="category_mix",
             ),
         ]
     if spec.has_discount:
@@ -34,6 +37,7 @@ def _columns(spec: FeatureSpec) -> list[FeatureColumn]:
                 "discount_share", "affinity", "share 0-1",
                 "Share of orders with a discount or promotion: price sensitivity "
                 "(deal hunters are near 1).",
+                reliability_from="discount_share",
             )
         )
     return cols

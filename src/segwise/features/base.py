@@ -30,7 +30,11 @@ class FeatureColumn:
     log-transforms them whatever their measured skewness. ``defines`` is False for a
     column that describes segments but stays out of the default definition because
     other columns of its family already determine it (tenure = recency + active span);
-    naming it in ``features`` still uses it.
+    naming it in ``features`` still uses it. ``reliability_from`` names the per-order
+    shares (a family, or the column itself) whose reliability says whether the column
+    measures the customers or only the sampling of their few orders: a default defining
+    column whose shares vary no more than sampling explains leaves the definition
+    (`segwise.features.selection.check_sampling`).
     """
 
     name: str
@@ -41,6 +45,7 @@ class FeatureColumn:
     higher_is: str = "neutral"
     log_scale: bool = False
     defines: bool = True
+    reliability_from: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)

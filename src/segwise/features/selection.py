@@ -47,10 +47,10 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from segwise.features.shrink import SHARE_UNITS, ShareShrinkage, reliable_unused_shares
+from segwise.features.shrink import SHARE_UNITS, reliable_unused_shares, share_reliability
 
 __all__ = ["GATED_FAMILIES", "MIN_GATE_RELIABILITY", "ShareGate", "gate_shares", "WIDENING_FAMILIES",
-           "widening_candidates"]
+           "widening_candidates", "MIN_DEFINING_RELIABILITY", "SamplingCheck", "check_sampling"]
 
 #: Families whose per-order shares are candidates of the gate.
 GATED_FAMILIES = ("engagement", "seasonality", "returns")
@@ -128,11 +128,9 @@ def gate_shares(frame: pd.DataFrame, docs: Mapping[str, object], used: Sequence[
     candidates = gate_candidates(frame, docs, used)
     if not candidates:
         return gate
-    fitted = ShareShrinkage(candidates, {c: getattr(docs[c], "unit") for c in candidates}, count_column).fit(frame)
+    gate.reliability = share_reliability(frame, docs, candidates, count_column)
     for column in candidates:
-        value = float(fitted.params_.get(column, {}).get("reliability", 0.0))
-        gate.reliability[column] = value
-        (gate.kept if value >= threshold else gate.left_out).append(column)
+        (gate.kept if gate.reliability[column] >= threshold else gate.left_out).append(column)
     return gate
 
 
@@ -156,3 +154,93 @@ def widening_candidates(frame: pd.DataFrame, docs: Mapping[str, object], used: S
     """
     reliable = reliable_unused_shares(frame, docs, list(used), count_column)
     return {c: r for c, r in reliable.items() if getattr(docs[c], "family", None) in WIDENING_FAMILIES}
+
+
+#: Reliability the evidence of a default defining column (`FeatureColumn.reliability_from`)
+#: needs for the column to stay in the definition. A low bar, unlike the gate's: the
+#: column is in the default because types often differ in it, and it leaves only when
+#: its customers differ in essentially nothing but sampling.
+MIN_DEFINING_RELIABILITY = 0.1
+
+
+@dataclass
+class SamplingCheck:
+    """Default defining columns left out because their evidence is sampling noise.
+
+    ``left_out`` maps each such column to the evidence it rests on (a family or a
+    column, `FeatureColumn.reliability_from`); ``evidence`` maps each evidence checked to
+    its reliability (the largest over a family's shares).
+    """
+
+    left_out: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, float] = field(default_factory=dict)
+    threshold: float = MIN_DEFINING_RELIABILITY
+
+    def notes(self) -> list[str]:
+        """One sentence per evidence that sent columns out of the definition."""
+        out = []
+        for source in dict.fromkeys(self.left_out.values()):
+            columns = [c for c, s in self.left_out.items() if s == source]
+            what = f"customers' {source} shares vary" if columns != [source] else "customers vary in it"
+            out.append(f"{', '.join(columns)} left out of the definition: {what} no more than the sampling of their "
+                       f"orders explains (reliability {self.evidence[source]:.2f}, below {self.threshold}); "
+                       f"{'they describe' if len(columns) > 1 else 'it describes'} the segments")
+        return out
+
+
+def check_sampling(frame: pd.DataFrame, docs: Mapping[str, object], chosen: Sequence[str],
+                   count_column: str = "n_orders", threshold: float = MIN_DEFINING_RELIABILITY) -> SamplingCheck:
+    """Which of the ``chosen`` columns measure only the sampling of few orders.
+
+    A column whose documentation names evidence (``reliability_from``: a family whose
+    per-order shares, or a per-order share column itself) leaves when that evidence's
+    reliability (`segwise.features.shrink.ShareShrinkage`; the largest over a family's
+    shares) is below ``threshold``: customers then differ in, say, which categories they
+    buy no more than drawing every order from one population mix would make them, and the
+    column's spread (one-order customers have one category, an entropy of 0) only repeats
+    their number of orders. A column whose evidence is not in ``frame`` stays.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The customer feature table.
+    docs : mapping of str to FeatureColumn
+        Documentation of the columns.
+    chosen : sequence of str
+        The default definition's columns.
+    count_column : str
+        Each customer's number of orders; without it nothing is left out.
+    threshold : float
+        Reliability the evidence needs.
+
+    Returns
+    -------
+    SamplingCheck
+    """
+    check = SamplingCheck(threshold=threshold)
+    if count_column not in frame.columns:
+        return check
+    sources: dict[str, list[str]] = {}
+    for column in chosen:
+        source = getattr(docs.get(column), "reliability_from", "")
+        if not source or source in sources:
+            continue
+        if source in frame.columns and source in docs:
+            shares = [source]
+        else:
+            shares = [c for c, d in docs.items() if c in frame.columns and getattr(d, "family", None) == source]
+        shares = [c for c in shares if getattr(docs[c], "unit", None) in ORDER_SHARE_UNITS
+                  and pd.api.types.is_numeric_dtype(frame[c])]
+        if shares:
+            sources[source] = shares
+    if not sources:
+        return check
+    every = list(dict.fromkeys(c for shares in sources.values() for c in shares))
+    reliability = share_reliability(frame, docs, every, count_column)
+    for source, shares in sources.items():
+        check.evidence[source] = max(reliability[c] for c in shares)
+    for column in chosen:
+        source = getattr(docs.get(column), "reliability_from", "")
+        if source in check.evidence and check.evidence[source] < threshold:
+            check.left_out[column] = source
+    return check

@@ -35,7 +35,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["ShareShrinkage", "fit_shrinkage", "shrinkable_columns", "SHARE_UNITS"]
+__all__ = ["ShareShrinkage", "fit_shrinkage", "shrinkable_columns", "share_reliability", "SHARE_UNITS"]
 
 #: Units (`FeatureColumn.unit`) of the columns that are shrunk, with their range.
 SHARE_UNITS = {"share 0-1": (0.0, 1.0), "ratio -1..1": (-1.0, 1.0)}
@@ -162,6 +162,13 @@ def fit_shrinkage(frame: pd.DataFrame, docs: Mapping[str, object], columns: list
     if not shares:
         return None
     return ShareShrinkage(shares, {c: getattr(docs[c], "unit") for c in shares}, count_column).fit(frame)
+
+
+def share_reliability(frame: pd.DataFrame, docs: Mapping[str, object], columns: list[str],
+                      count_column: str = "n_orders") -> dict[str, float]:
+    """Each share column's reliability (`ShareShrinkage`); 0 for a column with fewer than two usable customers."""
+    fitted = ShareShrinkage(columns, {c: getattr(docs[c], "unit") for c in columns}, count_column).fit(frame)
+    return {c: float(fitted.params_.get(c, {}).get("reliability", 0.0)) for c in columns}
 
 
 #: Reliability from which an unused share is pointed out as a possible definer of segments.
