@@ -130,3 +130,14 @@ def test_a_quality_checkpoint_reuses_rows_measured_with_the_same_code_and_settin
     assert quality_main([*args, "--seed", "1"]) == 0  # another seed is another measurement
     assert "measured before" not in capsys.readouterr().err
     assert len(checkpoint.read_text().splitlines()) == 2
+
+
+def test_the_omnichannel_probe_plants_seven_types_in_a_log_with_its_own_column_names(capsys):
+    from bench.quality.probe_omnichannel import main as probe_main, generate
+
+    log, truth = generate(700, 0)
+    assert list(log.columns) == ["user", "purchased_at", "total", "channel", "category", "promo", "order_no"]
+    assert truth.nunique() == 7 and set(log["user"]) == set(truth.index)  # every customer has an order
+    assert set(log["channel"]) == {"web", "app", "store"} and log["order_no"].is_unique
+    probe_main(["--n", "700", "--seeds", "0"])
+    assert capsys.readouterr().out.startswith("n=700 seed=0: k ")
