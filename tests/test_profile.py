@@ -109,3 +109,24 @@ def test_segment_stats_with_and_without_missing_values_by_hand():
     np.testing.assert_array_equal(stats_.revenue, [6.0, 70.0])
     # The frame is not changed by the in-place medians.
     assert frame["a"].tolist() == [1.0, 2.0, 3.0, 10.0, 20.0, 40.0]
+
+
+def test_segments_that_differ_in_channel_and_time_are_named_by_them_in_words():
+    # No rfm columns, so no archetype fits: names come from the two strongest traits.
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 200)
+    web = np.where(labels == 0, 0.8, 0.2) + rng.normal(0, 0.05, 600)
+    frame = pd.DataFrame({
+        "share_channel_web": web, "share_channel_store": 1 - web,
+        "share_orders_q4": np.where(labels == 0, 0.6, 0.25) + rng.normal(0, 0.05, 600),
+        "share_orders_night": np.where(labels == 2, 0.7, 0.1) + rng.normal(0, 0.05, 600),
+        "share_orders_afternoon": np.where(labels == 2, 0.1, 0.5) + rng.normal(0, 0.05, 600),
+    }, index=[f"c{i}" for i in range(600)])
+    units = {c: "share 0-1" for c in frame.columns}
+    profiles = name_segments(compute_profiles(frame, labels, units=units), frame, labels)
+    # A high share is named by its level; a low share names nothing (the orders went elsewhere),
+    # and two channels, or two parts of the day, are not named twice.
+    assert profiles[0].name == "Web-First, Q4 Customers"
+    assert profiles[1].name == "Store-First, Afternoon Customers"
+    assert profiles[2].name == "Store-First, Night Customers"  # not "... & Low Share Of Orders In The Afternoon"
+    assert not any("Share Of" in p.name for p in profiles)

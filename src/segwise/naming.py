@@ -16,6 +16,7 @@ stages, several views), named by joining their parts' names.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -145,26 +146,56 @@ _ADJECTIVES = {
     "n_categories": ("Broad", "Narrow"),
     "category_entropy": ("Broad", "Narrow"),
     "share_weekend_orders": ("Weekend", "Weekday"),
+    "season_concentration": ("Seasonal", "Year-Round"),
     "interpurchase_days_mean": ("Slow-Cycle", "Fast-Cycle"),
 }
+
+
+#: Families of per-level share columns (a level's share of the customer's orders): name
+#: pattern, and the adjective of a high share, from the level ("Web-First", "Evening").
+_LEVEL_SHARES = (
+    (re.compile(r"share_channel_(.+)"), "{}-First"),
+    (re.compile(r"share_orders_(morning|afternoon|evening|night)"), "{}"),
+    (re.compile(r"share_orders_(q[1-4])"), "{}"),
+)
+
+
+def _adjective(feature: str, direction: str) -> tuple[str | None, str | None]:
+    """The adjective of a trait (or None) and the group of features that say the same thing.
+
+    A high share of one channel (or part of day, or quarter) is named by its level. A low
+    one names nothing (None as the group: the trait is skipped): it says only that the
+    orders went to the other levels, and once one of them is named the others say the
+    same thing from the other side (more web is less store).
+    """
+    words = _ADJECTIVES.get(feature)
+    if words:
+        return words[0 if direction == "high" else 1], feature
+    for pattern, form in _LEVEL_SHARES:
+        match = pattern.fullmatch(feature)
+        if match:
+            level = feature_title(match.group(1).replace("_", " ")).replace(" ", "-")
+            return (form.format(level), pattern.pattern) if direction == "high" else (None, None)
+    return None, feature
 
 
 def _trait_name(profile: SegmentProfile, used: set[str]) -> str:
     """A name from the two strongest distinct traits.
 
-    With adjectives for both ("Lapsed, Narrow Customers"), else "High X & Low Y".
-    Features that say the same thing (breadth and entropy) are not used twice.
+    With adjectives for both ("Lapsed, Narrow Customers", "Web-First, Evening
+    Customers"), else "High X & Low Y". Features that say the same thing (breadth and
+    entropy; two channels' shares) are not used twice.
     """
-    traits, seen_words = [], set()
+    traits, seen_words, seen_groups = [], set(), set()
     for t in profile.traits:
         if abs(t["zscore"]) < 0.3:
             continue
-        words = _ADJECTIVES.get(t["feature"])
-        word = words[0 if t["direction"] == "high" else 1] if words else None
-        if word is not None and word in seen_words:
+        word, group = _adjective(t["feature"], t["direction"])
+        if group is None or (word is not None and word in seen_words) or group in seen_groups:
             continue
         if word is not None:
             seen_words.add(word)
+        seen_groups.add(group)
         traits.append((t, word))
         if len(traits) == 2:
             break

@@ -190,8 +190,8 @@ def reliable_unused_shares(frame: pd.DataFrame, docs: Mapping[str, object], used
               and getattr(docs[c], "family", None) in SHRUNK_FAMILIES]
     if not unused:
         return {}
-    fitted = ShareShrinkage(unused, {c: getattr(docs[c], "unit") for c in unused}, count_column).fit(frame)
-    return {c: round(p["reliability"], 2) for c, p in fitted.params_.items() if p["reliability"] >= HINT_RELIABILITY}
+    reliability = share_reliability(frame, docs, unused, count_column)
+    return {c: round(value, 2) for c, value in reliability.items() if value >= HINT_RELIABILITY}
 
 
 @dataclass(frozen=True)
