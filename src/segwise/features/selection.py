@@ -220,11 +220,9 @@ def check_sampling(frame: pd.DataFrame, docs: Mapping[str, object], chosen: Sequ
     check = SamplingCheck(threshold=threshold)
     if count_column not in frame.columns:
         return check
+    evidence_of = {c: getattr(docs.get(c), "reliability_from", "") for c in chosen}
     sources: dict[str, list[str]] = {}
-    for column in chosen:
-        source = getattr(docs.get(column), "reliability_from", "")
-        if not source or source in sources:
-            continue
+    for source in dict.fromkeys(s for s in evidence_of.values() if s):
         if source in frame.columns and source in docs:
             shares = [source]
         else:
@@ -239,8 +237,5 @@ def check_sampling(frame: pd.DataFrame, docs: Mapping[str, object], chosen: Sequ
     reliability = share_reliability(frame, docs, every, count_column)
     for source, shares in sources.items():
         check.evidence[source] = max(reliability[c] for c in shares)
-    for column in chosen:
-        source = getattr(docs.get(column), "reliability_from", "")
-        if source in check.evidence and check.evidence[source] < threshold:
-            check.left_out[column] = source
+    check.left_out = {c: s for c, s in evidence_of.items() if s in check.evidence and check.evidence[s] < threshold}
     return check
