@@ -114,3 +114,24 @@ def test_run_orders_segments_by_predicted_value(tmp_path):
     assert means == sorted(means, reverse=True)
     run = json.loads((out / "run.json").read_text())
     assert run["features"]["models"]["value"]["bgnbd"]["r"] == pytest.approx(0.26712777455768094, rel=1e-3)
+
+
+def test_value_on_customers_who_never_drop_out_fits_the_no_dropout_limit(tmp_path):
+    # Every customer's purchases fall anywhere in the year, none stops early: BG/NBD's
+    # dropout part vanishes (a on its floor; before, "degenerate parameters" and exit 2).
+    # The command fits, says so, and predicts the holdout.
+    rng = np.random.default_rng(5)
+    rows = []
+    for customer in range(1_500):
+        for day in rng.uniform(0, 370, 1 + rng.poisson(rng.choice([1.0, 3.0, 6.0, 15.0]))):
+            rows.append((f"c{customer}", pd.Timestamp("2023-01-01") + pd.Timedelta(days=float(day)),
+                         round(float(rng.gamma(4, 10)), 2)))
+    log = tmp_path / "steady.csv"
+    pd.DataFrame(rows, columns=["customer_id", "ts", "amount"]).to_csv(log, index=False)
+    out = tmp_path / "v"
+    result = assert_ok(run_segwise("value", log, "--calibration-end", "2023-09-30", "--out", out, cwd=tmp_path))
+    assert "customers are not seen to stop buying" in result.err
+    record = json.loads((out / "value.json").read_text())
+    assert record["diagnostics"]["bgnbd"]["at_floor"] == ["a"]
+    assert any("not seen to stop buying" in note for note in record["notes"])
+    assert record["holdout"]["predicted_purchases"] == pytest.approx(record["holdout"]["actual_purchases"], rel=0.1)

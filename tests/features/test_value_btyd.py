@@ -35,6 +35,7 @@ from segwise.features.btyd import (
     gamma_gamma_log_likelihood,
     summary_table,
 )
+from segwise.features.value import fit_value_models, limit_notes, value_options
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "cdnow"
 # shared/ sits beside the checkout (in CI too); /work/shared when the checkout is a worktree.
@@ -179,6 +180,80 @@ def test_predictions_are_sane(sample_summary):
     assert np.all(alive[s["frequency"].to_numpy() == 0] == 1)
     e10, e52 = bg.expected_purchases_at([10, 52], s["frequency"], s["recency"], s["T"])
     assert np.all(e10 >= 0) and np.all(e52 > e10)
+
+
+def _hyp2f1_series(a: float, b: float, c: float, z: float) -> float:
+    """2F1 by its power series (|z| < 1): a reference that shares no code with the model."""
+    term, total, n = 1.0, 1.0, 0
+    while abs(term) > 1e-15 * max(1.0, abs(total)):
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+        total += term
+        n += 1
+    return total
+
+
+def test_predictions_are_finite_when_the_dropout_mixture_is_u_shaped():
+    # A BG/NBD fit of an invoice log whose customers keep buying through the window
+    # (segwise run on it, 2,998 customers): a + b < 1, so 2F1's third argument a + b - 1 is
+    # negative for one-purchase customers and the function itself is negative for most
+    # of them. Its log was NaN, and the value family was left out of the run.
+    bg = BetaGeoModel()
+    bg.r_, bg.alpha_, bg.a_, bg.b_ = 1.795871082237638, 123.06438634395893, 0.00022866694402863685, 0.04207805035664361
+    rng = np.random.default_rng(11)
+    n = 500
+    x = np.where(rng.random(n) < 0.3, 0.0, rng.integers(1, 25, n).astype(float))
+    T = rng.integers(2, 371, n).astype(float)
+    tx = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T), 0.0)
+    e90, e365 = bg.expected_purchases_at([90, 365], x, tx, T)
+    assert np.all(np.isfinite(e90)) and np.all(np.isfinite(e365)) and np.all(e365 > e90) and np.all(e90 > 0)
+    r, alpha, a, b = bg.r_, bg.alpha_, bg.a_, bg.b_
+    negative = 0
+    for i in range(n):
+        hyp = _hyp2f1_series(r + x[i], b + x[i], a + b + x[i] - 1, 365 / (alpha + T[i] + 365))
+        negative += hyp < 0
+        numerator = (a + b + x[i] - 1) / (a - 1) * (1 - hyp * ((alpha + T[i]) / (alpha + T[i] + 365)) ** (r + x[i]))
+        odds = (x[i] > 0) * a / (b + x[i] - 1) * ((alpha + T[i]) / (alpha + tx[i])) ** (r + x[i])
+        assert e365[i] == pytest.approx(numerator / (1 + odds), rel=1e-9)
+    assert negative > 50  # the case the log could not take is well represented
+    new = bg.expected_purchases_new_customer(365)
+    reference = (a + b - 1) / (a - 1) * (1 - _hyp2f1_series(r, b, a + b - 1, 365 / (alpha + 365))
+                                         * (alpha / (alpha + 365)) ** r)
+    assert math.isfinite(new) and new == pytest.approx(reference, rel=1e-9)
+    # The CLV sums the same expectations month by month.
+    gg = GammaGammaModel()
+    gg.p_, gg.q_, gg.v_ = 2.59, 2.04, 35.6
+    m = np.where(x > 0, rng.gamma(4, 10, n), 0.0)
+    assert np.all(np.isfinite(discounted_clv(bg, gg, x, tx, T, m)))
+
+
+def test_customers_who_never_drop_out_give_the_no_dropout_limit_not_an_error():
+    # An NBD population (gamma-distributed purchase rates, nobody drops out): BG/NBD's a
+    # runs to 0, the limit where the model is the NBD. The fit stops on DROPOUT_FLOOR,
+    # is kept and says so, where before the family was left out as "degenerate".
+    rng = np.random.default_rng(0)
+    n = 3_000
+    T = rng.integers(30, 730, n).astype(float)
+    rate = rng.gamma(0.8, 1 / 20.0, n)
+    frequency = rng.poisson(rate * T).astype(float)
+    recency = np.minimum(np.round(np.where(frequency > 0, T * rng.beta(frequency + 1, 1.0), 0.0)), T)
+    frequency = np.where(recency > 0, frequency, 0.0)
+    summary = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T,
+                            "monetary_value": np.where(frequency > 0, rng.gamma(4, 10, n), 0.0)})
+    record = fit_value_models(summary, value_options())
+    diagnostics = record["diagnostics"]["bgnbd"]
+    assert diagnostics["at_floor"] == ["a"] and record["bgnbd"]["a"] == pytest.approx(btyd.DROPOUT_FLOOR)
+    assert diagnostics["standard_errors"]["a"] is None and diagnostics["standard_errors"]["b"] is None
+    # The purchase-rate mixture is the one drawn (r 0.8, alpha 20 days).
+    assert record["bgnbd"]["r"] == pytest.approx(0.8, rel=0.1)
+    assert record["bgnbd"]["alpha"] == pytest.approx(20.0, rel=0.1)
+    assert any("not seen to stop buying" in note for note in limit_notes(record["diagnostics"]))
+    # Predictions are the NBD's: a customer without repeat purchases expects r t / (alpha + T).
+    bg = BetaGeoModel()
+    bg.r_, bg.alpha_, bg.a_, bg.b_ = (record["bgnbd"][k] for k in ("r", "alpha", "a", "b"))
+    none = frequency == 0
+    expected = bg.expected_purchases(90, frequency[none], recency[none], T[none])
+    np.testing.assert_allclose(expected, bg.r_ * 90 / (bg.alpha_ + T[none]), rtol=1e-5)
+    assert bg.p_alive(frequency, recency, T).min() > 0.999
 
 
 def test_clv_discounting_and_margin():

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from segwise.cli.app import app, out
+from segwise.cli.app import app, err, out
 from segwise.cli.engines import source_engine
 from segwise.cli.errors import handle_errors
 from segwise.cli.files import load_inputs
@@ -70,8 +70,8 @@ def value_command(
     """Fit the customer-value models (BG/NBD, Gamma-Gamma) on a calibration period and check them on a holdout.
 
     Writes value.json (parameters: bgnbd r, alpha, a, b in days and gamma_gamma p, q, v;
-    diagnostics; predicted and actual holdout purchases in total and by calibration
-    repeat purchases), holdout.parquet (customer_id, predicted, actual) and
+    diagnostics; notes on a fit at a limit, also printed; predicted and actual holdout
+    purchases in total and by calibration repeat purchases), holdout.parquet (customer_id, predicted, actual) and
     holdout.html (the calibration/holdout plot) into --out, together.
     """
     from segwise.features.value import calibration_holdout
@@ -102,4 +102,6 @@ def value_command(
         f"actual {totals['actual_purchases']:,}",
         highlight=False, soft_wrap=True,
     )
+    for note in record["notes"]:
+        err.print(f"note: {note}", highlight=False, soft_wrap=True)
     out.print(f"outputs written to {Path(paths['value.json']).parent}/", highlight=False, soft_wrap=True)

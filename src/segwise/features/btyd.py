@@ -73,6 +73,14 @@ _WARM_START_CUSTOMERS = 50_000
 #: 10M lines), and the fit is reproducible: the shape sits exactly on the bound and
 #: the other parameters are the well-defined optimum given it.
 SHAPE_LIMIT = 1e5
+#: Lower bound of the BG/NBD's a during the fit. a -> 0 (with b fixed) puts all of the
+#: dropout probability's mass at 0: nobody drops out, and the BG/NBD becomes the NBD
+#: model, a well-defined limit whose likelihood no longer depends on a or b. Data where
+#: customers keep buying to the end of the history run there (a 2e-7, b 1e5 on an
+#: invoice log without churn); predictions at the floor equal the limit's to 1e-9
+#: relative there, and a fit on the floor is reported (``at_floor_``) instead of left
+#: wherever the flat likelihood stopped the optimiser.
+DROPOUT_FLOOR = 1e-6
 
 
 # --------------------------------------------------------------------------- summary
@@ -371,10 +379,12 @@ def _gg_terms(params: np.ndarray, d: _GGData, gradient: bool):
 
 
 def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: float, max_iter: int,
-              shapes: tuple[int, ...] = (), coordinates: np.ndarray | None = None):
+              shapes: tuple[int, ...] = (), coordinates: np.ndarray | None = None,
+              floors: dict[int, float] | None = None):
     """Maximise the weighted mean log-likelihood over log-parameters with L-BFGS-B.
 
-    The parameters at positions ``shapes`` are bounded above by `SHAPE_LIMIT`.
+    The parameters at positions ``shapes`` are bounded above by `SHAPE_LIMIT`, those
+    in ``floors`` (position: lower bound) below.
     ``coordinates`` (a square matrix A, default the identity) has the optimiser work on
     u with log-parameters = A u, so that a ridge of the likelihood can lie along an
     axis; the rows of the shapes must be unit rows. The result's ``x`` and the
@@ -384,8 +394,10 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
 
     upper = math.log(SHAPE_LIMIT)
     matrix = np.eye(n_params) if coordinates is None else np.asarray(coordinates, dtype="float64")
-    bounds = [(None, upper if i in shapes else None) for i in range(n_params)]
-    x0 = np.minimum(x0, [upper if i in shapes else np.inf for i in range(n_params)])
+    lower = {i: math.log(v) for i, v in (floors or {}).items()}
+    bounds = [(lower.get(i), upper if i in shapes else None) for i in range(n_params)]
+    x0 = np.clip(x0, [lower.get(i, -np.inf) for i in range(n_params)],
+                 [upper if i in shapes else np.inf for i in range(n_params)])
 
     total = float(weights.sum())
 
@@ -409,9 +421,9 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
         in_coordinates, np.linalg.solve(matrix, x0), jac=True, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
     )
-    on_limit = _limit_indices(result.x, shapes)
-    free = [i for i in range(n_params) if i not in on_limit]
-    result.x = matrix @ _polish(in_coordinates, result.x, free, upper, shapes)
+    on_bound = _limit_indices(result.x, shapes) + _floor_indices(result.x, floors)
+    free = [i for i in range(n_params) if i not in on_bound]
+    result.x = matrix @ _polish(in_coordinates, result.x, free, upper, shapes, lower)
     return result, objective
 
 
@@ -419,7 +431,8 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
 _POLISH_STEPS = 20
 
 
-def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int, ...]) -> np.ndarray:
+def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int, ...],
+            lower: dict[int, float] | None = None) -> np.ndarray:
     """Newton steps on the free coordinates from L-BFGS-B's stop to where the gradient vanishes.
 
     L-BFGS-B stops when the objective no longer falls by ``ftol``: on a flat optimum that
@@ -428,7 +441,7 @@ def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int
     root of the analytic gradient is determined far more tightly (noise over curvature),
     so each fit is polished onto it. The Hessian is taken once by central differences of
     the gradient; its error only slows convergence, it does not move the root. A step is
-    kept while it shrinks the gradient and leaves every shape below its bound.
+    kept while it shrinks the gradient and leaves every shape within its bounds.
     """
     if not free:
         return u
@@ -444,7 +457,7 @@ def _polish(fun, u: np.ndarray, free: list[int], upper: float, shapes: tuple[int
     for _ in range(_POLISH_STEPS):
         candidate = best.copy()
         candidate[idx] -= np.linalg.solve(hess, best_grad)
-        if any(candidate[i] > upper for i in shapes):
+        if any(candidate[i] > upper for i in shapes) or any(candidate[i] < v for i, v in (lower or {}).items()):
             break
         grad = gradient(candidate)
         if not np.linalg.norm(grad) < np.linalg.norm(best_grad):
@@ -457,6 +470,11 @@ def _limit_indices(log_params: np.ndarray, shapes: tuple[int, ...]) -> list[int]
     """Positions of the shape parameters that ended on `SHAPE_LIMIT`."""
     upper = math.log(SHAPE_LIMIT)
     return [i for i in shapes if log_params[i] >= upper - 1e-6]
+
+
+def _floor_indices(log_params: np.ndarray, floors: dict[int, float] | None) -> list[int]:
+    """Positions of the parameters that ended on their lower bound (``floors``: position: bound)."""
+    return [i for i, v in (floors or {}).items() if log_params[i] <= math.log(v) + 1e-6]
 
 
 def _at_limit(names: tuple[str, ...], log_params: np.ndarray, shapes: tuple[int, ...]) -> list[str]:
@@ -515,10 +533,14 @@ class BetaGeoModel:
     at_limit_ : list of str
         Shape parameters that ended on `SHAPE_LIMIT`: that part of the model is its
         no-spread limit (see `SHAPE_LIMIT`).
+    at_floor_ : list of str
+        ``["a"]`` when a ended on `DROPOUT_FLOOR`: nobody is seen to drop out, and the
+        predictions are the no-dropout (NBD) limit's; b then hardly moves the likelihood.
     """
 
     param_names = ("r", "alpha", "a", "b")
     _shapes = (0, 2, 3)
+    _floors = {2: DROPOUT_FLOOR}
 
     def __init__(self, tol: float = 1e-14, max_iter: int = 2000):
         self.tol = tol
@@ -546,12 +568,13 @@ class BetaGeoModel:
             # cost; the full data then need only a few iterations from there.
             sample = data.subsample(_WARM_START_CUSTOMERS)
             start = _maximize(lambda params: _bg_terms(params, sample, gradient=True), 4, sample.weights, start,
-                              1e-8, self.max_iter, self._shapes)[0].x
+                              1e-8, self.max_iter, self._shapes, floors=self._floors)[0].x
         result, objective = _maximize(
             lambda params: _bg_terms(params, data, gradient=True), 4, data.weights, start, self.tol, self.max_iter,
-            self._shapes,
+            self._shapes, floors=self._floors,
         )
         self.at_limit_ = _at_limit(self.param_names, result.x, self._shapes)
+        self.at_floor_ = [self.param_names[i] for i in _floor_indices(result.x, self._floors)]
         r, alpha, a, b = np.exp(result.x)
         self.r_, self.alpha_, self.a_, self.b_ = float(r), float(alpha / scale), float(a), float(b)
         # The likelihood is a density in time: report it in the data's own unit (days).
@@ -563,7 +586,9 @@ class BetaGeoModel:
         self.n_customers_ = int(len(s["frequency"]))
         self.n_repeat_customers_ = n_repeat
         errors = _standard_errors(objective, result.x, float(data.weights.sum()))
-        errors = [None if name in self.at_limit_ else e for name, e in zip(self.param_names, errors)]
+        # On the floor, a's error is undefined and b's meaningless (the likelihood is flat in it).
+        unidentified = set(self.at_limit_) | ({"a", "b"} if self.at_floor_ else set())
+        errors = [None if name in unidentified else e for name, e in zip(self.param_names, errors)]
         if errors[1] is not None:
             errors[1] /= scale
         self.standard_errors_ = dict(zip(self.param_names, errors))
@@ -614,9 +639,9 @@ class BetaGeoModel:
             if t == 0:
                 out.append(np.zeros(len(index)))
                 continue
-            log_h = _log_hyp2f1(r + px, b + px, a + b + px - 1, t / (alpha + pT + t))
+            sign, log_h = _signed_log_hyp2f1(r + px, b + px, a + b + px - 1, t / (alpha + pT + t))
             log_ratio = (r + px) * (np.log(alpha + pT) - np.log(alpha + pT + t))
-            numerator = (a + b + px - 1) / (a - 1) * -np.expm1(log_h + log_ratio)
+            numerator = (a + b + px - 1) / (a - 1) * _one_minus_signed_exp(sign, log_h + log_ratio)
             out.append((numerator[pair_index] / denominator)[index])
         return out
 
@@ -624,26 +649,42 @@ class BetaGeoModel:
         """Expected purchases in ``t`` time units of a customer who has just made a first purchase."""
         self._check_fitted()
         r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
-        log_h = _log_hyp2f1(np.array([r]), np.array([b]), np.array([a + b - 1]), np.array([t / (alpha + t)]))[0]
-        return float((a + b - 1) / (a - 1) * -math.expm1(log_h + r * math.log(alpha / (alpha + t))))
+        sign, log_h = _signed_log_hyp2f1(np.array([r]), np.array([b]), np.array([a + b - 1]),
+                                         np.array([t / (alpha + t)]))
+        log_term = log_h + r * math.log(alpha / (alpha + t))
+        return float((a + b - 1) / (a - 1) * _one_minus_signed_exp(sign, log_term)[0])
 
 
-def _log_hyp2f1(a, b, c, z) -> np.ndarray:
-    """log of the Gauss hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1.
+def _signed_log_hyp2f1(a, b, c, z) -> tuple[np.ndarray, np.ndarray]:
+    """Sign and log of the absolute value of the Gauss hypergeometric 2F1(a, b; c; z), 0 <= z < 1.
 
-    Where the series overflows (large a and b with z near 1), Euler's transformation
-    2F1(a, b; c; z) = (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z) gives the same value.
+    The BG/NBD's third argument is a + b + x - 1, negative for a customer without repeat
+    purchases when a + b < 1 (a U-shaped dropout mixture: most customers never drop out,
+    a few do at once), and 2F1 is then often negative: a log of the value itself would be
+    NaN. Where the series overflows (large a and b with z near 1), Euler's transformation
+    2F1(a, b; c; z) = (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z) gives the same value;
+    its power of 1 - z is positive, so the sign is the second function's.
     """
     from scipy import special
 
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        value = np.log(special.hyp2f1(a, b, c, z))
-        bad = ~np.isfinite(value)
-        if np.any(bad):
-            alt = (np.log(special.hyp2f1(c[bad] - a[bad], c[bad] - b[bad], c[bad], z[bad]))
-                   + (c[bad] - a[bad] - b[bad]) * np.log1p(-z[bad]))
-            value[bad] = alt
-    return value
+        value = special.hyp2f1(a, b, c, z)
+        overflow = ~np.isfinite(value)
+        if np.any(overflow):
+            a, b, c, z = (np.broadcast_to(v, value.shape)[overflow] for v in (a, b, c, z))
+            alt = special.hyp2f1(c - a, c - b, c, z)
+            sign = np.sign(value)
+            log_abs = np.log(np.abs(value))
+            sign[overflow] = np.sign(alt)
+            log_abs[overflow] = np.log(np.abs(alt)) + (c - a - b) * np.log1p(-z)
+            return sign, log_abs
+        return np.sign(value), np.log(np.abs(value))
+
+
+def _one_minus_signed_exp(sign: np.ndarray, log_abs: np.ndarray) -> np.ndarray:
+    """1 - sign * exp(log_abs), without cancellation when the term is positive and near 1."""
+    with np.errstate(over="ignore"):
+        return np.where(sign >= 0, -np.expm1(log_abs), 1.0 + np.exp(log_abs))
 
 
 #: The Gamma-Gamma fit works on (log p, log q, log pv): customers' mean spends are

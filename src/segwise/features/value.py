@@ -106,8 +106,9 @@ def fit_value_models(summary: pd.DataFrame, options: dict[str, float]) -> dict[s
     gg = GammaGammaModel().fit(f, m)
     params = {**bg.params_, **gg.params_}
     shapes = {"r", "a", "b", "p", "q"}
+    # a on its floor is the no-dropout limit, not a collapse (`segwise.features.btyd.DROPOUT_FLOOR`).
     degenerate = {k: v for k, v in params.items()
-                  if not (np.isfinite(v) and v > 0) or (k in shapes and v < _MIN_SHAPE)}
+                  if not (np.isfinite(v) and v > 0) or (k in shapes and v < _MIN_SHAPE and k not in bg.at_floor_)}
     if degenerate:
         raise InputError(
             "the buy-till-you-die models ran off to degenerate parameters ("
@@ -128,6 +129,7 @@ def fit_value_models(summary: pd.DataFrame, options: dict[str, float]) -> dict[s
                 "log_likelihood": bg.log_likelihood_, "converged": bg.converged_, "iterations": bg.n_iter_,
                 "customers": bg.n_customers_, "repeat_customers": bg.n_repeat_customers_,
                 "standard_errors": bg.standard_errors_, "message": bg.message_, "at_limit": bg.at_limit_,
+                "at_floor": bg.at_floor_,
             },
             "gamma_gamma": {
                 "log_likelihood": gg.log_likelihood_, "converged": gg.converged_, "iterations": gg.n_iter_,
@@ -173,16 +175,21 @@ _AT_LIMIT_MEANING = {
 
 
 def limit_notes(diagnostics: dict[str, Any]) -> list[str]:
-    """Notes for the shape parameters of a fit that ended on their limit (``at_limit`` in the diagnostics).
+    """Notes for the shape parameters of a fit that ended on their limit or floor (``at_limit``, ``at_floor``).
 
     The predictions are then the limit model's: a reader of P(alive) or the CLV should
     know that the data showed no spread between customers in that respect.
     """
+    no_dropout = "a" in diagnostics.get("bgnbd", {}).get("at_floor", [])
     meanings: list[str] = []
     for model in ("bgnbd", "gamma_gamma"):
         for name in diagnostics.get(model, {}).get("at_limit", []):
-            if _AT_LIMIT_MEANING[name] not in meanings:
+            # Without dropout, b no longer shapes anything the reader sees.
+            if _AT_LIMIT_MEANING[name] not in meanings and not (no_dropout and name == "b"):
                 meanings.append(_AT_LIMIT_MEANING[name])
+    if no_dropout:
+        meanings.append("customers are not seen to stop buying, so the dropout part all but vanished "
+                        "(BG/NBD a at its floor: close to the NBD model without dropout)")
     if not meanings:
         return []
     return ["the value models fit at their limit, so their predictions are the limit model's: "
@@ -278,6 +285,7 @@ def calibration_holdout(
     frame["actual"] = frame["actual"].fillna(0).astype("int64")
     holdout_ids = engine.fetch_df(in_holdout.select("customer_id").distinct())["customer_id"].astype(str)
     record.update({
+        "notes": limit_notes(record["diagnostics"]),
         "calibration_end": str(calibration_end),
         "holdout_end": str(holdout_end),
         "holdout_days": holdout_days,
