@@ -256,6 +256,25 @@ def test_customers_who_never_drop_out_give_the_no_dropout_limit_not_an_error():
     assert bg.p_alive(frequency, recency, T).min() > 0.999
 
 
+def test_predictions_are_finite_when_every_customer_buys_at_one_rate():
+    # A fit where purchase rates are alike (r at SHAPE_LIMIT, alpha to match: a log whose
+    # customers all buy about five times in two years). scipy's 2F1 and its Euler form are
+    # both NaN at a = r + x = 1e5, z ~ 6e-6; the power series gives the value, and the
+    # predictions are the Poisson limit's: rate r / alpha, nobody dropping out.
+    bg = BetaGeoModel()
+    bg.r_, bg.alpha_, bg.a_, bg.b_ = btyd.SHAPE_LIMIT, 14207644.557802858, 9.067961306695431e-06, 10678.54185977941
+    x = np.array([0.0, 1, 3, 5, 11])
+    T = np.array([30.0, 200, 474, 656, 700])
+    tx = np.array([0.0, 150, 385, 589, 690])
+    e90, e365 = bg.expected_purchases_at([90, 365], x, tx, T)
+    rate = bg.r_ / bg.alpha_
+    np.testing.assert_allclose(e90, rate * 90, rtol=1e-3)
+    np.testing.assert_allclose(e365, rate * 365, rtol=1e-3)
+    a, b, c, z = bg.r_ + 5, bg.b_ + 5, bg.a_ + bg.b_ + 4, 90 / (bg.alpha_ + 656 + 90)
+    sign, log_abs = btyd._hyp2f1_power_series(np.array([a]), np.array([b]), np.array([c]), np.array([z]))
+    assert sign[0] * math.exp(log_abs[0]) == pytest.approx(_hyp2f1_series(a, b, c, z), rel=1e-12)
+
+
 def test_clv_discounting_and_margin():
     rng = np.random.default_rng(3)
     n = 400

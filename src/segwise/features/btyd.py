@@ -669,16 +669,47 @@ def _signed_log_hyp2f1(a, b, c, z) -> tuple[np.ndarray, np.ndarray]:
 
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         value = special.hyp2f1(a, b, c, z)
+        sign, log_abs = np.sign(value), np.log(np.abs(value))
         overflow = ~np.isfinite(value)
         if np.any(overflow):
             a, b, c, z = (np.broadcast_to(v, value.shape)[overflow] for v in (a, b, c, z))
             alt = special.hyp2f1(c - a, c - b, c, z)
-            sign = np.sign(value)
-            log_abs = np.log(np.abs(value))
-            sign[overflow] = np.sign(alt)
-            log_abs[overflow] = np.log(np.abs(alt)) + (c - a - b) * np.log1p(-z)
-            return sign, log_abs
-        return np.sign(value), np.log(np.abs(value))
+            alt_sign, alt_log = np.sign(alt), np.log(np.abs(alt)) + (c - a - b) * np.log1p(-z)
+            # Very large a and b (a rate mixture at its no-spread limit: r = 1e5) with z
+            # near 0 defeat both evaluations (NaN); the power series converges there.
+            failed = ~np.isfinite(alt_log)
+            if np.any(failed):
+                alt_sign[failed], alt_log[failed] = _hyp2f1_power_series(a[failed], b[failed], c[failed], z[failed])
+            sign[overflow], log_abs[overflow] = alt_sign, alt_log
+        return sign, log_abs
+
+
+#: Terms of `_hyp2f1_power_series` at most.
+_SERIES_TERMS = 100_000
+
+
+def _hyp2f1_power_series(a, b, c, z) -> tuple[np.ndarray, np.ndarray]:
+    """Sign and log|2F1(a, b; c; z)| summed term by term (|z| < 1), scaled to stay finite.
+
+    Terms t_{n+1} = t_n (a + n)(b + n) / ((c + n)(n + 1)) z, summed until they are
+    decreasing and below 1e-17 of the sum; NaN where `_SERIES_TERMS` do not get there.
+    """
+    log_term, term_sign = np.zeros_like(z), np.ones_like(z)
+    top, total = np.zeros_like(z), np.ones_like(z)  # the sum is total * exp(top)
+    converged = np.zeros(z.shape, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for n in range(_SERIES_TERMS):
+            ratio = (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+            term_sign = term_sign * np.sign(ratio)
+            log_term = log_term + np.log(np.abs(ratio))
+            new_top = np.maximum(top, log_term)
+            total = total * np.exp(top - new_top) + term_sign * np.exp(log_term - new_top)
+            top = new_top
+            converged |= (np.abs(ratio) < 1) & (log_term - top - np.log(np.abs(total)) < math.log(1e-17))
+            if converged.all():
+                break
+        log_abs = np.where(converged, top + np.log(np.abs(total)), np.nan)
+    return np.sign(total), log_abs
 
 
 def _one_minus_signed_exp(sign: np.ndarray, log_abs: np.ndarray) -> np.ndarray:
