@@ -42,7 +42,7 @@ import ibis
 import pandas as pd
 
 from segwise.engines.base import Engine, get_engine, quote_identifier as q
-from segwise.engines.dialect import ROW_COL, RawInput
+from segwise.engines.dialect import DECIMAL_COMMA, ROW_COL, RawInput
 from segwise.errors import DataWarning, InputError
 from segwise.schema import ColumnRoles, detect_customer_id_column, detect_transaction_roles, normalize_name
 
@@ -398,14 +398,21 @@ def _clean(engine: Engine, raw: RawInput, roles: ColumnRoles, date_format: str |
     q = engine.quote
     ts = sql.timestamp_sql(raw, roles.timestamp, date_format)
     unit_price_sql = None
+    notes = list(raw.notes)
+
+    def number(column: str) -> str:
+        parsed = sql.number_sql(raw, column)
+        if parsed.how == DECIMAL_COMMA:
+            notes.append(f"column {column!r} is written with a decimal comma and read that way ('1.234,56' is 1234.56)")
+        return parsed.sql
+
     if roles.amount is not None:
-        amount_sql = sql.number_sql(raw, roles.amount).sql
+        amount_sql = number(roles.amount)
     else:
-        unit_price_sql = sql.number_sql(raw, roles.unit_price).sql
-        quantity = sql.number_sql(raw, roles.quantity).sql if roles.quantity else "1.0"
+        unit_price_sql = number(roles.unit_price)
+        quantity = number(roles.quantity) if roles.quantity else "1.0"
         amount_sql = f"({quantity}) * ({unit_price_sql})"
     _check_amount_magnitude(engine, raw, amount_sql, roles.amount or roles.unit_price)
-    notes = list(raw.notes)
     n_rare_category = 0
     order_sql = sql.id_sql(raw, roles.order_id) if roles.order_id else sql.NULL_TEXT
     prefix_rule = roles.order_id is not None and _cancellation_prefix_rule(engine, raw, roles.order_id)

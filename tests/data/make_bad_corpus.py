@@ -128,11 +128,15 @@ def write_corpus(directory: Path) -> list[dict]:
           "choose a later --as-of"])
     # ------------------------------------------------------------------ numbers
     f = _text(directory, "european_decimals.csv", ["customer_id;order_date;amount"] + [
-        x.replace(",", ";").replace(".", ",") for x in good[1:]][:5] + [
-        "C0001;2024-02-02;1.234,56"])
-    case("european-decimals", "amounts with a decimal comma and a thousands dot ('1.234,56')",
+        x.replace(",", ";").replace(".", ",") for x in good[1:]] + ["C0001;2024-02-02;1.234,56"])
+    case("european-decimals", "amounts with a decimal comma and a thousands dot ('1.234,56'): read that way",
+         ["run", f, "--delimiter", ";", "--segments", "2"], 0,
+         ["note: column 'amount' is written with a decimal comma and read that way"])
+    f = _text(directory, "mixed_decimals.csv", ["customer_id;order_date;amount"] + [
+        x.replace(",", ";").replace(".", ",") for x in good[1:]][:5] + ["C0001;2024-02-02;12.50"])
+    case("mixed-decimals", "a decimal comma in some amounts, a decimal point in another ('12.50')",
          ["run", f, "--delimiter", ";"], 2,
-         [f"{f}: column 'amount': 6 values are not numbers", "'84,59'", "Numbers must use '.' for decimals"])
+         [f"{f}: column 'amount': 5 values are not numbers", "'84,59'", "Numbers must use '.' for decimals"])
     f = _text(directory, "currency_symbols.csv", _replace_column(good, 2, ["$12", "$7.50", "$130.00"]))
     case("currency-symbols", "amounts with a currency symbol ('$12')", ["run", f], 2,
          [f"{f}: column 'amount': 81 values are not numbers", "'$12', '$7.50'",

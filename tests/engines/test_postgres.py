@@ -169,6 +169,22 @@ def test_text_columns_are_typed_in_the_database(postgres_url):
     assert str(got["ts"][1]) == "2024-01-05 10:30:00"
 
 
+
+def test_a_decimal_comma_is_read_in_the_database_as_on_duckdb(postgres_url):
+    rows = pa.table({
+        "customer": ["a", "a", "b", "c"],
+        "day": ["2024-01-02", "2024-01-05", "2024-02-01", "2024-03-01"],
+        "total": ["1.234,5", "4", "-3,25", "7,25"],
+    })
+    create_table(postgres_url, "comma_log", rows)
+    options = {"customer_id_col": "customer", "timestamp_col": "day", "amount_col": "total"}
+    in_database = load_transactions(postgres_url, table="comma_log", **options)
+    local = load_transactions(rows.to_pandas(), **options)
+    for tx in (in_database, local):
+        got = tx.to_pandas().sort_values(["customer_id", "ts"])["amount"].tolist()
+        assert got == [1234.5, 4.0, -3.25, 7.25]
+        assert any("'total' is written with a decimal comma" in note for note in tx.cleaning.notes)
+
 def test_text_dates_that_are_not_iso_are_for_the_query(postgres_url):
     create_table(postgres_url, "dmy_log", pa.table({
         "customer_id": ["a", "b"], "order_date": ["31/01/2024", "01/02/2024"], "amount": [1.0, 2.0],

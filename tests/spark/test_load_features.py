@@ -153,3 +153,19 @@ def test_errors_name_the_source_column_and_values(spark_engine, tmp_path):
     dates.write_text("customer_id,date,amount\na,2024-01-01,10\nb,2024-13-45,12\n")
     with pytest.raises(InputError, match=r"column 'date'"):
         load_transactions(str(dates), engine=spark_engine)
+
+
+def test_a_decimal_comma_is_read_as_on_duckdb(spark_engine, tmp_path):
+    path = tmp_path / "komma.csv"
+    path.write_text("customer_id;date;amount\na;2024-01-01;1.234,50\na;2024-01-05;4\nb;2024-01-02;-3,25\n"
+                    "c;2024-01-03;7,25\n")
+    spark = load_transactions(str(path), engine=spark_engine, delimiter=";")
+    local = load_transactions(str(path), delimiter=";")
+    for tx in (spark, local):
+        got = tx.to_pandas().sort_values(["customer_id", "ts"])["amount"].tolist()
+        assert got == [1234.5, 4.0, -3.25, 7.25]
+        assert any("'amount' is written with a decimal comma" in note for note in tx.cleaning.notes)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("customer_id;date;amount\na;2024-01-01;1,50\nb;2024-01-02;12.50\n")
+    with pytest.raises(InputError, match=r"column 'amount': 1 values are not numbers"):
+        load_transactions(str(mixed), engine=spark_engine, delimiter=";")

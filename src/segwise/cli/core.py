@@ -138,6 +138,9 @@ def _print_cleaning(run: dict[str, Any]) -> None:
     cleaning = {k: v for k, v in run.get("cleaning", {}).items() if v}
     if cleaning:
         err.print("cleaning: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in cleaning.items()), highlight=False)
+    for source in (run.get("input") or {}).values():
+        for note in ((source or {}).get("cleaning") or {}).get("notes", []):
+            err.print(f"note: {note}", highlight=False, soft_wrap=True)
     for note in run.get("features", {}).get("notes", []):
         err.print(f"note: {note}", highlight=False, soft_wrap=True)
 

@@ -64,6 +64,13 @@ class RawInput:
                 "end with a line break: the file was probably cut off (truncated); export it again.")
 
 
+#: How a text column written with a decimal comma was read (`CleaningDialect.number_sql`).
+DECIMAL_COMMA = "text with a decimal comma as number"
+#: A number with a decimal comma: optional sign, digits (points only between groups of
+#: three), optional comma and decimals ("74,65", "1.234,56", "-3").
+_DECIMAL_COMMA = "[+-]?([0-9]{1,3}([.][0-9]{3})+|[0-9]+)(,[0-9]+)?"
+
+
 @dataclass
 class ParsedColumn:
     """SQL for a typed column, and how it was parsed (recorded with the run)."""
@@ -168,7 +175,13 @@ class CleaningDialect:
         return f"CASE WHEN contains({text}, '.') THEN {self._integral_text(text)} ELSE {text} END"
 
     def number_sql(self, raw: RawInput, column: str) -> ParsedColumn:
-        """SQL turning ``column`` into DOUBLE; text that is not a number is an error."""
+        """SQL turning ``column`` into DOUBLE; text that is not a number is an error.
+
+        A text column whose every value is written with a decimal comma (``74,65``,
+        ``1.234,56``: points only between groups of three digits) is read that way, as
+        spreadsheets in much of Europe export it (``how`` is then `DECIMAL_COMMA`). A
+        column that mixes the two ways (``12.50`` beside ``3,20``) is an error.
+        """
         kind = raw.kinds[column]
         col = self.engine.quote(column)
         if kind in ("integer", "float"):
@@ -177,12 +190,20 @@ class CleaningDialect:
             return ParsedColumn(f"CAST({col} AS DOUBLE)", "boolean as 0/1")
         text = f"NULLIF(trim(CAST({col} AS STRING)), '')"
         parsed = f"TRY_CAST({text} AS DOUBLE)"
+        not_plain = f"{text} IS NOT NULL AND {parsed} IS NULL"
+        if self._count(raw, not_plain) and not self._count(
+                raw, f"{text} IS NOT NULL AND NOT {self.full_match(text, _DECIMAL_COMMA)}"):
+            return ParsedColumn(f"TRY_CAST(replace(replace({text}, '.', ''), ',', '.') AS DOUBLE)", DECIMAL_COMMA)
         self.check_values(
-            raw, f"{text} IS NOT NULL AND {parsed} IS NULL", column, "values are not numbers",
-            "Numbers must use '.' for decimals and no currency signs or thousands separators; fix those values "
-            "or choose another column.",
+            raw, not_plain, column, "values are not numbers",
+            "Numbers must use '.' for decimals (or ',' in every value of the column, with '.' only between "
+            "thousands) and no currency signs; fix those values or choose another column.",
         )
         return ParsedColumn(parsed, "text as number")
+
+    def _count(self, raw: RawInput, condition: str) -> int:
+        """Rows of ``raw`` where the SQL ``condition`` holds."""
+        return int(self.engine.execute(f"SELECT count(*) FROM {self.engine.quote(raw.name)} WHERE {condition}")[0][0])
 
     def flag_sql(self, raw: RawInput, column: str) -> ParsedColumn:
         """SQL turning a flag column into BOOLEAN (true/yes/1, or any positive amount)."""
