@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from segwise.engines.statistics import SegmentStats
+from segwise.schema import name_tokens
 
 __all__ = [
     "SegmentProfile", "Profiles", "SegmentStats", "segment_stats", "naming_zscores", "compute_profiles",
@@ -49,8 +50,43 @@ _LABELS = {
 }
 
 
+#: Abbreviations common in the column names of customer tables, in words. General
+#: English shorthand, not one data set's names: ``MntWines`` reads "amount of wines",
+#: ``NumWebPurchases`` "number of web purchases", ``AcceptedCmp1`` "accepted campaign 1".
+_ABBREVIATIONS = {
+    "mnt": "amount", "amt": "amount", "num": "number", "nbr": "number", "qty": "quantity", "cnt": "count",
+    "avg": "average", "pct": "percent", "perc": "percent", "dt": "date", "cmp": "campaign", "cust": "customer",
+    "txn": "transaction", "trx": "transaction", "yr": "year", "yrs": "years", "mth": "month", "mths": "months",
+    "prod": "product", "prods": "products", "acct": "account", "freq": "frequency", "tot": "total",
+}
+#: Words that read "<word> of <the rest>" when a column's name starts with them.
+_MEASURE_WORDS = {"amount", "number", "count", "quantity", "year"}
+#: Short words that stay in lower case inside a title ("High Amount of Wines").
+_SMALL_WORDS = {"of", "on", "in", "at", "the", "via", "per", "since", "to", "a", "an", "and", "or", "with", "from"}
+
+
+def _column_words(name: str) -> str:
+    """A column identifier in words: split at case changes and digits, shorthand spelled out.
+
+    A word glued to "home" without a case change (``Kidhome``, ``Teenhome``) is read
+    "kid at home", "teen at home".
+    """
+    words = []
+    for token in name_tokens(name):
+        glued = re.fullmatch(r"([a-z]{3,}?)(?:at)?home", token)
+        words.append(f"{glued.group(1)} at home" if glued else _ABBREVIATIONS.get(token, token))
+    if len(words) > 1 and words[0] in _MEASURE_WORDS and words[1] != "of":
+        words.insert(1, "of")
+    return " ".join(words) or name
+
+
 def feature_label(name: str) -> str:
-    """A readable label for a feature column."""
+    """A readable label for a feature column.
+
+    segwise's own columns have written labels or patterns; any other column (a customer
+    table's) is read as words: ``MntWines`` -> "amount of wines", ``total_mnt`` -> "total
+    amount", ``Year_Birth`` -> "year of birth", so no raw identifier reaches a segment's name.
+    """
     if name in _LABELS:
         return _LABELS[name]
     match = re.fullmatch(r"share_channel_(.+)", name)
@@ -59,12 +95,18 @@ def feature_label(name: str) -> str:
     match = re.fullmatch(r"share_orders_(.+)", name)
     if match:
         return f"share of orders in the {match.group(1)}"
+    match = re.fullmatch(r"share_category_(.+)", name)
+    if match:
+        return f"share of orders with {match.group(1).replace('_', ' ')}"
+    if name != name.lower() or _ABBREVIATIONS.keys() & set(name_tokens(name)):
+        return _column_words(name)
     return name.replace("_", " ")
 
 
 def feature_title(text: str) -> str:
-    """A feature label in title case (acronyms kept), for names made of traits."""
-    return " ".join(w if w.isupper() else w[:1].upper() + w[1:] for w in text.split())
+    """A feature label in title case (acronyms and short joining words kept), for names made of traits."""
+    return " ".join(w if w.isupper() or (i and w in _SMALL_WORDS) else w[:1].upper() + w[1:]
+                    for i, w in enumerate(text.split()))
 
 
 @dataclass

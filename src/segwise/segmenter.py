@@ -323,9 +323,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
             # clustering does not separate (segwise.cluster.screen).
             sample = np.random.default_rng(0).permutation(len(prepared))[:SCREEN_SAMPLE]
             first = method_cls(**kwargs).fit(prepared[sample])
-            names = self.preprocessor_.get_feature_names_out().tolist()
-            screen = screen_columns(prepared[sample], np.asarray(first.labels_),
-                                    source_columns(names, list(frame.columns)), columns,
+            sources = source_columns(self.preprocessor_.get_feature_names_out().tolist(), list(frame.columns))
+            # Columns the preparation dropped (constant, or a near-copy of another) are not
+            # in the first fit: the screen has nothing to say about them, and their reason
+            # is the preparation's.
+            prepared_dropped = dict(self.preprocessor_.report_.get("dropped", {}))
+            screen = screen_columns(prepared[sample], np.asarray(first.labels_), sources,
+                                    [c for c in columns if c in set(sources)],
                                     first_k=int(getattr(first, "n_segments_", 0)) or None)
             self.column_screen_ = screen.to_dict()
             notes += screen.notes()
@@ -338,6 +342,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     log_columns=[c for c in log_columns if c in columns], random_state=self.random_state, **params,
                 ).fit(shrunk)
                 prepared = self.preprocessor_.transform(shrunk)
+                self.preprocessor_.report_["dropped"] = {**prepared_dropped, **self.preprocessor_.report_["dropped"]}
         else:
             self.column_screen_ = None
         dropped = (getattr(self.preprocessor_, "report_", None) or {}).get("dropped", {})

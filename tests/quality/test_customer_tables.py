@@ -177,3 +177,78 @@ def test_a_column_that_separates_types_within_the_first_clusters_is_kept():
         assert "tenure_months" in result.model.segmenter.column_screen_["readmitted"]
         assert any("split one of its clusters in two real groups: tenure_months" in note
                    for note in result.run["features"]["notes"]), result.run["features"]["notes"]
+
+
+def test_children_are_counted_in_names_glued_into_one_word():
+    kinds = {"Kidhome": "numeric", "Teenhome": "numeric", "Income": "numeric", "kidney_score": "numeric"}
+    plan = {item.name: item for item in derive_plan(kinds)}
+    assert plan["children_at_home"].sources == ("Kidhome", "Teenhome")
+    assert "children_at_home" not in {item.name for item in derive_plan({"kidney_score": "numeric"})}
+
+
+def test_column_identifiers_are_read_as_words():
+    from segwise.profile import feature_label, feature_title
+
+    assert feature_label("MntWines") == "amount of wines"
+    assert feature_label("NumWebPurchases") == "number of web purchases"
+    assert feature_label("Year_Birth") == "year of birth"
+    assert feature_label("AcceptedCmp1") == "accepted campaign 1"
+    assert feature_label("Teenhome") == "teen at home"
+    assert feature_label("total_mnt") == "total amount"
+    assert feature_label("meat_products_share_of_mnt") == "meat products share of amount"
+    assert feature_title(feature_label("MntWines")) == "Amount of Wines"
+    # segwise's own columns keep their labels; plain snake_case names read as before.
+    assert feature_label("n_orders") == "orders"
+    assert feature_label("share_channel_web") == "share of orders via web"
+    assert feature_label("expected_purchases_90d") == "expected purchases 90d"
+    assert feature_label("share_category_home_garden") == "share of orders with home garden"
+    assert feature_label("monthly_charge") == "monthly charge"
+
+
+def _shorthand_household_table(n: int, seed: int):
+    """household_table with its columns named the way the Customer Personality data names
+    them: glued words, shorthand prefixes, no separators."""
+    pop = family("household_table").generate(n, seed)
+    renamed = {}
+    for column in pop.data.columns:
+        if column.startswith("spend_"):
+            renamed[column] = "Mnt" + column[len("spend_"):].title().replace("_", "")
+        elif column.startswith("n_") and column.endswith("_purchases"):
+            renamed[column] = "Num" + column[2:-len("_purchases")].title() + "Purchases"
+    renamed.update({"year_of_birth": "Year_Birth", "kids_home": "Kidhome", "teens_home": "Teenhome",
+                    "enrolled_on": "Dt_Customer", "customer_id": "ID"})
+    return pop, pop.data.rename(columns=renamed), renamed
+
+
+def test_a_table_with_shorthand_column_names_is_derived_recovered_and_named_in_words():
+    pop, table, renamed = _shorthand_household_table(800, 2)
+    assert {"MntMeat", "NumWebPurchases", "Kidhome"} <= set(table.columns)
+    with threadpool_limits(1):
+        result = segwise.segment(customers=table, n_segments=4, random_state=0)
+    labels = pd.Series(result.assignments["segment_id"].to_numpy(),
+                       index=result.assignments["customer_id"].astype(str))
+    assert adjusted_rand_score(pop.truth.loc[labels.index], labels) >= 0.9
+    frame = result.features.frame
+    assert {"total_mnt", "children_at_home", "age"} <= set(frame.columns)
+    assert frame["children_at_home"].tolist() == (table["Kidhome"] + table["Teenhome"]).tolist()
+    identifiers = set(renamed.values()) | {"Mnt", "Num", "mnt", "num"}
+    for profile in result.profiles:
+        words = set(profile.name.replace("&", " ").replace(",", " ").split())
+        assert not words & identifiers, profile.name
+        for trait in profile.traits:
+            assert not set(trait["text"].replace(":", " ").split()) & identifiers, trait["text"]
+
+
+def test_a_column_the_preparation_drops_is_not_reported_as_one_the_screen_left_out():
+    # A near-copy of a defining column is dropped by the preparation (correlated with the
+    # first); the screen's first fit never sees it, so it must not be listed among the
+    # columns "a first clustering does not separate" with a share of 0.00.
+    pop = family("noise_table").generate(500, 1)
+    table = pop.data.assign(visits_again=pop.data["visits_per_month"] * 1.001)
+    with threadpool_limits(1):
+        result = segwise.segment(customers=table, random_state=0)
+    screened = [n for n in result.run["features"]["notes"] if "does not separate them" in n]
+    assert len(screened) == 1 and "survey_score" in screened[0] and "visits_again" not in screened[0]
+    dropped = result.model.segmenter.preprocessor_.report_["dropped"]
+    assert dropped["visits_again"].startswith("correlated with visits_per_month")
+    assert result.model.segmenter.column_screen_["between_share"].keys().isdisjoint({"visits_again"})

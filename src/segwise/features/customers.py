@@ -11,7 +11,8 @@ spend column decide everything; the derived columns say what the columns mean:
 - **age** from a birth-year column (a numeric column whose name has the words
   birth / born / yob), in years at the reference date;
 - **children at home** from the numeric columns counting kids, children, babies or
-  teenagers.
+  teenagers (a word of the name is one of those, or one of those glued to "home":
+  ``kids_home``, ``Kidhome``, ``Teenhome``).
 
 Detection uses only column names (split into words) and kinds, never a data
 set's own names, so the same table always derives the same columns. The plan
@@ -21,6 +22,7 @@ set's own names, so the same table always derives the same columns. The plan
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Mapping
@@ -36,6 +38,10 @@ __all__ = ["DerivedColumn", "derive_plan", "apply_plan"]
 #: Words that mark a birth-year column and a count of children at home.
 BIRTH_WORDS = {"birth", "born", "yob", "birthyear"}
 CHILD_WORDS = {"kid", "kids", "child", "children", "teen", "teens", "teenager", "teenagers", "baby", "babies"}
+#: A name's word that is a child word glued to "home" counts children too: names glued
+#: without a case change or separator (``Kidhome``, ``Teenhome``, ``childrenathome``)
+#: are one word, while ``kidney`` is not a count of children.
+CHILD_GLUED = re.compile(rf"(?:{'|'.join(sorted(CHILD_WORDS, key=len, reverse=True))})(?:at)?(?:home|house|household)")
 
 #: Fewest columns that make a group with totals and shares.
 MIN_GROUP = 3
@@ -93,7 +99,8 @@ def derive_plan(kinds: Mapping[str, str]) -> list[DerivedColumn]:
         plan.append(DerivedColumn("age", "age", (births[0], *dates), FeatureColumn(
             "age", "attributes", "years", f"Age in years from {births[0]}, at the as_of date (without one, "
             "at the latest date of the table's date columns).")))
-    children = [c for c in numeric if CHILD_WORDS.intersection(_words(c))]
+    children = [c for c in numeric
+                if CHILD_WORDS.intersection(_words(c)) or any(CHILD_GLUED.fullmatch(w) for w in _words(c))]
     if children and "children_at_home" not in taken:
         plan.append(DerivedColumn("children_at_home", "sum", tuple(children), FeatureColumn(
             "children_at_home", "attributes", "people", f"Sum of {', '.join(children)}.")))
