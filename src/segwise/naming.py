@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 
 from segwise.engines.statistics import SegmentStats
 from segwise.errors import InputError
+from segwise.features.customers import concept_words
 from segwise.profile import (
     Profiles, SegmentProfile, compute_profiles, feature_label, feature_title, naming_zscores as _naming_zscores,
     profiles_from_stats,
@@ -179,21 +180,49 @@ def _adjective(feature: str, direction: str) -> tuple[str | None, str | None]:
     return None, feature
 
 
+#: Words of column names that do not make two columns measure the same thing.
+_GENERIC_NAME_WORDS = {"share", "of", "total", "num", "number", "count", "the", "in", "on", "at", "via", "per",
+                       "days", "rate", "mean", "avg", "std", "customer", "customers"}
+
+
+def _subject_words(feature: str) -> set[str]:
+    """The words of a column's name that say what it measures (``MntWines``: mnt, wines;
+    ``Year_Birth`` and ``age``: age; ``Teenhome`` and ``children_at_home``: children).
+
+    A level's share of the orders (``share_category_books``) or a column's share of its
+    group's total (``seafood_share_of_spend``) measures that level or column alone: two
+    categories' shares are two subjects.
+    """
+    if feature.startswith(("share_category_", "share_channel_", "share_orders_")):
+        return {feature}
+    if "_share_of_" in feature:
+        feature = feature.split("_share_of_")[0]
+    return {w for w in concept_words(feature) if len(w) > 1 and not w.isdigit() and w not in _GENERIC_NAME_WORDS}
+
+
 def _trait_name(profile: SegmentProfile, used: set[str]) -> str:
     """A name from the two strongest distinct traits.
 
     With adjectives for both ("Lapsed, Narrow Customers", "Web-First, Evening
     Customers"), else "High X & Low Y". Features that say the same thing (breadth and
-    entropy; two channels' shares) are not used twice.
+    entropy; two channels' shares) are not used twice, nor two columns without
+    adjectives whose names share a word of what they measure (a table's ``total_mnt``
+    and ``MntWines``, ``kids_home`` and ``teens_home``): the second trait then says
+    something else.
     """
-    traits, seen_words, seen_groups = [], set(), set()
+    traits, seen_words, seen_groups, seen_subjects = [], set(), set(), set()
     for t in profile.traits:
         if abs(t["zscore"]) < 0.3:
             continue
         word, group = _adjective(t["feature"], t["direction"])
         if group is None or (word is not None and word in seen_words) or group in seen_groups:
             continue
-        if word is not None:
+        if word is None:
+            subjects = _subject_words(t["feature"])
+            if subjects & seen_subjects:
+                continue
+            seen_subjects |= subjects
+        else:
             seen_words.add(word)
         seen_groups.add(group)
         traits.append((t, word))

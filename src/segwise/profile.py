@@ -54,7 +54,8 @@ _LABELS = {
 #: English shorthand, not one data set's names: ``MntWines`` reads "amount of wines",
 #: ``NumWebPurchases`` "number of web purchases", ``AcceptedCmp1`` "accepted campaign 1".
 _ABBREVIATIONS = {
-    "mnt": "amount", "amt": "amount", "num": "number", "nbr": "number", "qty": "quantity", "cnt": "count",
+    "mnt": "amount", "amt": "amount", "n": "number", "num": "number", "nbr": "number", "qty": "quantity",
+    "cnt": "count",
     "avg": "average", "pct": "percent", "perc": "percent", "dt": "date", "cmp": "campaign", "cust": "customer",
     "txn": "transaction", "trx": "transaction", "yr": "year", "yrs": "years", "mth": "month", "mths": "months",
     "prod": "product", "prods": "products", "acct": "account", "freq": "frequency", "tot": "total",

@@ -252,3 +252,26 @@ def test_a_column_the_preparation_drops_is_not_reported_as_one_the_screen_left_o
     dropped = result.model.segmenter.preprocessor_.report_["dropped"]
     assert dropped["visits_again"].startswith("correlated with visits_per_month")
     assert result.model.segmenter.column_screen_["between_share"].keys().isdisjoint({"visits_again"})
+
+
+def test_a_name_does_not_pair_two_columns_that_measure_the_same_thing():
+    from segwise.naming import _trait_name
+    from segwise.profile import SegmentProfile
+
+    def name(*features):
+        traits = [{"feature": f, "direction": "high", "zscore": 2.0 - 0.1 * i, "text": f} for i, f in enumerate(features)]
+        profile = SegmentProfile(0, "", "", 100, 0.5, 0.5, {f: 1.0 for f in features}, {f: 1.0 for f in features},
+                                 {f: 1.0 for f in features}, traits)
+        return _trait_name(profile, set())
+
+    # A total and one of its columns, a birth year and the age derived from it, children
+    # counted two ways: the second trait says something else.
+    assert name("total_mnt", "MntWines", "Income") == "High Total Amount & High Income"
+    assert name("age", "Year_Birth", "MntMeat") == "High Age & High Amount of Meat"
+    assert name("Teenhome", "children_at_home", "NumDealsPurchases") == \
+        "High Teen at Home & High Number of Deals Purchases"
+    # Two columns' shares of one total, and two categories' shares, are two things.
+    assert name("seafood_share_of_spend", "jewellery_share_of_spend") == \
+        "High Seafood Share of Spend & High Jewellery Share of Spend"
+    assert name("share_category_books", "share_category_toys") == \
+        "High Share of Orders with Books & High Share of Orders with Toys"

@@ -33,7 +33,7 @@ import pandas as pd
 from segwise.features.base import FeatureColumn
 from segwise.schema import name_tokens
 
-__all__ = ["DerivedColumn", "derive_plan", "apply_plan"]
+__all__ = ["DerivedColumn", "derive_plan", "apply_plan", "concept_words"]
 
 #: Words that mark a birth-year column and a count of children at home.
 BIRTH_WORDS = {"birth", "born", "yob", "birthyear"}
@@ -63,6 +63,21 @@ def _words(name: str) -> list[str]:
 
 def _plain(words: list[str]) -> str:
     return "_".join(words)
+
+
+def concept_words(name: str) -> set[str]:
+    """The words of a column's name, with the words derivation reads as one concept made one:
+    birth words are "age" (``Year_Birth``, derived ``age``), child words "children"
+    (``Kidhome``, ``teens_home``, derived ``children_at_home``)."""
+    concepts = set()
+    for word in _words(name):
+        if word in BIRTH_WORDS:
+            concepts.add("age")
+        elif word in CHILD_WORDS or CHILD_GLUED.fullmatch(word):
+            concepts.add("children")
+        else:
+            concepts.add(word)
+    return concepts
 
 
 def derive_plan(kinds: Mapping[str, str]) -> list[DerivedColumn]:
