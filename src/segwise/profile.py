@@ -55,10 +55,9 @@ _LABELS = {
 #: ``NumWebPurchases`` "number of web purchases", ``AcceptedCmp1`` "accepted campaign 1".
 _ABBREVIATIONS = {
     "mnt": "amount", "amt": "amount", "n": "number", "num": "number", "nbr": "number", "qty": "quantity",
-    "cnt": "count",
-    "avg": "average", "pct": "percent", "perc": "percent", "dt": "date", "cmp": "campaign", "cust": "customer",
-    "txn": "transaction", "trx": "transaction", "yr": "year", "yrs": "years", "mth": "month", "mths": "months",
-    "prod": "product", "prods": "products", "acct": "account", "freq": "frequency", "tot": "total",
+    "cnt": "count", "avg": "average", "pct": "percent", "perc": "percent", "dt": "date", "cmp": "campaign",
+    "cust": "customer", "txn": "transaction", "trx": "transaction", "yr": "year", "yrs": "years", "mth": "month",
+    "mths": "months", "prod": "product", "prods": "products", "acct": "account", "freq": "frequency", "tot": "total",
 }
 #: Words that read "<word> of <the rest>" when a column's name starts with them.
 _MEASURE_WORDS = {"amount", "number", "count", "quantity", "year"}

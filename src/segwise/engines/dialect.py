@@ -137,12 +137,16 @@ class CleaningDialect:
         )
         return [r[0] for r in rows], [r[1] for r in rows]
 
+    def count_rows(self, raw: RawInput, condition: str) -> int:
+        """Rows of ``raw`` where the SQL ``condition`` holds."""
+        return int(self.engine.execute(f"SELECT count(*) FROM {self.engine.quote(raw.name)} WHERE {condition}")[0][0])
+
     def check_values(self, raw: RawInput, bad: str, column: str, what: str, fix: str) -> None:
         """Raise an InputError naming the first rows where the SQL condition ``bad`` holds, if any.
 
         The message reads "LABEL: column 'C': N WHAT (lines ...: values). FIX".
         """
-        n_bad = self.engine.execute(f"SELECT count(*) FROM {self.engine.quote(raw.name)} WHERE {bad}")[0][0]
+        n_bad = self.count_rows(raw, bad)
         if n_bad:
             rows, values = self.offending(raw, bad, column)
             raise InputError(
@@ -191,7 +195,7 @@ class CleaningDialect:
         text = f"NULLIF(trim(CAST({col} AS STRING)), '')"
         parsed = f"TRY_CAST({text} AS DOUBLE)"
         not_plain = f"{text} IS NOT NULL AND {parsed} IS NULL"
-        if self._count(raw, not_plain) and not self._count(
+        if self.count_rows(raw, not_plain) and not self.count_rows(
                 raw, f"{text} IS NOT NULL AND NOT {self.full_match(text, _DECIMAL_COMMA)}"):
             return ParsedColumn(f"TRY_CAST(replace(replace({text}, '.', ''), ',', '.') AS DOUBLE)", DECIMAL_COMMA)
         self.check_values(
@@ -200,10 +204,6 @@ class CleaningDialect:
             "thousands) and no currency signs; fix those values or choose another column.",
         )
         return ParsedColumn(parsed, "text as number")
-
-    def _count(self, raw: RawInput, condition: str) -> int:
-        """Rows of ``raw`` where the SQL ``condition`` holds."""
-        return int(self.engine.execute(f"SELECT count(*) FROM {self.engine.quote(raw.name)} WHERE {condition}")[0][0])
 
     def flag_sql(self, raw: RawInput, column: str) -> ParsedColumn:
         """SQL turning a flag column into BOOLEAN (true/yes/1, or any positive amount)."""
@@ -218,7 +218,7 @@ class CleaningDialect:
         truthy = "(" + ", ".join(f"'{v}'" for v in _TRUE) + ")"
         falsy = "(" + ", ".join(f"'{v}'" for v in _FALSE) + ")"
         bad = f"{col} IS NOT NULL AND {text} NOT IN {truthy} AND {text} NOT IN {falsy} AND {numeric} IS NULL"
-        n_bad = self.engine.execute(f"SELECT count(*) FROM {self.engine.quote(raw.name)} WHERE {bad}")[0][0]
+        n_bad = self.count_rows(raw, bad)
         if n_bad:
             rows, values = self.offending(raw, bad, column)
             raise InputError(

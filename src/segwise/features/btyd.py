@@ -387,8 +387,8 @@ def _maximize(terms, n_params: int, weights: np.ndarray, x0: np.ndarray, tol: fl
     in ``floors`` (position: lower bound) below.
     ``coordinates`` (a square matrix A, default the identity) has the optimiser work on
     u with log-parameters = A u, so that a ridge of the likelihood can lie along an
-    axis; the rows of the shapes must be unit rows. The result's ``x`` and the
-    returned objective are in log-parameters whatever the coordinates.
+    axis; the rows of the shapes and of the floors must be unit rows. The result's ``x``
+    and the returned objective are in log-parameters whatever the coordinates.
     """
     from scipy import optimize
 
