@@ -47,6 +47,12 @@ _LABELS = {
     "interpurchase_days_std": "irregularity of orders",
     "purchase_rate_change": "purchase-rate change",
     "spend_trend": "spend trend",
+    "spend_share_top3_categories": "share of spend in the top 3 categories",
+    "share_returned_orders": "share of orders returned",
+    "expected_purchases_90d": "expected purchases in 90 days",
+    "expected_purchases_365d": "expected purchases in 365 days",
+    "p_alive": "chance of being active",
+    "clv_365d": "predicted 365-day value",
 }
 
 

@@ -200,7 +200,8 @@ def test_column_identifiers_are_read_as_words():
     # segwise's own columns keep their labels; plain snake_case names read as before.
     assert feature_label("n_orders") == "orders"
     assert feature_label("share_channel_web") == "share of orders via web"
-    assert feature_label("expected_purchases_90d") == "expected purchases 90d"
+    assert feature_label("expected_purchases_90d") == "expected purchases in 90 days"
+    assert feature_label("repeat_category_rate") == "repeat category rate"
     assert feature_label("share_category_home_garden") == "share of orders with home garden"
     assert feature_label("monthly_charge") == "monthly charge"
 
