@@ -114,8 +114,7 @@ def derive_plan(kinds: Mapping[str, str]) -> list[DerivedColumn]:
         plan.append(DerivedColumn("age", "age", (births[0], *dates), FeatureColumn(
             "age", "attributes", "years", f"Age in years from {births[0]}, at the as_of date (without one, "
             "at the latest date of the table's date columns).")))
-    children = [c for c in numeric
-                if CHILD_WORDS.intersection(_words(c)) or any(CHILD_GLUED.fullmatch(w) for w in _words(c))]
+    children = [c for c in numeric if "children" in concept_words(c)]
     if children and "children_at_home" not in taken:
         plan.append(DerivedColumn("children_at_home", "sum", tuple(children), FeatureColumn(
             "children_at_home", "attributes", "people", f"Sum of {', '.join(children)}.")))
