@@ -14,8 +14,8 @@ run one half while iterating (not recorded), ``--families a,b``, ``--seed``,
 ``--checkpoint FILE`` (each family's row is appended to FILE as soon as it is
 measured, and rows already there for the same size, seed, variant and code are
 reused: a long ``--size large`` run survives being stopped),
-``--off returns-gate|widening|merge|merge-support|merge-weak|second-look`` (the default with one selection
-step, or one bound of the over-split merge, switched off); ``--on overdue`` (the default with
+``--off returns-gate|widening|merge|merge-support|merge-weak|second-look|shapes`` (the default with one
+selection step, or one bound of the over-split merge, switched off); ``--on overdue`` (the default with
 the overdue ratio added to its definition).
 """
 
@@ -117,6 +117,14 @@ def _second_look_off() -> str:
     return "onelook"
 
 
+def _shapes_off() -> str:
+    """The structure verdict's reference is Gaussian in flat columns and counts too (the variant ``noshapes``)."""
+    import segwise.cluster.select as select
+
+    select.KEEP_FLAT_SHAPES = False
+    return "noshapes"
+
+
 def _overdue_on() -> str:
     """The overdue ratio joins the default definition (the variant ``overdue``; seventh pass)."""
     import segwise.defining_columns as defining
@@ -130,7 +138,8 @@ _CANDIDATES = {"overdue": _overdue_on}
 
 #: Selection steps ``--off`` can switch off, for measuring each on its own (docs/quality.md).
 _SWITCHES = {"returns-gate": _returns_gate_off, "widening": _widening_off, "merge": _merge_off,
-             "merge-support": _merge_support_off, "merge-weak": _merge_weak_off, "second-look": _second_look_off}
+             "merge-support": _merge_support_off, "merge-weak": _merge_weak_off, "second-look": _second_look_off,
+             "shapes": _shapes_off}
 
 
 def code_digest() -> str:

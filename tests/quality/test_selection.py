@@ -137,6 +137,40 @@ def test_the_structure_reference_keeps_point_masses_and_draws_the_rest_per_group
     assert np.allclose(plain.mean(axis=0), rows[~once].mean(axis=0), atol=0.1)
 
 
+def test_the_structure_reference_keeps_flat_columns_and_counts_with_one_peak():
+    from segwise.cluster.select import draw_keeping_point_masses, flat_columns, spread_ties
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    uniform = rng.uniform(-1.7, 1.7, n)                       # flat, one mode: kept
+    gaussian = rng.normal(0, 1, n)                            # the reference's own shape: either way
+    skewed = rng.lognormal(0, 0.8, n)                         # heavy right tail: stays Gaussian
+    two_blocks = np.where(rng.random(n) < 0.5, rng.uniform(-3, -1, n), rng.uniform(1, 3, n))  # two modes
+    whole_days = np.floor(rng.uniform(0, 365, n))             # flat in whole days: ties are not modes
+    counts = rng.poisson(1.5, n).astype(float)                # a count with one peak: kept
+    two_peaks = np.where(rng.random(n) < 0.5, 0.0, 4.0) + rng.integers(0, 2, n)  # 0-1 and 4-5: two peaks
+    rows = np.column_stack([uniform, gaussian, skewed, two_blocks, whole_days, counts, two_peaks])
+    kept = flat_columns(rows, list(range(rows.shape[1])))
+    assert {0, 4, 5} <= set(kept) and not {2, 3, 6} & set(kept)
+    # Without spreading its ties, the dip would call every lattice of days many-moded.
+    spread = spread_ties(whole_days, np.random.default_rng(0))
+    assert len(np.unique(spread)) == n and (spread >= whole_days).all() and (spread < whole_days + 1).all()
+
+    draw = draw_keeping_point_masses(rows, {}, np.random.default_rng(1), keep_shapes=True)
+    # The kept columns keep their range and shape; the count draws its own values.
+    assert uniform.min() <= draw[:, 0].min() and draw[:, 0].max() <= uniform.max()
+    assert abs(np.histogram(draw[:, 0], bins=4)[0] / n - 0.25).max() < 0.04
+    assert set(np.unique(draw[:, 5])) <= set(np.unique(counts))
+    assert abs(draw[:, 5].mean() - counts.mean()) < 0.1
+    # The others are Gaussian as before: the two blocks' gap is filled in the reference.
+    assert ((draw[:, 3] > -0.5) & (draw[:, 3] < 0.5)).mean() > 0.1
+    assert len(np.unique(draw[:, 6])) == n
+    # The columns keep their correlation (a Gaussian copula).
+    tied = np.column_stack([uniform, uniform + rng.uniform(-0.3, 0.3, n)])
+    copula = draw_keeping_point_masses(tied, {}, np.random.default_rng(2), keep_shapes=True)
+    assert np.corrcoef(copula, rowvar=False)[0, 1] > 0.95
+
+
 def test_affinity_columns_leave_the_default_definition_when_their_shares_are_sampling_noise():
     from segwise.features.selection import MIN_DEFINING_RELIABILITY, check_sampling
 

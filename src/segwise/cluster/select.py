@@ -42,6 +42,10 @@ with that group's mean and covariance. Without them a plain Gaussian reference
 has nothing like the lump of one-purchase customers, so any order log with many
 of them looked clustered: a population without clusters with half its customers
 buying once scored a margin of 0.20 ("clear"; docs/quality.md, ninth pass). The
+reference also keeps the shape of each flat column (uniform birth years or order
+dates) and the values of each count with one mode (`flat_columns`), because cut in
+bands they score a silhouette a Gaussian never does: customer tables drawn
+without clusters were called clear (thirteenth pass). The
 *structure margin* is the customers' silhouette minus the reference's. The verdict (`STRUCTURE_RULE`) is ``clear``,
 ``moderate`` or ``weak``; with ``weak`` the segments are a partition of a
 continuum: still usable as bands of customers, but not natural groups, and the
@@ -71,11 +75,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+from scipy import special
 
 from segwise.errors import InputError
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-from segwise.cluster.merge import NEAREST_PAIRS, UNIMODAL_P, oversplit_pairs
+from segwise.cluster.merge import NEAREST_PAIRS, UNIMODAL_P, dip_p_value, dip_statistic, oversplit_pairs
 from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
@@ -130,16 +135,39 @@ STABLE_MARGIN = False
 #: Structure margins (silhouette minus `structure_reference`'s) separating the verdicts,
 #: set on bench.quality's development half A by one rule each time (docs/quality.md):
 #: weak below the midpoint between the no-structure family's margin and the lowest of a
-#: structured family that is not weak. Since the verdict's reference keeps point masses
-#: (ninth pass) the no-structure family's margin is at most 0.045 over seeds 0-5 at both
-#: sizes and the lowest of a structured A family 0.067 (micro-segments, small size):
-#: weak is below 0.055, clear from 0.065 (the moderate band as wide as before).
-CLEAR_MARGIN = 0.065
-WEAK_MARGIN = 0.055
+#: structured family that is not weak (the journey family is weak by definition: its
+#: types are invisible to the default columns). Since the verdict's reference also keeps
+#: flat columns and counts (thirteenth pass) the no-structure family's margin is at most
+#: 0.026 over seeds 0-5 at both sizes and the lowest of a structured A family 0.092
+#: (BTYD personas, default size): weak is below 0.059, clear from 0.069 (the moderate
+#: band as wide as before).
+CLEAR_MARGIN = 0.069
+WEAK_MARGIN = 0.059
 
 #: A value shared by at least this share of the customers in one prepared column is a
 #: point mass that the structure verdict's reference keeps (`structure_reference`).
 ATOM_SHARE = 0.1
+
+#: The structure verdict's reference keeps the shape of a flat column: one whose values
+#: (in one group of customers sharing the same point masses) have one mode by Hartigan's
+#: dip (p-value at least `UNIMODAL_P`) and lighter tails than a Gaussian (negative excess
+#: kurtosis). A flat column (uniform birth years or order dates) cut in bands scores a
+#: higher silhouette than a Gaussian one, so a population without clusters looked
+#: clustered. A column with two modes, or heavy tails (where small segments sit), is
+#: still drawn Gaussian, so groups that differ in it stay ahead of the reference. The
+#: values of a lattice with one peak are kept too (`LATTICE_LEVELS`).
+KEEP_FLAT_SHAPES = True
+
+#: The dip test of a column's shape uses a seeded sample of the largest of these sizes
+#: that the group has; smaller groups keep the Gaussian. Two sizes, because every size
+#: costs one simulated null distribution per process (0.4 s at 1,000, shared with the
+#: over-split check's `PAIR_SAMPLE`).
+SHAPE_SAMPLE_SIZES = (1_000, 250)
+
+#: A column with at most this many values in a group is a count or a scale. Cut along
+#: its values, a lattice scores a silhouette a Gaussian never does, so when it has one
+#: mode its shape is kept whatever its tails, and the reference draws its own values.
+LATTICE_LEVELS = 20
 
 #: After k is chosen by the margin rule, test whether the chosen fit over-splits and take
 #: the k-1 fit when it does (`merge_if_oversplit`).
@@ -162,8 +190,9 @@ MERGE_RULE = (
 STRUCTURE_RULE = (
     f"silhouette at the chosen k minus that of reference data without clusters that keeps the customers' point "
     f"masses (values shared by {ATOM_SHARE:.0%} or more of the customers in a column), Gaussian with the mean and "
-    f"covariance of each group of customers sharing the same point masses ({REFERENCE_DRAWS} draws): clear from "
-    f"{CLEAR_MARGIN}, weak below {WEAK_MARGIN}, moderate between"
+    f"covariance of each group of customers sharing the same point masses, each flat column (one mode, lighter "
+    f"tails than a Gaussian) and each count with one peak keeping its own values ({REFERENCE_DRAWS} draws): clear "
+    f"from {CLEAR_MARGIN}, weak below {WEAK_MARGIN}, moderate between"
 )
 
 
@@ -437,10 +466,11 @@ def reference_silhouettes(
     """
     rng = np.random.default_rng(random_state)
     rows = X[sample_indices(X.shape[0], REFERENCE_SIZE, random_state)].astype(np.float64)
-    masses = point_masses(rows) if keep_point_masses else {}
+    groups = reference_groups(rows, point_masses(rows) if keep_point_masses else {},
+                              keep_shapes=keep_point_masses and KEEP_FLAT_SHAPES)
     scores: dict[int, list[float]] = {k: [] for k in ks}
     for _ in range(REFERENCE_DRAWS):
-        null = draw_keeping_point_masses(rows, masses, rng)
+        null = _draw_groups(rows, groups, rng)
         fitted = {k: np.asarray(fit_k(null, k).labels_) for k in ks if k < len(null)}
         usable = [k for k, labels in fitted.items() if len(np.unique(labels)) >= 2]
         for k, value in zip(usable, silhouette_many(null, [fitted[k] for k in usable])):
@@ -463,7 +493,8 @@ def point_masses(rows: np.ndarray, share: float = ATOM_SHARE) -> dict[int, float
     return masses
 
 
-def draw_keeping_point_masses(rows: np.ndarray, masses: dict[int, float], rng: np.random.Generator) -> np.ndarray:
+def draw_keeping_point_masses(rows: np.ndarray, masses: dict[int, float], rng: np.random.Generator,
+                              *, keep_shapes: bool = False) -> np.ndarray:
     """One draw of reference data without clusters, as many rows as ``rows``, that keeps their point masses.
 
     Rows are grouped by which point masses (`point_masses`) they sit on. Each row
@@ -471,31 +502,114 @@ def draw_keeping_point_masses(rows: np.ndarray, masses: dict[int, float], rng: n
     a Gaussian with the mean and covariance of its group in those columns. A group
     too small to estimate a covariance (fewer than twice the columns plus one
     rows) is drawn column by column with its own means and standard deviations.
+    With ``keep_shapes``, a flat column or a lattice with one peak in the group
+    (`flat_columns`) is then mapped through its Gaussian's distribution function
+    onto the group's own quantiles: the draw keeps its shape (a Gaussian copula).
     """
-    n, d = rows.shape
+    return _draw_groups(rows, reference_groups(rows, masses, keep_shapes=keep_shapes), rng)
+
+
+def reference_groups(rows: np.ndarray, masses: dict[int, float], *,
+                     keep_shapes: bool = False) -> list[tuple[np.ndarray, list[int], list[int], list[int]]]:
+    """The groups that `draw_keeping_point_masses` draws: rows, point-mass columns, other columns, shaped columns.
+
+    One group of every row when there are no point masses. The shaped columns
+    (``keep_shapes``) are the other columns that are flat or a lattice with one peak
+    in the group (`flat_columns`); none without ``keep_shapes``.
+    """
+    d = rows.shape[1]
     if not masses:
-        return rng.multivariate_normal(rows.mean(axis=0), np.atleast_2d(np.cov(rows, rowvar=False)), size=n,
-                                       method="eigh")
+        members = np.arange(rows.shape[0])
+        shaped = flat_columns(rows, list(range(d))) if keep_shapes else []
+        return [(members, [], list(range(d)), shaped)]
     columns = sorted(masses)
     on_mass = np.stack([rows[:, j] == masses[j] for j in columns], axis=1)
     patterns, group = np.unique(on_mass, axis=0, return_inverse=True)
     group = group.ravel()
-    draw = np.empty_like(rows)
+    groups = []
     for g, pattern in enumerate(patterns):
         members = np.flatnonzero(group == g)
         fixed = [j for j, on in zip(columns, pattern) if on]
         free = [j for j in range(d) if j not in fixed]
+        shaped = flat_columns(rows[members], free) if keep_shapes else []
+        groups.append((members, fixed, free, shaped))
+    return groups
+
+
+def flat_columns(rows: np.ndarray, columns: list[int]) -> list[int]:
+    """The ``columns`` of ``rows`` whose shape the structure verdict's reference keeps.
+
+    A column counts when it has one mode (Hartigan's dip p-value at least
+    `UNIMODAL_P`, on a seeded sample of the largest of `SHAPE_SAMPLE_SIZES` that
+    ``rows`` has, its repeated values spread up to the next value by
+    `spread_ties`) and is a lattice of at most `LATTICE_LEVELS` values (a count) or
+    flat, with lighter tails than a Gaussian (negative excess kurtosis). With fewer
+    rows than the smallest sample size, none; a column of one value never counts.
+    """
+    kept: list[int] = []
+    size = next((s for s in SHAPE_SAMPLE_SIZES if s <= rows.shape[0]), None)
+    if size is None:
+        return kept
+    rng = np.random.default_rng(size)
+    sample = rows[rng.choice(rows.shape[0], size=size, replace=False)]
+    for j in columns:
+        levels = np.unique(rows[:, j])
+        if len(levels) < 2 or (len(levels) > LATTICE_LEVELS and not excess_kurtosis(rows[:, j]) < 0):
+            continue
+        if dip_p_value(dip_statistic(spread_ties(sample[:, j], rng)), size) >= UNIMODAL_P:
+            kept.append(j)
+    return kept
+
+
+def spread_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``values`` with each value moved uniformly up to the next larger distinct value (the last by the last gap).
+
+    A lattice becomes a density that is flat between its values, so a dip test
+    judges the shape of its frequencies (a missing value between two is a valley)
+    rather than its ties, which alone make the dip reject one mode.
+    """
+    levels = np.unique(values)
+    if len(levels) < 2 or len(levels) == len(values):
+        return values
+    gaps = np.diff(levels)
+    width = np.append(gaps, gaps[-1])
+    return values + rng.random(len(values)) * width[np.searchsorted(levels, values)]
+
+
+def excess_kurtosis(values: np.ndarray) -> float:
+    """The excess kurtosis of ``values`` (0 for a Gaussian, -1.2 for a uniform); NaN for a constant."""
+    spread = values.std()
+    if spread == 0:
+        return float("nan")
+    return float((((values - values.mean()) / spread) ** 4).mean() - 3)
+
+
+def _draw_groups(rows: np.ndarray, groups: list[tuple[np.ndarray, list[int], list[int], list[int]]],
+                 rng: np.random.Generator) -> np.ndarray:
+    if len(groups) == 1 and not groups[0][1] and not groups[0][3]:
+        return rng.multivariate_normal(rows.mean(axis=0), np.atleast_2d(np.cov(rows, rowvar=False)),
+                                       size=rows.shape[0], method="eigh")
+    draw = np.empty_like(rows)
+    for members, fixed, free, shaped in groups:
         for j in fixed:
-            draw[members, j] = masses[j]
+            draw[members, j] = rows[members[0], j]
         if not free:
             continue
         block = rows[np.ix_(members, free)]
         if len(members) >= 2 * (len(free) + 1):
-            draw[np.ix_(members, free)] = rng.multivariate_normal(
-                block.mean(axis=0), np.atleast_2d(np.cov(block, rowvar=False)), size=len(members), method="eigh")
+            drawn = rng.multivariate_normal(block.mean(axis=0), np.atleast_2d(np.cov(block, rowvar=False)),
+                                            size=len(members), method="eigh")
         else:
             # Too few rows for a covariance: independent columns with the group's own spread.
-            draw[np.ix_(members, free)] = rng.normal(block.mean(axis=0), block.std(axis=0), size=block.shape)
+            drawn = rng.normal(block.mean(axis=0), block.std(axis=0), size=block.shape)
+        for j in shaped:
+            at = free.index(j)
+            spread = block[:, at].std()
+            if spread > 0:
+                level = special.ndtr((drawn[:, at] - block[:, at].mean()) / spread)
+                lattice = len(np.unique(block[:, at])) <= LATTICE_LEVELS
+                drawn[:, at] = np.quantile(block[:, at], level, method="inverted_cdf" if lattice else "linear")
+        draw[np.ix_(members, free)] = drawn
     return draw
 
 
@@ -576,7 +690,7 @@ def supported_range(candidates: list[dict[str, Any]], chosen: int) -> tuple[int,
 
 
 #: How the structure sentences name `structure_reference`'s data.
-_UNCLUSTERED = "for data without clusters with the same point masses"
+_UNCLUSTERED = "for data without clusters with the same point masses and column shapes"
 
 
 def structure_strength(
