@@ -32,6 +32,21 @@ def test_groups_birth_year_and_children_are_found_by_words_not_by_data_set_names
     assert values["children_at_home"].tolist() == [2, 2]
 
 
+def test_the_value_column_is_found_by_words_and_their_shorthand():
+    from segwise.defining_columns import VALUE_COLUMN_HINTS, value_column
+
+    def frame(*names):
+        return pd.DataFrame({name: [1.0, 2.0] for name in names})
+
+    assert value_column(frame("Income", "MntWines", "total_mnt")) == "total_mnt"
+    assert value_column(frame("visits", "AmtBooks", "AmtGames")) == "AmtBooks"
+    assert value_column(frame("Income", "visits")) == "Income"
+    assert value_column(frame("total_spend", "Income")) == "total_spend"
+    assert value_column(frame("visits", "tenure")) is None
+    # No hint is one data set's column: each is a word, a word pair or a shorthand of one.
+    assert "mntwines" not in VALUE_COLUMN_HINTS
+
+
 def test_two_columns_are_not_a_group():
     assert derive_plan({"spend_a": "numeric", "spend_b": "numeric"}) == []
 
@@ -232,6 +247,9 @@ def test_a_table_with_shorthand_column_names_is_derived_recovered_and_named_in_w
     frame = result.features.frame
     assert {"total_mnt", "children_at_home", "age"} <= set(frame.columns)
     assert frame["children_at_home"].tolist() == (table["Kidhome"] + table["Teenhome"]).tolist()
+    # Segments are ordered by the derived total of the amount columns, found by words, not by a
+    # data set's column name.
+    assert result.model.segmenter.value_col_ == "total_mnt"
     identifiers = set(renamed.values()) | {"Mnt", "Num", "mnt", "num"}
     for profile in result.profiles:
         words = set(profile.name.replace("&", " ").replace(",", " ").split())
