@@ -63,13 +63,14 @@ MIXED_DATA_FAMILIES = ("attributes", "log_attributes")
 
 #: Starts of column names (normalised: lower case, letters and digits only) that
 #: measure customer value, in order of preference, for ordering segments when there
-#: is no ``monetary_total``. English words and their common shorthand (amt, mnt for
-#: amount), never one data set's column: a customer table's derived total of a group
-#: of amount columns (``total_mnt``, ``total_amount``) comes before any one of them.
+#: is no ``monetary_total``. English words, never one data set's column; the shorthand
+#: of amount (amt, mnt) only after "total", where it cannot be another word's start
+#: (``mnths_active``): a customer table's derived total of a group of amount columns
+#: (``total_mnt``, ``total_amount``) comes before income or any one amount column.
 VALUE_COLUMN_HINTS = (
     "monetarytotal", "totalspend", "totalamount", "totalamt", "totalmnt", "totalrevenue", "totalsales",
-    "spend", "spending", "revenue", "sales", "clv", "ltv", "value", "monetary", "annualincome", "income",
-    "spendingscore", "amount", "amt", "mnt",
+    "spend", "spending", "revenue", "clv", "ltv", "value", "monetary", "annualincome", "income",
+    "spendingscore", "amount",
 )
 
 

@@ -39,7 +39,8 @@ def test_the_value_column_is_found_by_words_and_their_shorthand():
         return pd.DataFrame({name: [1.0, 2.0] for name in names})
 
     assert value_column(frame("Income", "MntWines", "total_mnt")) == "total_mnt"
-    assert value_column(frame("visits", "AmtBooks", "AmtGames")) == "AmtBooks"
+    assert value_column(frame("visits", "amount_books", "amount_games")) == "amount_books"
+    assert value_column(frame("mnths_active", "sales_calls", "visits")) is None   # not amounts
     assert value_column(frame("Income", "visits")) == "Income"
     assert value_column(frame("total_spend", "Income")) == "total_spend"
     assert value_column(frame("visits", "tenure")) is None

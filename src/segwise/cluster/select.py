@@ -85,7 +85,7 @@ from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
            "reference_silhouettes", "structure_reference", "point_masses", "draw_keeping_point_masses",
-           "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
+           "reference_groups", "flat_columns", "spread_ties", "excess_kurtosis", "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
            "MERGE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -168,6 +168,10 @@ SHAPE_SAMPLE_SIZES = (1_000, 250)
 #: its values, a lattice scores a silhouette a Gaussian never does, so when it has one
 #: mode its shape is kept whatever its tails, and the reference draws its own values.
 LATTICE_LEVELS = 20
+
+#: One group of the verdict's reference (`reference_groups`): its rows, its point-mass
+#: columns, its other columns, and those of them whose shape the draw keeps.
+ReferenceGroup = tuple[np.ndarray, list[int], list[int], list[int]]
 
 #: After k is chosen by the margin rule, test whether the chosen fit over-splits and take
 #: the k-1 fit when it does (`merge_if_oversplit`).
@@ -510,7 +514,7 @@ def draw_keeping_point_masses(rows: np.ndarray, masses: dict[int, float], rng: n
 
 
 def reference_groups(rows: np.ndarray, masses: dict[int, float], *,
-                     keep_shapes: bool = False) -> list[tuple[np.ndarray, list[int], list[int], list[int]]]:
+                     keep_shapes: bool = False) -> list[ReferenceGroup]:
     """The groups that `draw_keeping_point_masses` draws: rows, point-mass columns, other columns, shaped columns.
 
     One group of every row when there are no point masses. The shaped columns
@@ -526,7 +530,7 @@ def reference_groups(rows: np.ndarray, masses: dict[int, float], *,
     on_mass = np.stack([rows[:, j] == masses[j] for j in columns], axis=1)
     patterns, group = np.unique(on_mass, axis=0, return_inverse=True)
     group = group.ravel()
-    groups = []
+    groups: list[ReferenceGroup] = []
     for g, pattern in enumerate(patterns):
         members = np.flatnonzero(group == g)
         fixed = [j for j, on in zip(columns, pattern) if on]
@@ -584,8 +588,7 @@ def excess_kurtosis(values: np.ndarray) -> float:
     return float((((values - values.mean()) / spread) ** 4).mean() - 3)
 
 
-def _draw_groups(rows: np.ndarray, groups: list[tuple[np.ndarray, list[int], list[int], list[int]]],
-                 rng: np.random.Generator) -> np.ndarray:
+def _draw_groups(rows: np.ndarray, groups: list[ReferenceGroup], rng: np.random.Generator) -> np.ndarray:
     if len(groups) == 1 and not groups[0][1] and not groups[0][3]:
         return rng.multivariate_normal(rows.mean(axis=0), np.atleast_2d(np.cov(rows, rowvar=False)),
                                        size=rows.shape[0], method="eigh")
