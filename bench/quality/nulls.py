@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from datetime import date
 from typing import Any, Callable
 
@@ -31,6 +30,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from bench.quality.common import Population
+from bench.quality.measure import run_segwise
 from bench.results import describe_machine, machine_sentence, record_named
 
 __all__ = ["GENERATORS", "main"]
@@ -97,17 +98,13 @@ GENERATORS: dict[str, tuple[Callable[[int, int], pd.DataFrame], bool]] = {
 
 
 def run(name: str, customers: int, seed: int) -> dict[str, Any]:
-    """segwise with no options on one population; its k, verdict and margin."""
-    import segwise
-
+    """segwise with no options on one population (`bench.quality.measure.run_segwise`); its k, verdict and margin."""
     generate, table = GENERATORS[name]
     data = generate(customers, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = segwise.segment(customers=data, random_state=0) if table else segwise.segment(data, random_state=0)
-    structure = (result.run.get("selection") or {}).get("structure") or {}
-    return {"population": name, "seed": seed, "k": int(result.n_segments), "verdict": structure.get("verdict"),
-            "margin": structure.get("margin"), "defined_by": list(result.model.segmenter.feature_columns_)}
+    # No types, so no truth and no oracle: only the verdict is measured.
+    result = run_segwise(Population("table" if table else "log", data, pd.Series(dtype=object), None), seed=0)
+    return {"population": name, "seed": seed, "k": result["k"], "verdict": result["structure"],
+            "margin": result["structure_margin"], "defined_by": result["defined_by"]}
 
 
 def render(record: dict[str, Any]) -> str:

@@ -85,7 +85,7 @@ from segwise.cluster.silhouette import sample_indices, silhouette_many
 
 __all__ = ["KSelection", "prefer_widened", "widening_record", "widening_note", "select_n_segments", "resolve_n_segments", "knee_point", "supported_range", "structure_strength",
            "reference_silhouettes", "structure_reference", "point_masses", "draw_keeping_point_masses",
-           "reference_groups", "flat_columns", "spread_ties", "excess_kurtosis", "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
+           "reference_groups", "flat_columns", "is_lattice", "spread_ties", "excess_kurtosis", "merge_if_oversplit", "CHOICE_RULE", "MARGIN_RULE", "STRUCTURE_RULE",
            "MERGE_RULE"]
 
 #: How `select_n_segments` chooses k from the candidates' scores.
@@ -557,12 +557,16 @@ def flat_columns(rows: np.ndarray, columns: list[int]) -> list[int]:
     rng = np.random.default_rng(size)
     sample = rows[rng.choice(rows.shape[0], size=size, replace=False)]
     for j in columns:
-        levels = np.unique(rows[:, j])
-        if len(levels) < 2 or (len(levels) > LATTICE_LEVELS and not excess_kurtosis(rows[:, j]) < 0):
+        if np.ptp(rows[:, j]) == 0 or not (is_lattice(rows[:, j]) or excess_kurtosis(rows[:, j]) < 0):
             continue
         if dip_p_value(dip_statistic(spread_ties(sample[:, j], rng)), size) >= UNIMODAL_P:
             kept.append(j)
     return kept
+
+
+def is_lattice(values: np.ndarray) -> bool:
+    """Whether ``values`` take at most `LATTICE_LEVELS` distinct values (a count or a scale)."""
+    return len(np.unique(values)) <= LATTICE_LEVELS
 
 
 def spread_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -610,8 +614,8 @@ def _draw_groups(rows: np.ndarray, groups: list[ReferenceGroup], rng: np.random.
             spread = block[:, at].std()
             if spread > 0:
                 level = special.ndtr((drawn[:, at] - block[:, at].mean()) / spread)
-                lattice = len(np.unique(block[:, at])) <= LATTICE_LEVELS
-                drawn[:, at] = np.quantile(block[:, at], level, method="inverted_cdf" if lattice else "linear")
+                method = "inverted_cdf" if is_lattice(block[:, at]) else "linear"
+                drawn[:, at] = np.quantile(block[:, at], level, method=method)
         draw[np.ix_(members, free)] = drawn
     return draw
 
